@@ -1,0 +1,37 @@
+"""The ``snnleak`` command line: a thin click layer over the library.
+
+Errors the user can fix (:class:`~snnleak.errors.SnnleakError`) are printed as one line,
+``error: ...``, with exit status 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from snnleak.cli.info import demo, info
+from snnleak.errors import SnnleakError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SnnleakError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="snnleak")
+def cli() -> None:
+    """Measure how much private training data leaks from SNN and ANN gradients."""
+
+
+cli.add_command(info)
+cli.add_command(demo)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,176 @@
+"""Victim models: shapes, init, input handling, and a DLG-style second-order gradient through
+LeNet5SNN that equals the same computation through an equivalent SpikingJelly network."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnleak.errors import ConfigError
+from snnleak.models import LeNet, LeNet5SNN
+from snnleak.neurons import NeuronParams
+
+
+@pytest.mark.parametrize(
+    ("shape", "features"), [((3, 32, 32), 768), ((1, 28, 28), 588), ((2, 128, 128), 12 * 32 * 32)]
+)
+def test_lenet_geometry(shape, features):
+    model = LeNet(shape, 10)
+    assert model.fc.in_features == features
+    assert model(torch.rand(2, *shape)).shape == (2, 10)
+
+
+def test_dlg_uniform_init_and_seeding():
+    a = LeNet((3, 32, 32), 100, generator=torch.Generator().manual_seed(5))
+    b = LeNet((3, 32, 32), 100, generator=torch.Generator().manual_seed(5))
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
+        assert pa.abs().max() <= 0.5, name  # U(-0.5, 0.5)
+        if pa.numel() >= 100:
+            assert pa.abs().max() > 0.45, name
+
+
+def test_snn_shares_the_ann_geometry_and_init():
+    g = torch.Generator()
+    ann = LeNet((3, 32, 32), 100, generator=g.manual_seed(0))
+    snn = LeNet5SNN((3, 32, 32), 100, timesteps=4, generator=g.manual_seed(0))
+    for pa, ps in zip(ann.parameters(), snn.parameters(), strict=True):
+        assert torch.equal(pa, ps)
+
+
+def test_snn_images_are_replicated_over_time():
+    snn = LeNet5SNN((1, 28, 28), 10, timesteps=6).double()
+    x = torch.rand(3, 1, 28, 28, dtype=torch.float64)
+    out = snn(x)
+    assert out.shape == (3, 10)
+    torch.testing.assert_close(out, snn(x.unsqueeze(0).expand(6, -1, -1, -1, -1)))
+
+
+def test_snn_accepts_event_tensors():
+    snn = LeNet5SNN((2, 32, 32), 11, timesteps=5)
+    events = (torch.rand(5, 4, 2, 32, 32) < 0.3).float()
+    assert snn(events).shape == (4, 11)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((2, 3, 32, 32), r"expects images \[B, 1, 28, 28\] or spike tensors \[T, B, 1, 28, 28\]"),
+        ((7, 2, 1, 28, 28), "timesteps=5, but the input sequence has T=7"),
+        ((28, 28), "expects images"),
+    ],
+)
+def test_snn_bad_input_shapes(shape, message):
+    with pytest.raises(ConfigError, match=message):
+        LeNet5SNN((1, 28, 28), 10, timesteps=5)(torch.rand(shape))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"in_shape": (3, 32)}, "in_shape must be"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"timesteps": 0}, "timesteps must be a positive integer"),
+        ({"backend": "nope"}, "unknown neuron backend 'nope'"),
+    ],
+)
+def test_snn_bad_construction(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        LeNet5SNN(**kwargs)
+
+
+def test_snn_runs_on_every_backend_that_can_represent_it():
+    g = torch.Generator()
+    x = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 3
+    p = NeuronParams("if", detach_reset=True)  # representable by all three
+    outs = {
+        b: LeNet5SNN(
+            (1, 16, 16), 10, timesteps=4, neuron=p, backend=b, generator=g.manual_seed(0)
+        ).double()(x.double())
+        for b in ("reference", "snntorch")
+    }
+    torch.testing.assert_close(outs["snntorch"], outs["reference"], rtol=1e-6, atol=1e-6)
+
+
+# --- DLG second order against SpikingJelly --------------------------------------------------
+
+sj = pytest.importorskip("spikingjelly.activation_based")
+
+
+def spikingjelly_lenet(model: LeNet5SNN) -> nn.Module:
+    """The same network written with SpikingJelly layers and IFNode(ATan), weights copied."""
+    from spikingjelly.activation_based import layer, neuron, surrogate
+
+    p = model.neuron_params
+    mods = []
+    for conv in model.convs:
+        sj_conv = layer.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            step_mode="m",
+        )
+        sj_conv.load_state_dict(conv.state_dict())
+        mods += [
+            sj_conv,
+            neuron.IFNode(
+                v_threshold=p.v_threshold,
+                v_reset=p.v_reset,
+                surrogate_function=surrogate.ATan(alpha=p.alpha),
+                detach_reset=p.detach_reset,
+                step_mode="m",
+            ),
+        ]
+    fc = layer.Linear(model.fc.in_features, model.fc.out_features, step_mode="m")
+    fc.load_state_dict(model.fc.state_dict())
+    net = nn.Sequential(*mods, layer.Flatten(step_mode="m"), fc)
+
+    class MeanOverTime(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            sj.functional.reset_net(self.net)  # SpikingJelly keeps membrane state in modules
+            return self.net(x.unsqueeze(0).repeat(model.timesteps, 1, 1, 1, 1)).mean(0)
+
+    return MeanOverTime().to(next(model.parameters()).dtype)
+
+
+def dlg_input_gradient(model: nn.Module, x_true, y_true, x_dummy, y_dummy_logits):
+    """d/dx' of sum_l ||dL(x', y')/dW_l - dL(x, y)/dW_l||^2 (DLG's matching loss)."""
+    params = list(model.parameters())
+    true_grads = torch.autograd.grad(F.cross_entropy(model(x_true), y_true), params)
+    soft = F.softmax(y_dummy_logits, -1)
+    dummy_loss = torch.sum(-soft * F.log_softmax(model(x_dummy), -1), -1).mean()
+    dummy_grads = torch.autograd.grad(dummy_loss, params, create_graph=True)
+    match = sum(((d - t) ** 2).sum() for d, t in zip(dummy_grads, true_grads, strict=True))
+    return match.detach(), torch.autograd.grad(match, x_dummy)[0]
+
+
+@pytest.mark.parametrize(
+    "neuron",
+    [
+        NeuronParams("if"),
+        NeuronParams("if", v_reset=None),
+        NeuronParams("if", detach_reset=True, v_threshold=0.8),
+    ],
+    ids=str,
+)
+def test_dlg_second_order_equals_spikingjelly_network(neuron):
+    g = torch.Generator().manual_seed(0)
+    model = LeNet5SNN((1, 16, 16), 10, timesteps=6, neuron=neuron, generator=g).double()
+    model.train()
+    x = torch.rand(1, 1, 16, 16, generator=g, dtype=torch.float64)
+    y = torch.tensor([3])
+    x_dummy = torch.rand(1, 1, 16, 16, generator=g, dtype=torch.float64) * 0.1 + 0.45
+    x_dummy.requires_grad_()
+    y_dummy = torch.randn(1, 10, generator=g, dtype=torch.float64, requires_grad=True)
+
+    ours = dlg_input_gradient(model, x, y, x_dummy, y_dummy)
+    theirs = dlg_input_gradient(spikingjelly_lenet(model), x, y, x_dummy, y_dummy)
+    assert ours[0] > 0 and ours[1].abs().max() > 0
+    torch.testing.assert_close(ours[0], theirs[0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ours[1], theirs[1], rtol=1e-10, atol=1e-12)
