@@ -43,7 +43,10 @@ class Backend:
                     f"import ({type(exc).__name__}: {exc}); install it with "
                     f"'pip install {package}' or choose another backend"
                 ) from exc
-        return importlib.import_module(self.module).multistep_trace
+        module = importlib.import_module(self.module)
+        if hasattr(module, "ensure_available"):
+            module.ensure_available()
+        return module.multistep_trace
 
     def availability(self) -> tuple[bool, str]:
         """``(True, "")`` if the backend loads here, else ``(False, reason)``."""
@@ -74,6 +77,12 @@ BACKENDS: dict[str, Backend] = {
             "snnleak.neurons.norse_backend",
             ("norse",),
             "Norse functional IAF/LIF steps with an ATan surrogate",
+        ),
+        Backend(
+            "fused",
+            "snnleak.neurons.fused_backend",
+            (),
+            "C++/CUDA kernels (csrc/) with exact first and second order",
         ),
     )
 }

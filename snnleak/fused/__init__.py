@@ -1,0 +1,1 @@
+"""The fused C++/CUDA multi-step neuron (``csrc/``): build/load and the op wrappers."""

@@ -1,0 +1,189 @@
+"""Build and load the fused neuron library from ``csrc/`` with ``torch.utils.cpp_extension``.
+
+Two ways in, one library:
+
+- Ahead of time: ``pip install --no-build-isolation -e .`` builds ``snnleak/_C*.so`` (setup.py)
+  and writes beside it the key of the sources it was built from.
+- Just in time: on first use, ninja builds the same sources into
+  ``$SNNLEAK_CACHE_DIR/ext/<key>/`` (default ``~/.cache/snnleak``), where ``<key>`` hashes the
+  sources, the compiler flags, torch's version and whether CUDA is included. Later imports find
+  the built library there and load it directly (no compiler, no ninja: well under a second).
+
+A library built from other sources is never loaded. If the library cannot be built, asking for
+the ``fused`` backend raises :class:`~snnleak.errors.BackendUnavailable` naming what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from snnleak.errors import BackendUnavailable
+
+NAME = "snnleak_fused"
+CPU_SOURCES = ("neuron_cpu.cpp",)
+CUDA_SOURCES = ("cuda/neuron_cuda.cu",)
+HEADERS = ("neuron.h",)
+CFLAGS = ("-O3", "-fopenmp")
+LDFLAGS = ("-fopenmp",)  # links libgomp.so.1: the same runtime torch bundles and has loaded
+CUDA_CFLAGS = ("-O3",)
+AOT_KEY_FILE = "_C.key"
+
+
+@dataclass(frozen=True)
+class FusedLibrary:
+    path: Path
+    how: str  # "ahead-of-time" or "jit"
+    cuda: bool
+
+
+_loaded: FusedLibrary | None = None
+
+
+def csrc_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "csrc"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SNNLEAK_CACHE_DIR") or Path.home() / ".cache" / "snnleak"
+    return Path(root) / "ext"
+
+
+def want_cuda() -> bool:
+    """Include the CUDA kernels when a GPU and a CUDA toolkit are both here
+    (``SNNLEAK_FUSED_CUDA=0/1`` overrides)."""
+    forced = os.environ.get("SNNLEAK_FUSED_CUDA")
+    if forced is not None:
+        return forced == "1"
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    from torch.utils import cpp_extension  # imported only here: it logs when it finds no GPU
+
+    return cpp_extension.CUDA_HOME is not None
+
+
+def sources(cuda: bool) -> list[Path]:
+    root = csrc_dir()
+    names = CPU_SOURCES + (CUDA_SOURCES if cuda else ())
+    paths = [root / n for n in names]
+    missing = [str(p) for p in paths + [root / h for h in HEADERS] if not p.exists()]
+    if missing:
+        raise BackendUnavailable(
+            f"backend 'fused' needs the C++ sources, but {', '.join(missing)} is missing; "
+            "install snnleak from a source checkout (pip install -e .)"
+        )
+    return paths
+
+
+def source_key(cuda: bool) -> str:
+    """Hash of everything that determines the built library."""
+    import torch
+
+    h = hashlib.sha256()
+    for path in sorted(sources(cuda) + [csrc_dir() / n for n in HEADERS]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    flags = (CFLAGS, LDFLAGS, CUDA_CFLAGS if cuda else (), cuda)
+    h.update(repr((flags, torch.__version__, sysconfig.get_config_var("SOABI"))).encode())
+    return h.hexdigest()[:16]
+
+
+def _aot_library(cuda: bool) -> Path | None:
+    """The library setup.py built, if it was built from the current sources."""
+    pkg = Path(__file__).resolve().parents[1]
+    key_file = pkg / AOT_KEY_FILE
+    libs = sorted(pkg.glob("_C*.so"))
+    if not libs or not key_file.exists():
+        return None
+    built_key, built_cuda = key_file.read_text().split()
+    if built_key != source_key(built_cuda == "cuda") or (cuda and built_cuda != "cuda"):
+        return None
+    return libs[0]
+
+
+def _check_toolchain() -> None:
+    from torch.utils import cpp_extension
+
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        raise BackendUnavailable(
+            f"backend 'fused' must compile csrc/ but finds no C++ compiler ({compiler!r}); "
+            "install g++ (apt-get install g++) or set CXX"
+        )
+    if not cpp_extension.is_ninja_available():
+        raise BackendUnavailable(
+            "backend 'fused' must compile csrc/ but ninja is missing; pip install ninja"
+        )
+
+
+def jit_build(cuda: bool, verbose: bool = False) -> Path:
+    """Build into the keyed cache directory (no-op when already built); return the library."""
+    from torch.utils import cpp_extension
+
+    key = source_key(cuda)
+    build_dir = cache_dir() / key
+    lib = build_dir / f"{NAME}.so"
+    if lib.exists():
+        return lib
+    _check_toolchain()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cpp_extension.load(
+            name=NAME,
+            sources=[str(p) for p in sources(cuda)],
+            extra_cflags=list(CFLAGS),
+            extra_ldflags=list(LDFLAGS),
+            extra_cuda_cflags=list(CUDA_CFLAGS),
+            extra_include_paths=[str(csrc_dir())],
+            build_directory=str(build_dir),
+            with_cuda=cuda,
+            is_python_module=False,
+            verbose=verbose,
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendUnavailable(
+            f"backend 'fused' failed to build csrc/ in {build_dir} ({first}); "
+            "rerun with SNNLEAK_VERBOSE_BUILD=1 to see the compiler output"
+        ) from exc
+    return lib
+
+
+def load() -> FusedLibrary:
+    """Load the fused library once per process (building it first if needed)."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    import torch
+
+    cuda = want_cuda()
+    aot = _aot_library(cuda)
+    if aot is not None:
+        lib, how = aot, "ahead-of-time"
+        cuda = (aot.parent / AOT_KEY_FILE).read_text().split()[1] == "cuda"
+    else:
+        verbose = os.environ.get("SNNLEAK_VERBOSE_BUILD") == "1"
+        lib, how = jit_build(cuda, verbose=verbose), "jit"
+    if str(lib) not in torch.ops.loaded_libraries:
+        torch.ops.load_library(str(lib))
+    from snnleak.fused import ops
+
+    ops.register()
+    _loaded = FusedLibrary(lib, how, cuda)
+    return _loaded
+
+
+def status() -> dict[str, object]:
+    """What ``snnleak info`` reports: built or not, where, for which devices, or why not."""
+    try:
+        lib = load()
+    except BackendUnavailable as exc:
+        return {"built": False, "reason": str(exc)}
+    devices = ["cpu", "cuda"] if lib.cuda else ["cpu"]
+    return {"built": True, "path": str(lib.path), "how": lib.how, "devices": devices}
