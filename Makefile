@@ -10,12 +10,16 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.snnleak-installed
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format native-test cuda-check clean
+
+CUDA_HOME ?= /usr/local/cuda
+TORCH_CUDA_ARCH_LIST ?= 9.0
+export CUDA_HOME TORCH_CUDA_ARCH_LIST
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml setup.py
+$(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cuda/*.cu)
 	$(PIP) install --quiet --disable-pip-version-check $(TORCH)
 	$(PIP) install --quiet --disable-pip-version-check "setuptools>=69" wheel
 	$(PIP) install --quiet --disable-pip-version-check --no-build-isolation -e ".[dev]"
@@ -29,8 +33,22 @@ run: setup
 	$(VENV)/bin/snnleak demo
 	$(VENV)/bin/snnleak demo --kind lif --tau 2.5 --soft-reset
 
-test: setup lint
+test: setup lint native-test cuda-check
 	$(PY) -m pytest
+
+# csrc/ built with CMake against the libtorch inside the installed torch; ctest runs the C++
+# test that checks the CPU kernels against naive loops.
+native-test: setup
+	cmake -S . -B build/native -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" -DCUDA_TOOLKIT_ROOT_DIR=$(CUDA_HOME) >/dev/null
+	cmake --build build/native -j2
+	cd build/native && ctest --output-on-failure
+
+# Compile and link csrc/cuda/ with nvcc (no GPU needed), so that CUDA code that does not
+# compile cannot land. Cached under ~/.cache/snnleak/ext/<hash of the sources>.
+cuda-check: setup
+	@if [ -x "$(CUDA_HOME)/bin/nvcc" ]; then \
+	  $(VENV)/bin/snnleak build-fused --cuda; \
+	else echo "cuda-check: no nvcc under CUDA_HOME=$(CUDA_HOME); CUDA kernels not compiled"; fi
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -41,4 +59,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache snnleak/_C*.so snnleak/_C.key

@@ -1,10 +1,59 @@
-"""Build entry point.
+"""Build entry point: metadata lives in pyproject.toml; this file builds the fused extension.
 
-All metadata lives in pyproject.toml. This file exists so that the fused C++/CUDA extension in
-``csrc/`` can be built ahead of time with ``pip install --no-build-isolation -e .`` once that
-extension exists; until then it is a plain setuptools shim.
+``pip install --no-build-isolation -e .`` (what the Makefile runs) compiles ``csrc/`` ahead of
+time into ``snnleak/_C*.so`` against the torch already installed, and writes ``_C.key`` beside
+it: the hash of the sources it was built from, so that a stale library is never loaded (the
+loader JIT-builds instead). The CUDA kernels are included when ``SNNLEAK_FUSED_CUDA=1`` or when
+a GPU and a CUDA toolkit are both present. Without torch at build time (an isolated build), no
+extension is built and the first use JIT-builds it.
 """
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
 
 from setuptools import setup
 
-setup()
+HERE = Path(__file__).resolve().parent
+
+
+def fused_extension():
+    if os.environ.get("SNNLEAK_SKIP_EXTENSION") == "1":
+        return {}
+    try:
+        from torch.utils import cpp_extension
+    except ImportError:
+        print(
+            "snnleak: torch is not importable at build time; the fused library will be "
+            "JIT-built on first use",
+            file=sys.stderr,
+        )
+        return {}
+    sys.path.insert(0, str(HERE))
+    from snnleak.fused import build  # the one list of sources and flags
+
+    cuda = build.want_cuda()
+    key = build.source_key(cuda)
+    kind = cpp_extension.CUDAExtension if cuda else cpp_extension.CppExtension
+    sources = [str(p.relative_to(HERE)) for p in build.sources(cuda)]
+    ext = kind(
+        "snnleak._C",
+        sources=sources,
+        include_dirs=[str(HERE / "csrc")],
+        extra_compile_args={"cxx": list(build.CFLAGS), "nvcc": list(build.CUDA_CFLAGS)},
+        extra_link_args=list(build.LDFLAGS),
+    )
+
+    class BuildWithKey(cpp_extension.BuildExtension):
+        def run(self):
+            super().run()
+            for e in self.extensions:
+                out = Path(self.get_ext_fullpath(e.name))
+                (out.parent / build.AOT_KEY_FILE).write_text(f"{key} {'cuda' if cuda else 'cpu'}\n")
+
+    return {"ext_modules": [ext], "cmdclass": {"build_ext": BuildWithKey}}
+
+
+setup(**fused_extension())

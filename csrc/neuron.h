@@ -15,8 +15,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <array>
+#include <optional>
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define SNNLEAK_HD __host__ __device__ __forceinline__
@@ -47,41 +52,42 @@ enum Flag : int64_t {
   kSmooth = 16,     // smooth ATan primitive instead of the Heaviside
 };
 
-template <typename T>
+// The neuron with its configuration F (a combination of Flag bits) fixed at compile time, so
+// the per-element code has no branches on the configuration and the CPU loops vectorise.
+template <typename T, int64_t F>
 struct Neuron {
+  static constexpr bool lif = F & kLif, hard = F & kHardReset, decay = F & kDecayInput,
+                        detach = F & kDetachReset, smooth = F & kSmooth;
   T tau, theta, v_reset, alpha_half, kappa, v_charge, k;
-  bool lif, hard, decay, detach, smooth;
 
   // params = (tau, v_threshold, v_reset, alpha); v_reset is ignored for a soft reset
-  Neuron(const double* params, int64_t flags)
+  explicit Neuron(const double* params)
       : tau(static_cast<T>(params[0])),
         theta(static_cast<T>(params[1])),
         v_reset(static_cast<T>(params[2])),
         alpha_half(static_cast<T>(params[3] / 2)),
         kappa(static_cast<T>(M_PI / 2 * params[3])),
-        v_charge((flags & kHardReset) ? static_cast<T>(params[2]) : T(0)),
-        k((flags & kLif) ? static_cast<T>(1.0 - 1.0 / params[0]) : T(1)),
-        lif(flags & kLif),
-        hard(flags & kHardReset),
-        decay(flags & kDecayInput),
-        detach(flags & kDetachReset),
-        smooth(flags & kSmooth) {}
+        v_charge(hard ? static_cast<T>(params[2]) : T(0)),
+        k(lif ? static_cast<T>(1.0 - 1.0 / params[0]) : T(1)) {}
 
   SNNLEAK_HD T v_init() const { return hard ? v_reset : T(0); }
 
   SNNLEAK_HD T charge(T x, T v) const {
-    if (!lif) return v + x;
-    if (decay) return v + (x - (v - v_charge)) / tau;
-    return v - (v - v_charge) / tau + x;
+    if constexpr (!lif) return v + x;
+    else if constexpr (decay) return v + (x - (v - v_charge)) / tau;
+    else return v - (v - v_charge) / tau + x;
   }
 
   SNNLEAK_HD T spike(T h) const {
     const T u = h - theta;
-    if (smooth) return atan_t(kappa * u) / static_cast<T>(M_PI) + T(0.5);
-    return u >= T(0) ? T(1) : T(0);
+    if constexpr (smooth) return atan_t(kappa * u) / static_cast<T>(M_PI) + T(0.5);
+    else return static_cast<T>(u >= T(0));  // a compare, not a branch: vectorises
   }
 
-  SNNLEAK_HD T reset(T h, T s) const { return hard ? s * v_reset + (T(1) - s) * h : h - theta * s; }
+  SNNLEAK_HD T reset(T h, T s) const {
+    if constexpr (hard) return s * v_reset + (T(1) - s) * h;
+    else return h - theta * s;
+  }
 
   // sigma'(h - theta) and sigma''(h - theta)
   SNNLEAK_HD T sg(T h) const {
@@ -97,27 +103,51 @@ struct Neuron {
 
   // D = dV/dH and its derivative dD/dH
   SNNLEAK_HD T dv_dh(T h, T s, T sgv) const {
-    if (hard) return detach ? T(1) - s : (T(1) - s) + (v_reset - h) * sgv;
-    return detach ? T(1) : T(1) - theta * sgv;
+    if constexpr (hard) return detach ? T(1) - s : (T(1) - s) + (v_reset - h) * sgv;
+    else return detach ? T(1) : T(1) - theta * sgv;
   }
   SNNLEAK_HD T d2v_dh2(T h, T sgv, T sg2v) const {
-    if (detach) return T(0);
-    if (hard) return T(-2) * sgv + (v_reset - h) * sg2v;
-    return -theta * sg2v;
+    if constexpr (detach) return T(0);
+    else if constexpr (hard) return T(-2) * sgv + (v_reset - h) * sg2v;
+    else return -theta * sg2v;
   }
 };
+
+constexpr int64_t kAllFlags = kLif | kHardReset | kDecayInput | kDetachReset | kSmooth;
+
+// decay_input only matters for LIF: one canonical flag set per configuration
+inline int64_t canonical_flags(int64_t flags) {
+  return (flags & kLif) ? (flags & kAllFlags) : (flags & kAllFlags & ~kDecayInput);
+}
+
+// Calls fn(std::integral_constant<int64_t, F>{}) with F == canonical_flags(flags).
+template <int64_t F = 0, typename Fn>
+void with_flags(int64_t flags, Fn&& fn) {
+  if constexpr (F > kAllFlags) {
+    TORCH_CHECK(false, "snnleak: invalid neuron flags ", flags);
+  } else if constexpr (!(F & kLif) && (F & kDecayInput)) {
+    with_flags<F + 1>(flags, fn);  // not canonical: never instantiated
+  } else {
+    if (canonical_flags(flags) == F) fn(std::integral_constant<int64_t, F>{});
+    else with_flags<F + 1>(flags, fn);
+  }
+}
 
 // The three scans on [T, N] contiguous tensors (CPU implementations; CUDA ones are registered
 // for the same ops in cuda/neuron_cuda.cu).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cpu(const at::Tensor& x,
                                                               at::ArrayRef<double> params,
                                                               int64_t flags);
-at::Tensor neuron_bwd_cpu(const at::Tensor& grad_spikes, const at::Tensor& grad_v,
-                          const at::Tensor& grad_h, const at::Tensor& h,
+// Absent (nullopt) cotangents count as zeros; bwd2 computes only the outputs in output_mask
+// (a, cot_grad_spikes, cot_grad_v, cot_h) and returns empty tensors for the others.
+at::Tensor neuron_bwd_cpu(const std::optional<at::Tensor>& grad_spikes,
+                          const std::optional<at::Tensor>& grad_v,
+                          const std::optional<at::Tensor>& grad_h, const at::Tensor& h,
                           at::ArrayRef<double> params, int64_t flags);
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cpu(
-    const at::Tensor& cot_gh, const at::Tensor& grad_spikes, const at::Tensor& grad_v,
-    const at::Tensor& h, const at::Tensor& gh, at::ArrayRef<double> params, int64_t flags);
+    const at::Tensor& cot_gh, const std::optional<at::Tensor>& grad_spikes,
+    const std::optional<at::Tensor>& grad_v, const at::Tensor& h, const at::Tensor& gh,
+    at::ArrayRef<double> params, int64_t flags, std::array<bool, 4> output_mask);
 
 // Sentinel: how many times each kernel ran, per device, since the library was loaded.
 // Index = 3 * device (0 CPU, 1 CUDA) + op (0 forward, 1 backward, 2 double backward).

@@ -29,80 +29,120 @@ void for_neuron_blocks(int64_t n, const Body& body) {
   });
 }
 
+// Inner loops are branch-free so that they vectorise: an absent input is read from a block of
+// zeros, an output nobody asked for is written to a scratch block. Each inner loop runs over
+// independent neurons (no dependence between lanes), which `omp simd` states to the compiler.
 template <typename T>
-void fwd_kernel(const T* __restrict__ x, T* __restrict__ s, T* __restrict__ v,
-                T* __restrict__ h, int64_t steps, int64_t n, const Neuron<T>& neuron) {
+struct Block {
+  T data[kBlock];
+  explicit Block(T fill) {
+    for (int64_t i = 0; i < kBlock; ++i) data[i] = fill;
+  }
+};
+
+template <typename T>
+const T* in_or(const T* p, int64_t offset, const Block<T>& zeros) {
+  return p ? p + offset : zeros.data;
+}
+template <typename T>
+T* out_or(T* p, int64_t offset, Block<T>& sink) {
+  return p ? p + offset : sink.data;
+}
+
+template <typename T, int64_t F>
+void fwd_kernel(const T* x, T* s, T* v, T* h, int64_t steps, int64_t n, const double* params) {
   for_neuron_blocks(n, [&](int64_t b0, int64_t m) {
-    const Neuron<T> nr = neuron;  // a local copy: no aliasing with the outputs
-    T state[kBlock];
-    for (int64_t i = 0; i < m; ++i) state[i] = nr.v_init();
+    const Neuron<T, F> nr(params);
+    Block<T> state(nr.v_init());
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t o = t * n + b0;
+      const T* __restrict__ xt = x + o;
+      T* __restrict__ st = s + o;
+      T* __restrict__ vt = v + o;
+      T* __restrict__ ht = h + o;
+      T* __restrict__ state_p = state.data;
+#pragma omp simd
       for (int64_t i = 0; i < m; ++i) {
-        const T ht = nr.charge(x[o + i], state[i]);
-        const T st = nr.spike(ht);
-        const T vt = nr.reset(ht, st);
-        h[o + i] = ht;
-        s[o + i] = st;
-        v[o + i] = vt;
-        state[i] = vt;
+        const T hi = nr.charge(xt[i], state_p[i]);
+        const T si = nr.spike(hi);
+        const T vi = nr.reset(hi, si);
+        ht[i] = hi;
+        st[i] = si;
+        vt[i] = vi;
+        state_p[i] = vi;
       }
     }
   });
 }
 
-template <typename T>
-void bwd_kernel(const T* __restrict__ gs, const T* __restrict__ gv, const T* __restrict__ ghx,
-                const T* __restrict__ h, T* __restrict__ gh, int64_t steps, int64_t n,
-                const Neuron<T>& neuron) {
+template <typename T, int64_t F>
+void bwd_kernel(const T* gs, const T* gv, const T* ghx, const T* h, T* gh, int64_t steps,
+                int64_t n, const double* params) {
   for_neuron_blocks(n, [&](int64_t b0, int64_t m) {
-    const Neuron<T> nr = neuron;
-    T next[kBlock];
-    for (int64_t i = 0; i < m; ++i) next[i] = T(0);
+    const Neuron<T, F> nr(params);
+    const Block<T> zeros(T(0));
+    Block<T> next(T(0));
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t o = t * n + b0;
+      const T* __restrict__ gst = in_or(gs, o, zeros);
+      const T* __restrict__ gvt = in_or(gv, o, zeros);
+      const T* __restrict__ ghxt = in_or(ghx, o, zeros);
+      const T* __restrict__ ht = h + o;
+      T* __restrict__ out = gh + o;
+      T* __restrict__ next_p = next.data;
+#pragma omp simd
       for (int64_t i = 0; i < m; ++i) {
-        const T ht = h[o + i];
-        const T sgv = nr.sg(ht);
-        const T d = nr.dv_dh(ht, nr.spike(ht), sgv);
-        const T g = gs[o + i] * sgv + (gv[o + i] + nr.k * next[i]) * d + ghx[o + i];
-        gh[o + i] = g;
-        next[i] = g;
+        const T sgv = nr.sg(ht[i]);
+        const T d = nr.dv_dh(ht[i], nr.spike(ht[i]), sgv);
+        const T g = gst[i] * sgv + (gvt[i] + nr.k * next_p[i]) * d + ghxt[i];
+        out[i] = g;
+        next_p[i] = g;
       }
     }
   });
 }
 
-template <typename T>
-void bwd2_kernel(const T* __restrict__ cot, const T* __restrict__ gs, const T* __restrict__ gv,
-                 const T* __restrict__ h, const T* __restrict__ gh, T* __restrict__ a_out,
-                 T* __restrict__ cot_gs, T* __restrict__ cot_gv, T* __restrict__ cot_h,
-                 int64_t steps, int64_t n, const Neuron<T>& neuron) {
+template <typename T, int64_t F>
+void bwd2_kernel(const T* cot, const T* gs, const T* gv, const T* h, const T* gh, T* a_out,
+                 T* cot_gs, T* cot_gv, T* cot_h, int64_t steps, int64_t n,
+                 const double* params) {
   for_neuron_blocks(n, [&](int64_t b0, int64_t m) {
-    const Neuron<T> nr = neuron;
-    T carry[kBlock];  // k * D_{t-1} * a_{t-1}
-    for (int64_t i = 0; i < m; ++i) carry[i] = T(0);
+    const Neuron<T, F> nr(params);
+    const Block<T> zeros(T(0));
+    // one scratch block per output: restrict pointers must not share one
+    Block<T> sink_a(T(0)), sink_gs(T(0)), sink_gv(T(0)), sink_h(T(0));
+    Block<T> carry(T(0));  // k * D_{t-1} * a_{t-1}
     for (int64_t t = 0; t < steps; ++t) {
       const int64_t o = t * n + b0;
-      const bool last = t + 1 == steps;
+      const T* __restrict__ cott = cot + o;
+      const T* __restrict__ gst = in_or(gs, o, zeros);
+      const T* __restrict__ gvt = in_or(gv, o, zeros);
+      const T* __restrict__ ht = h + o;
+      const T* __restrict__ gnext = t + 1 < steps ? gh + o + n : zeros.data;
+      T* __restrict__ at = out_or(a_out, o, sink_a);
+      T* __restrict__ cgst = out_or(cot_gs, o, sink_gs);
+      T* __restrict__ cgvt = out_or(cot_gv, o, sink_gv);
+      T* __restrict__ cht = out_or(cot_h, o, sink_h);
+      T* __restrict__ carry_p = carry.data;
+#pragma omp simd
       for (int64_t i = 0; i < m; ++i) {
-        const T ht = h[o + i];
-        const T sgv = nr.sg(ht);
-        const T d = nr.dv_dh(ht, nr.spike(ht), sgv);
-        const T sg2v = nr.sg2(ht);
-        const T dd = nr.d2v_dh2(ht, sgv, sg2v);
-        const T a = cot[o + i] + carry[i];
-        const T g_next = last ? T(0) : gh[o + n + i];
-        a_out[o + i] = a;
-        cot_gs[o + i] = a * sgv;
-        cot_gv[o + i] = a * d;
-        cot_h[o + i] = a * (gs[o + i] * sg2v + (gv[o + i] + nr.k * g_next) * dd);
-        carry[i] = nr.k * d * a;
+        const T hi = ht[i];
+        const T sgv = nr.sg(hi);
+        const T sg2v = nr.sg2(hi);
+        const T d = nr.dv_dh(hi, nr.spike(hi), sgv);
+        const T dd = nr.d2v_dh2(hi, sgv, sg2v);
+        const T a = cott[i] + carry_p[i];
+        at[i] = a;
+        cgst[i] = a * sgv;
+        cgvt[i] = a * d;
+        cht[i] = a * (gst[i] * sg2v + (gvt[i] + nr.k * gnext[i]) * dd);
+        carry_p[i] = nr.k * d * a;
       }
     }
   });
 }
 
+// Checks shapes, dtypes and devices; a null entry or an undefined tensor is an absent optional.
 void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
                   at::ArrayRef<double> params) {
   TORCH_CHECK(params.size() == 4, op, ": params must be (tau, v_threshold, v_reset, alpha)");
@@ -111,11 +151,25 @@ void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
   TORCH_CHECK(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble, op,
               ": expected float32 or float64, got ", first.scalar_type());
   for (const at::Tensor* t : ts) {
+    if (t == nullptr || !t->defined()) continue;
     TORCH_CHECK(t->sizes() == first.sizes(), op, ": shape mismatch ", t->sizes(), " vs ",
                 first.sizes());
     TORCH_CHECK(t->scalar_type() == first.scalar_type(), op, ": dtype mismatch");
     TORCH_CHECK(t->device() == first.device(), op, ": device mismatch");
   }
+}
+
+// A contiguous copy of an optional tensor (undefined when absent) and its data pointer.
+at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t) {
+  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
+}
+template <typename T>
+const T* ptr_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+template <typename T>
+T* out_ptr_or_null(at::Tensor& t) {
+  return t.numel() > 0 ? t.mutable_data_ptr<T>() : nullptr;
 }
 
 }  // namespace
@@ -129,47 +183,58 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cpu(const at::Tensor& 
   const at::Tensor x = x_in.contiguous();
   at::Tensor s = at::empty_like(x), v = at::empty_like(x), h = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_fwd_cpu", [&] {
-    fwd_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), s.mutable_data_ptr<scalar_t>(),
-                         v.mutable_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(),
-                         x.size(0), x.size(1), Neuron<scalar_t>(params.data(), flags));
+    with_flags(flags, [&](auto f) {
+      fwd_kernel<scalar_t, decltype(f)::value>(
+          x.const_data_ptr<scalar_t>(), s.mutable_data_ptr<scalar_t>(),
+          v.mutable_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1),
+          params.data());
+    });
   });
   count_call(0, 0);
   return {s, v, h};
 }
 
-at::Tensor neuron_bwd_cpu(const at::Tensor& grad_spikes, const at::Tensor& grad_v,
-                          const at::Tensor& grad_h, const at::Tensor& h_in,
+at::Tensor neuron_bwd_cpu(const std::optional<at::Tensor>& grad_spikes,
+                          const std::optional<at::Tensor>& grad_v,
+                          const std::optional<at::Tensor>& grad_h, const at::Tensor& h_in,
                           at::ArrayRef<double> params, int64_t flags) {
-  check_inputs("neuron_bwd", {&h_in, &grad_spikes, &grad_v, &grad_h}, params);
-  const at::Tensor gs = grad_spikes.contiguous(), gv = grad_v.contiguous(),
-                   ghx = grad_h.contiguous(), h = h_in.contiguous();
+  const at::Tensor gs = contiguous_or_undefined(grad_spikes), gv = contiguous_or_undefined(grad_v),
+                   ghx = contiguous_or_undefined(grad_h), h = h_in.contiguous();
+  check_inputs("neuron_bwd", {&h, &gs, &gv, &ghx}, params);
   at::Tensor gh = at::empty_like(h);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "neuron_bwd_cpu", [&] {
-    bwd_kernel<scalar_t>(gs.const_data_ptr<scalar_t>(), gv.const_data_ptr<scalar_t>(),
-                         ghx.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
-                         gh.mutable_data_ptr<scalar_t>(), h.size(0), h.size(1),
-                         Neuron<scalar_t>(params.data(), flags));
+    with_flags(flags, [&](auto f) {
+      bwd_kernel<scalar_t, decltype(f)::value>(
+          ptr_or_null<scalar_t>(gs), ptr_or_null<scalar_t>(gv), ptr_or_null<scalar_t>(ghx),
+          h.const_data_ptr<scalar_t>(), gh.mutable_data_ptr<scalar_t>(), h.size(0), h.size(1),
+          params.data());
+    });
   });
   count_call(0, 1);
   return gh;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cpu(
-    const at::Tensor& cot_gh, const at::Tensor& grad_spikes, const at::Tensor& grad_v,
-    const at::Tensor& h_in, const at::Tensor& gh_in, at::ArrayRef<double> params,
-    int64_t flags) {
-  check_inputs("neuron_bwd2", {&h_in, &cot_gh, &grad_spikes, &grad_v, &gh_in}, params);
-  const at::Tensor cot = cot_gh.contiguous(), gs = grad_spikes.contiguous(),
-                   gv = grad_v.contiguous(), h = h_in.contiguous(), gh = gh_in.contiguous();
-  at::Tensor a = at::empty_like(h), cgs = at::empty_like(h), cgv = at::empty_like(h),
-             ch = at::empty_like(h);
+    const at::Tensor& cot_gh, const std::optional<at::Tensor>& grad_spikes,
+    const std::optional<at::Tensor>& grad_v, const at::Tensor& h_in, const at::Tensor& gh_in,
+    at::ArrayRef<double> params, int64_t flags, std::array<bool, 4> output_mask) {
+  const at::Tensor cot = cot_gh.contiguous(), gs = contiguous_or_undefined(grad_spikes),
+                   gv = contiguous_or_undefined(grad_v), h = h_in.contiguous(),
+                   gh = gh_in.contiguous();
+  check_inputs("neuron_bwd2", {&h, &cot, &gs, &gv, &gh}, params);
+  TORCH_CHECK(output_mask.size() == 4, "neuron_bwd2: output_mask must have 4 entries");
+  // outputs not asked for are empty tensors and are not computed
+  auto out = [&](int i) { return output_mask[i] ? at::empty_like(h) : h.new_empty({0}); };
+  at::Tensor a = out(0), cgs = out(1), cgv = out(2), ch = out(3);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "neuron_bwd2_cpu", [&] {
-    bwd2_kernel<scalar_t>(cot.const_data_ptr<scalar_t>(), gs.const_data_ptr<scalar_t>(),
-                          gv.const_data_ptr<scalar_t>(), h.const_data_ptr<scalar_t>(),
-                          gh.const_data_ptr<scalar_t>(), a.mutable_data_ptr<scalar_t>(),
-                          cgs.mutable_data_ptr<scalar_t>(), cgv.mutable_data_ptr<scalar_t>(),
-                          ch.mutable_data_ptr<scalar_t>(), h.size(0), h.size(1),
-                          Neuron<scalar_t>(params.data(), flags));
+    with_flags(flags, [&](auto f) {
+      bwd2_kernel<scalar_t, decltype(f)::value>(
+          cot.const_data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gs), ptr_or_null<scalar_t>(gv),
+          h.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
+          out_ptr_or_null<scalar_t>(a), out_ptr_or_null<scalar_t>(cgs),
+          out_ptr_or_null<scalar_t>(cgv), out_ptr_or_null<scalar_t>(ch), h.size(0), h.size(1),
+          params.data());
+    });
   });
   count_call(0, 2);
   return {a, cgs, cgv, ch};
@@ -183,12 +248,14 @@ std::vector<int64_t> kernel_calls() {
 
 TORCH_LIBRARY(snnleak, m) {
   m.def("neuron_fwd(Tensor x, float[] params, int flags) -> (Tensor, Tensor, Tensor)");
+  // absent cotangents (None) count as zeros; neuron_bwd2 computes only the outputs whose
+  // output_mask entry is true (the others are empty tensors)
   m.def(
-      "neuron_bwd(Tensor grad_spikes, Tensor grad_v, Tensor grad_h, Tensor h, float[] params, "
+      "neuron_bwd(Tensor? grad_spikes, Tensor? grad_v, Tensor? grad_h, Tensor h, float[] params, "
       "int flags) -> Tensor");
   m.def(
-      "neuron_bwd2(Tensor cot_gh, Tensor grad_spikes, Tensor grad_v, Tensor h, Tensor gh, "
-      "float[] params, int flags) -> (Tensor, Tensor, Tensor, Tensor)");
+      "neuron_bwd2(Tensor cot_gh, Tensor? grad_spikes, Tensor? grad_v, Tensor h, Tensor gh, "
+      "float[] params, int flags, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("kernel_calls() -> int[]", &kernel_calls);
 }
 

@@ -34,9 +34,26 @@ def package_versions() -> dict[str, str | None]:
 
 
 def backend_status() -> dict[str, dict[str, object]]:
-    """For each neuron backend: whether it loads here, and if not, why."""
+    """For each neuron backend: whether it can run here, and if not, why. Builds nothing: the
+    fused backend counts as available when its library is built or can be built."""
+    from snnleak.fused import build
+
     report = {}
     for name, backend in BACKENDS.items():
-        ok, reason = backend.availability()
+        if name == "fused":
+            st = build.status()
+            ok = bool(st["built"]) or str(st["reason"]).startswith("not built yet")
+            reason = "" if ok else str(st["reason"])
+        else:
+            ok, reason = backend.availability()
         report[name] = {"available": ok, "reason": reason, "description": backend.description}
     return report
+
+
+def fused_status_line() -> str:
+    from snnleak.fused import build
+
+    st = build.status()
+    if st["built"]:
+        return f"built ({st['how']}) at {st['path']} for {', '.join(st['devices'])}"
+    return str(st["reason"])

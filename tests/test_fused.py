@@ -9,10 +9,10 @@ import torch
 
 from snnleak.errors import BackendUnavailable, UnsupportedConfiguration
 from snnleak.fused import build, ops
+from snnleak.gradients import dlg_step, parameter_gradients
 from snnleak.models import LeNet5SNN
 from snnleak.neurons import NeuronParams, multistep_trace
 from tests.conftest import first_and_second_order
-from tests.test_models import dlg_input_gradient
 
 pytestmark = pytest.mark.usefixtures("fused_library")
 
@@ -153,7 +153,12 @@ def _op_samples():
         x, h, gs, gv, gh, c, tot = (torch.randn(7, 13, generator=g, dtype=dtype) for _ in range(7))
         yield "neuron_fwd", (x.requires_grad_(), params, flags)
         yield "neuron_bwd", (gs.requires_grad_(), gv, gh, h.requires_grad_(), params, flags)
-        yield "neuron_bwd2", (c, gs.detach(), gv, h.detach(), tot, params, flags)
+        yield "neuron_bwd2", (c, gs.detach(), gv, h.detach(), tot, params, flags, [True] * 4)
+        yield "neuron_bwd", (None, gv, None, h.detach().requires_grad_(), params, flags)
+        yield (
+            "neuron_bwd2",
+            (c, None, gv, h.detach(), tot, params, flags, [False, True, False, True]),
+        )
 
 
 # opcheck's own aot_dispatch test reads .grad of non-leaf tensors and warns about it
@@ -209,7 +214,7 @@ def test_dlg_step_on_lenet5snn_equals_reference(neuron):
             .double()
             .train()
         )
-        results.append(dlg_input_gradient(model, x, y, x_dummy, y_dummy))
+        results.append(dlg_step(model, parameter_gradients(model, x, y), x_dummy, y_dummy))
     assert results[0][1].abs().max() > 0
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-10, atol=1e-12)

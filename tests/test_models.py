@@ -3,10 +3,9 @@ LeNet5SNN that equals the same computation through an equivalent SpikingJelly ne
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from snnleak.errors import ConfigError
+from snnleak.gradients import dlg_step, parameter_gradients
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.neurons import NeuronParams
 
@@ -97,59 +96,6 @@ def test_snn_runs_on_every_backend_that_can_represent_it():
 sj = pytest.importorskip("spikingjelly.activation_based")
 
 
-def spikingjelly_lenet(model: LeNet5SNN) -> nn.Module:
-    """The same network written with SpikingJelly layers and IFNode(ATan), weights copied."""
-    from spikingjelly.activation_based import layer, neuron, surrogate
-
-    p = model.neuron_params
-    mods = []
-    for conv in model.convs:
-        sj_conv = layer.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            step_mode="m",
-        )
-        sj_conv.load_state_dict(conv.state_dict())
-        mods += [
-            sj_conv,
-            neuron.IFNode(
-                v_threshold=p.v_threshold,
-                v_reset=p.v_reset,
-                surrogate_function=surrogate.ATan(alpha=p.alpha),
-                detach_reset=p.detach_reset,
-                step_mode="m",
-            ),
-        ]
-    fc = layer.Linear(model.fc.in_features, model.fc.out_features, step_mode="m")
-    fc.load_state_dict(model.fc.state_dict())
-    net = nn.Sequential(*mods, layer.Flatten(step_mode="m"), fc)
-
-    class MeanOverTime(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            sj.functional.reset_net(self.net)  # SpikingJelly keeps membrane state in modules
-            return self.net(x.unsqueeze(0).repeat(model.timesteps, 1, 1, 1, 1)).mean(0)
-
-    return MeanOverTime().to(next(model.parameters()).dtype)
-
-
-def dlg_input_gradient(model: nn.Module, x_true, y_true, x_dummy, y_dummy_logits):
-    """d/dx' of sum_l ||dL(x', y')/dW_l - dL(x, y)/dW_l||^2 (DLG's matching loss)."""
-    params = list(model.parameters())
-    true_grads = torch.autograd.grad(F.cross_entropy(model(x_true), y_true), params)
-    soft = F.softmax(y_dummy_logits, -1)
-    dummy_loss = torch.sum(-soft * F.log_softmax(model(x_dummy), -1), -1).mean()
-    dummy_grads = torch.autograd.grad(dummy_loss, params, create_graph=True)
-    match = sum(((d - t) ** 2).sum() for d, t in zip(dummy_grads, true_grads, strict=True))
-    return match.detach(), torch.autograd.grad(match, x_dummy)[0]
-
-
 @pytest.mark.parametrize(
     "neuron",
     [
@@ -160,6 +106,8 @@ def dlg_input_gradient(model: nn.Module, x_true, y_true, x_dummy, y_dummy_logits
     ids=str,
 )
 def test_dlg_second_order_equals_spikingjelly_network(neuron):
+    from snnleak.bench.spikingjelly_lenet import SpikingJellyLeNet
+
     g = torch.Generator().manual_seed(0)
     model = LeNet5SNN((1, 16, 16), 10, timesteps=6, neuron=neuron, generator=g).double()
     model.train()
@@ -169,8 +117,9 @@ def test_dlg_second_order_equals_spikingjelly_network(neuron):
     x_dummy.requires_grad_()
     y_dummy = torch.randn(1, 10, generator=g, dtype=torch.float64, requires_grad=True)
 
-    ours = dlg_input_gradient(model, x, y, x_dummy, y_dummy)
-    theirs = dlg_input_gradient(spikingjelly_lenet(model), x, y, x_dummy, y_dummy)
-    assert ours[0] > 0 and ours[1].abs().max() > 0
-    torch.testing.assert_close(ours[0], theirs[0], rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(ours[1], theirs[1], rtol=1e-10, atol=1e-12)
+    results = []
+    for net in (model, SpikingJellyLeNet(model)):
+        results.append(dlg_step(net, parameter_gradients(net, x, y), x_dummy, y_dummy))
+    assert results[0][0] > 0 and results[0][1].abs().max() > 0
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)

@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from snnleak.cli.bench import bench
+from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
 from snnleak.errors import SnnleakError
 
@@ -31,6 +33,8 @@ def cli() -> None:
 
 cli.add_command(info)
 cli.add_command(demo)
+cli.add_command(build_fused)
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from snnleak.neurons import BACKENDS, NeuronParams
 @click.command()
 def info() -> None:
     """Library versions and the neuron backends available here."""
-    from snnleak.info import backend_status, package_versions
+    from snnleak.info import backend_status, fused_status_line, package_versions
 
     click.echo("versions:")
     for name, version in package_versions().items():
@@ -19,6 +19,7 @@ def info() -> None:
     for name, status in backend_status().items():
         state = "available" if status["available"] else f"unavailable: {status['reason']}"
         click.echo(f"  {name:<10} {state}  ({status['description']})")
+    click.echo(f"fused library: {fused_status_line()}")
 
 
 @click.command()

@@ -4,7 +4,7 @@ The three ops of ``csrc/`` form a chain in which each is differentiable to the n
 
     neuron_fwd(x) -> (S, V, H)                   backward: neuron_bwd
     neuron_bwd(gS, gV, gH, H) -> gH_total        backward: neuron_bwd2
-    neuron_bwd2(c, gS, gV, H, gH_total) -> ...   backward: a clear error (third order)
+    neuron_bwd2(c, gS, gV, H, gH_total, mask)    backward: a clear error (third order)
 
 ``H`` is a differentiable output of the forward: the second-order cotangent on the saved H
 flows back into the forward's backward as a cotangent on H (see the kernel-math note). The
@@ -57,22 +57,23 @@ def kernel_calls() -> dict[str, int]:
     }
 
 
-def _zeros_if_none(grads, like: torch.Tensor):
-    return [torch.zeros_like(like) if g is None else g for g in grads]
-
-
 # --- neuron_fwd ---------------------------------------------------------------------------
+
+
+# Cotangents of unused outputs stay None (not zero tensors): the kernels skip them.
 
 
 def _fwd_setup(ctx, inputs, output) -> None:
     _, params, flags = inputs
     ctx.save_for_backward(output[2])  # H
     ctx.params, ctx.flags = params, flags
+    ctx.set_materialize_grads(False)
 
 
 def _fwd_backward(ctx, grad_s, grad_v, grad_h):
     (h,) = ctx.saved_tensors
-    grad_s, grad_v, grad_h = _zeros_if_none((grad_s, grad_v, grad_h), h)
+    if grad_s is None and grad_v is None and grad_h is None:
+        return None, None, None
     gh = torch.ops.snnleak.neuron_bwd(grad_s, grad_v, grad_h, h, ctx.params, ctx.flags)
     scale = input_scale(ctx.flags, ctx.params)
     return (gh * scale if scale != 1.0 else gh), None, None
@@ -85,15 +86,20 @@ def _bwd_setup(ctx, inputs, output) -> None:
     grad_s, grad_v, _, h, params, flags = inputs
     ctx.save_for_backward(grad_s, grad_v, h, output)
     ctx.params, ctx.flags = params, flags
+    ctx.set_materialize_grads(False)
 
 
 def _bwd_backward(ctx, cot_gh):
+    if cot_gh is None:
+        return None, None, None, None, None, None
     grad_s, grad_v, h, gh = ctx.saved_tensors
-    (cot_gh,) = _zeros_if_none((cot_gh,), h)
+    need_s, need_v, need_hext, need_h = ctx.needs_input_grad[:4]
+    mask = [need_hext, need_s, need_v, need_h]  # outputs: a, cot_gs, cot_gv, cot_h
     a, cot_gs, cot_gv, cot_h = torch.ops.snnleak.neuron_bwd2(
-        cot_gh, grad_s, grad_v, h, gh, ctx.params, ctx.flags
+        cot_gh, grad_s, grad_v, h, gh, ctx.params, ctx.flags, mask
     )
-    return cot_gs, cot_gv, a, cot_h, None, None
+    pick = [t if m else None for t, m in zip((a, cot_gs, cot_gv, cot_h), mask, strict=True)]
+    return pick[1], pick[2], pick[0], pick[3], None, None
 
 
 # --- neuron_bwd2 --------------------------------------------------------------------------
@@ -126,8 +132,8 @@ def register() -> None:
         return torch.empty_like(h)
 
     @torch.library.register_fake(lib + "neuron_bwd2")
-    def _(cot_gh, grad_s, grad_v, h, gh, params, flags):
-        return tuple(torch.empty_like(h) for _ in range(4))
+    def _(cot_gh, grad_s, grad_v, h, gh, params, flags, output_mask):
+        return tuple(torch.empty_like(h) if m else h.new_empty(0) for m in output_mask)
 
     torch.library.register_autograd(lib + "neuron_fwd", _fwd_backward, setup_context=_fwd_setup)
     torch.library.register_autograd(lib + "neuron_bwd", _bwd_backward, setup_context=_bwd_setup)

@@ -1,0 +1,48 @@
+"""``snnleak bench ...``: benchmarks, side by side in one process, reported as ratios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (speed is measured here, never in tests)."""
+
+
+@bench.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for bench.json.",
+)
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=15, show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=3, show_default=True)
+@click.option("--timesteps", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--batch",
+    "op_batch",
+    type=click.IntRange(1),
+    default=32,
+    show_default=True,
+    help="Batch of the neuron-op case.",
+)
+def kernels(
+    out_dir: Path, threads: int, repeats: int, warmup: int, timesteps: int, op_batch: int
+) -> None:
+    """DLG step and neuron op on every backend: prints a table, writes OUT/bench.json."""
+    from snnleak.bench.kernels import KernelBenchConfig, markdown, run
+    from snnleak.io import write_json_atomic
+
+    cfg = KernelBenchConfig(
+        timesteps=timesteps, op_batch=op_batch, threads=threads, repeats=repeats, warmup=warmup
+    )
+    results = run(cfg)
+    click.echo(markdown(results))
+    path = write_json_atomic(out_dir / "bench.json", results)
+    click.echo(f"\nwrote {path}")
