@@ -34,18 +34,10 @@ def package_versions() -> dict[str, str | None]:
 
 
 def backend_status() -> dict[str, dict[str, object]]:
-    """For each neuron backend: whether it can run here, and if not, why. Builds nothing: the
-    fused backend counts as available when its library is built or can be built."""
-    from snnleak.fused import build
-
+    """For each neuron backend: whether it can run here, and if not, why (builds nothing)."""
     report = {}
     for name, backend in BACKENDS.items():
-        if name == "fused":
-            st = build.status()
-            ok = bool(st["built"]) or str(st["reason"]).startswith("not built yet")
-            reason = "" if ok else str(st["reason"])
-        else:
-            ok, reason = backend.availability()
+        ok, reason = backend.availability()
         report[name] = {"available": ok, "reason": reason, "description": backend.description}
     return report
 

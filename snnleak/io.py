@@ -9,14 +9,19 @@ import tempfile
 from pathlib import Path
 
 
-def write_json_atomic(path: Path, data: object) -> Path:
+def cache_root() -> Path:
+    """``$SNNLEAK_CACHE_DIR``, or ``~/.cache/snnleak``: built extensions, generated data,
+    judge checkpoints."""
+    return Path(os.environ.get("SNNLEAK_CACHE_DIR") or Path.home() / ".cache" / "snnleak")
+
+
+def _atomic(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -24,3 +29,15 @@ def write_json_atomic(path: Path, data: object) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: Path, data: object) -> Path:
+    text = json.dumps(data, indent=2) + "\n"
+    return _atomic(path, lambda f: f.write(text.encode()))
+
+
+def save_atomic(obj: object, path: Path) -> Path:
+    """``torch.save`` to ``path`` atomically."""
+    import torch
+
+    return _atomic(path, lambda f: torch.save(obj, f))

@@ -11,6 +11,7 @@ import sys
 import click
 
 from snnleak.cli.bench import bench
+from snnleak.cli.data import data
 from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
 from snnleak.errors import SnnleakError
@@ -35,6 +36,7 @@ cli.add_command(info)
 cli.add_command(demo)
 cli.add_command(build_fused)
 cli.add_command(bench)
+cli.add_command(data)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snnleak.errors import BackendUnavailable
+from snnleak.io import cache_root
 
 NAME = "snnleak_fused"
 CPU_SOURCES = ("neuron_cpu.cpp",)
@@ -51,8 +52,7 @@ def csrc_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("SNNLEAK_CACHE_DIR") or Path.home() / ".cache" / "snnleak"
-    return Path(root) / "ext"
+    return cache_root() / "ext"
 
 
 def want_cuda() -> bool:

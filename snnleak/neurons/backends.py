@@ -21,6 +21,9 @@ from snnleak.neurons.reference import NeuronTrace
 TraceFn = Callable[[torch.Tensor, NeuronParams], NeuronTrace]
 
 
+_LOADED: dict[str, TraceFn] = {}
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str
@@ -29,6 +32,18 @@ class Backend:
     description: str
 
     def load(self) -> TraceFn:
+        """The backend's ``multistep_trace``; loaded once per process (a failure is not cached,
+        so a fixed environment is picked up on the next call)."""
+        fn = _LOADED.get(self.name)
+        if fn is None:
+            self.load_packages()
+            module = importlib.import_module(self.module)
+            if hasattr(module, "ensure_available"):
+                module.ensure_available()
+            fn = _LOADED[self.name] = module.multistep_trace
+        return fn
+
+    def load_packages(self) -> None:
         for package in self.requires:
             try:
                 with warnings.catch_warnings():
@@ -43,17 +58,17 @@ class Backend:
                     f"import ({type(exc).__name__}: {exc}); install it with "
                     f"'pip install {package}' or choose another backend"
                 ) from exc
-        module = importlib.import_module(self.module)
-        if hasattr(module, "ensure_available"):
-            module.ensure_available()
-        return module.multistep_trace
 
     def availability(self) -> tuple[bool, str]:
-        """``(True, "")`` if the backend loads here, else ``(False, reason)``."""
+        """``(True, "")`` if the backend can run here, else ``(False, reason)``. Builds nothing:
+        a backend module may define ``availability()`` to answer without its expensive load."""
         try:
-            self.load()
+            self.load_packages()
         except BackendUnavailable as exc:
             return False, str(exc)
+        module = importlib.import_module(self.module)
+        if hasattr(module, "availability"):
+            return module.availability()
         return True, ""
 
 

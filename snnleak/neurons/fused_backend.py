@@ -21,6 +21,12 @@ def ensure_available() -> None:
     build.load()
 
 
+def availability() -> tuple[bool, str]:
+    """Built, or buildable here (compiler, ninja and sources present), without building."""
+    st = build.status()
+    return (True, "") if st["built"] or st.get("buildable") else (False, str(st["reason"]))
+
+
 def multistep_trace(x_seq: torch.Tensor, p: NeuronParams) -> NeuronTrace:
     lib = build.load()
     if x_seq.device.type == "cuda" and not lib.cuda:

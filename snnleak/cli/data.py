@@ -1,0 +1,44 @@
+"""``snnleak data ...``: what a dataset holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from snnleak.data import DATASETS
+
+
+@click.group()
+def data() -> None:
+    """Datasets: real loaders and the embedded offline sets."""
+
+
+@data.command()
+@click.option("--dataset", "name", required=True, help=f"One of: {', '.join(DATASETS)}.")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the real datasets live (their libraries' own layouts).",
+)
+@click.option("--download", is_flag=True, help="Fetch a real dataset if it is missing.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Split seed.")
+def info(name: str, data_root: Path | None, download: bool, seed: int) -> None:
+    """Items per split, item shape, classes and modality of a dataset."""
+    from snnleak import data as datasets
+
+    splits = {
+        s: datasets.load(name, s, root=data_root, download=download, seed=seed)
+        for s in ("train", "test")
+    }
+    meta = splits["train"].info
+    click.echo(f"dataset:   {meta.name}{'  [SYNTHETIC]' if meta.synthetic else ''}")
+    click.echo(f"source:    {meta.source}")
+    if meta.stands_in_for:
+        click.echo(f"stands in: for {meta.stands_in_for}")
+    click.echo(f"modality:  {meta.modality}")
+    click.echo(f"shape:     {list(meta.input_shape)}")
+    click.echo("items:     " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()))
+    names = ", ".join(meta.class_names[:12]) + (" ..." if meta.num_classes > 12 else "")
+    click.echo(f"classes:   {meta.num_classes} ({names})")

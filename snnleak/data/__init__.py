@@ -1,0 +1,57 @@
+"""Datasets: one registry of real loaders (torchvision, tonic) and embedded offline sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snnleak.data.base import (
+    DatasetInfo,
+    DatasetSpec,
+    DataUnavailable,
+    LoadRequest,
+    Split,
+)
+from snnleak.data.dvs_synth import load_dvs_synth
+from snnleak.data.embedded import load_digits, load_lfw_subset, load_patches
+from snnleak.data.events import load_dvsgesture
+from snnleak.data.vision import load_cifar100, load_lfw, load_mnist
+from snnleak.errors import ConfigError
+
+DATASETS: dict[str, DatasetSpec] = {
+    s.name: s
+    for s in (
+        DatasetSpec("mnist", True, load_mnist, "MNIST (torchvision)", "digits"),
+        DatasetSpec("cifar100", True, load_cifar100, "CIFAR-100 (torchvision)", "patches"),
+        DatasetSpec("lfw", True, load_lfw, "LFW people (torchvision)", "lfw-subset"),
+        DatasetSpec("dvsgesture", True, load_dvsgesture, "DVS128 Gesture (tonic)", "dvs-synth"),
+        DatasetSpec("digits", False, load_digits, "scikit-learn digits (MNIST stand-in)"),
+        DatasetSpec("lfw-subset", False, load_lfw_subset, "scikit-image LFW crops"),
+        DatasetSpec("patches", False, load_patches, "photo patches (CIFAR-100 stand-in)"),
+        DatasetSpec("dvs-synth", False, load_dvs_synth, "SYNTHETIC DVS (DVS Gesture stand-in)"),
+    )
+}
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}"
+        ) from None
+
+
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    root: str | Path | None = None,
+    download: bool = False,
+    seed: int = 0,
+) -> Split:
+    """One split of a dataset: ``split[i] -> (tensor, label)``, with ``split.info``."""
+    req = LoadRequest(split, None if root is None else Path(root), download, seed)
+    return get_dataset(name).load(req)
+
+
+__all__ = ["DATASETS", "DataUnavailable", "DatasetInfo", "Split", "get_dataset", "load"]
