@@ -14,6 +14,7 @@ from snnleak.cli.bench import bench
 from snnleak.cli.data import data
 from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
+from snnleak.cli.judge import train_judge
 from snnleak.errors import SnnleakError
 
 
@@ -37,6 +38,7 @@ cli.add_command(demo)
 cli.add_command(build_fused)
 cli.add_command(bench)
 cli.add_command(data)
+cli.add_command(train_judge)
 
 
 def main() -> None:
