@@ -26,8 +26,26 @@ def parameter_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> l
     return [g.detach() for g in torch.autograd.grad(loss, list(model.parameters()))]
 
 
-def soft_cross_entropy(logits: torch.Tensor, label_logits: torch.Tensor) -> torch.Tensor:
-    return torch.sum(-F.softmax(label_logits, -1) * F.log_softmax(logits, -1), -1).mean()
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    return torch.sum(-target_probs * F.log_softmax(logits, -1), -1).mean()
+
+
+def dummy_gradients(
+    model: nn.Module, x_dummy: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """dL(x', target)/dW with create_graph; ``target`` is class indices (hard labels) or
+    probabilities ``[B, K]`` (soft labels)."""
+    logits = model(x_dummy)
+    if target.dtype in (torch.int64, torch.int32):
+        loss = F.cross_entropy(logits, target)
+    else:
+        loss = soft_cross_entropy(logits, target)
+    return torch.autograd.grad(loss, list(model.parameters()), create_graph=True)
+
+
+def gradient_distance(dummy: tuple[torch.Tensor, ...], true: list[torch.Tensor]) -> torch.Tensor:
+    """sum_l ||dummy_l - true_l||^2."""
+    return sum(((d - t) ** 2).sum() for d, t in zip(dummy, true, strict=True))
 
 
 def matching_loss(
@@ -36,11 +54,10 @@ def matching_loss(
     x_dummy: torch.Tensor,
     label_logits: torch.Tensor,
 ) -> torch.Tensor:
-    """D(x', y'): differentiable with respect to ``x_dummy`` and ``label_logits``."""
-    params = list(model.parameters())
-    dummy_loss = soft_cross_entropy(model(x_dummy), label_logits)
-    dummy_grads = torch.autograd.grad(dummy_loss, params, create_graph=True)
-    return sum(((d - t) ** 2).sum() for d, t in zip(dummy_grads, true_grads, strict=True))
+    """D(x', y') with the soft label softmax(y'): differentiable in ``x_dummy`` and
+    ``label_logits``."""
+    target = F.softmax(label_logits, -1)
+    return gradient_distance(dummy_gradients(model, x_dummy, target), true_grads)
 
 
 def dlg_step(

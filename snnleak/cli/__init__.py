@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from snnleak.cli.attack import attack
 from snnleak.cli.bench import bench
 from snnleak.cli.data import data
 from snnleak.cli.fused import build_fused
@@ -39,6 +40,7 @@ cli.add_command(build_fused)
 cli.add_command(bench)
 cli.add_command(data)
 cli.add_command(train_judge)
+cli.add_command(attack)
 
 
 def main() -> None:

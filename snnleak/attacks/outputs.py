@@ -1,0 +1,72 @@
+"""Reconstruction files and the summary table of an attack run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnleak.io import _atomic
+from snnleak.metrics import mean_ci
+
+
+def reconstruction_name(record: dict) -> str:
+    return (
+        f"{record['attack']}-{record['model']}-{record['backend']}-{record['dataset']}"
+        f"-seed{record['seed']}-item{record['sample_index']}"
+    )
+
+
+def save_reconstruction(
+    out_dir: Path, record: dict, truth: torch.Tensor, recon: torch.Tensor
+) -> Path:
+    """PNG (ground truth | reconstruction) for images, ``.npz`` for spike tensors."""
+    folder = out_dir / "reconstructions"
+    name = reconstruction_name(record)
+    if truth.dim() == 3:  # an image [C, H, W]
+        from torchvision.utils import make_grid, save_image
+
+        grid = make_grid(
+            torch.stack([truth, recon[0].detach().float().clamp(0, 1)]),
+            nrow=2,
+            padding=2,
+            pad_value=1.0,
+        )
+        return _atomic(folder / f"{name}.png", lambda f: save_image(grid, f, format="png"))
+    arrays = {"truth": truth.numpy(), "reconstruction": recon[:, 0].detach().float().numpy()}
+    return _atomic(folder / f"{name}.npz", lambda f: np.savez_compressed(f, **arrays))
+
+
+def _fmt(values: list, pct: bool = False) -> str:
+    mean, low, high = mean_ci(values)
+    if math.isnan(mean):
+        return "-"
+    scale = 100 if pct else 1
+    return f"{scale * mean:.2f} [{scale * low:.2f}, {scale * high:.2f}]"
+
+
+def summary_table(records: list[dict]) -> str:
+    """Markdown: one row per (attack, model, backend, dataset), means with 95% bootstrap CIs."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["attack"], r["model"], r["backend"], r["dataset"]), []).append(r)
+    lines = [
+        "| attack | model | backend | dataset | n | ASR (%) | MSE | PSNR | SSIM | l2 "
+        "| label acc (%) | diverged | s/trial |",
+        "|---|---|---|---|---:|---|---|---|---|---|---|---:|---:|",
+    ]
+    for (attack, model, backend, dataset), rs in sorted(groups.items()):
+        synth = " (SYNTHETIC)" if rs[0].get("synthetic") else ""
+        success = [float(r["success"]) for r in rs if r["success"] is not None]
+        lines.append(
+            f"| {attack} | {model} | {backend} | {dataset}{synth} | {len(rs)} "
+            f"| {_fmt(success, pct=True)} | {_fmt([r['mse'] for r in rs])} "
+            f"| {_fmt([r['psnr'] for r in rs])} | {_fmt([r['ssim'] for r in rs])} "
+            f"| {_fmt([r['l2'] for r in rs])} "
+            f"| {_fmt([float(r['label_correct']) for r in rs], pct=True)} "
+            f"| {sum(r['diverged'] for r in rs)} "
+            f"| {sum(r['seconds'] for r in rs) / len(rs):.1f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""Run attack trials: a fresh victim per trial, the client's update, the attack, the evaluation.
+
+Trial ``i`` attacks the i-th item of a seeded permutation of the dataset's test split (data the
+judge never saw), with a victim freshly initialised from a seed derived from (seed, item). Every
+record carries its seed, configuration and library versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from snnleak import data, metrics
+from snnleak.attacks.config import DLGConfig, GRNNConfig, LBFGSConfig, Thresholding
+from snnleak.attacks.dlg import GradientInversion
+from snnleak.attacks.grnn import GRNN
+from snnleak.attacks.records import append_record, read_records, record_key
+from snnleak.attacks.threat import Reconstruction, observe
+from snnleak.errors import ConfigError
+from snnleak.info import package_versions
+from snnleak.models import LeNet, LeNet5SNN
+from snnleak.neurons import BACKENDS
+
+ATTACKS = ("dlg", "idlg", "grnn")
+MODELS = ("ann", "snn")
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    attack: str
+    model: str
+    dataset: str
+    backend: str = "fused"
+    timesteps: int = 20  # T of the spiking victim on images (event data bring their own T)
+    iterations: int | None = None  # default: the attack's own (DLG/iDLG 300, GRNN 1000)
+    threshold: Thresholding | None = None
+    lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
+    grnn_wasserstein: str = "true"
+
+    def __post_init__(self) -> None:
+        if self.attack not in ATTACKS:
+            raise ConfigError(
+                f"unknown attack {self.attack!r}; choose one of: {', '.join(ATTACKS)}"
+            )
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose 'ann' or 'snn'")
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
+            )
+        data.get_dataset(self.dataset)
+        if self.timesteps < 1:
+            raise ConfigError(f"--timesteps must be at least 1, got {self.timesteps}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
+
+    def config_id(self) -> str:
+        """A short hash of everything that determines a trial's result besides its seed."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
+    digest = hashlib.sha256(f"{seed}/{index}/{purpose}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
+    if info.modality == "events":
+        if spec.model == "ann":
+            raise ConfigError(
+                f"dataset {info.name!r} is event data, which the ANN LeNet cannot take; "
+                "use --model snn"
+            )
+        t, *item = info.input_shape
+        return LeNet5SNN(
+            tuple(item), info.num_classes, t, backend=spec.backend, generator=generator
+        )
+    if spec.model == "ann":
+        return LeNet(info.input_shape, info.num_classes, generator=generator)
+    return LeNet5SNN(
+        info.input_shape,
+        info.num_classes,
+        spec.timesteps,
+        backend=spec.backend,
+        generator=generator,
+    )
+
+
+def build_attack(spec: AttackSpec):
+    if spec.attack == "grnn":
+        kw = {} if spec.iterations is None else {"iterations": spec.iterations}
+        return GRNN(GRNNConfig(threshold=spec.threshold, wasserstein=spec.grnn_wasserstein, **kw))
+    kw = {} if spec.iterations is None else {"iterations": spec.iterations}
+    cfg = DLGConfig(lbfgs=spec.lbfgs, threshold=spec.threshold, **kw)
+    return GradientInversion(cfg, infer_label=spec.attack == "idlg")
+
+
+def evaluate(
+    rec: Reconstruction,
+    x: torch.Tensor,
+    y: int,
+    info: data.DatasetInfo,
+    judge: torch.nn.Module | None,
+) -> dict:
+    """Metrics of a batch-of-one reconstruction against the private item ``x``."""
+    x_hat = rec.x[:, 0] if info.modality == "events" else rec.x[0]
+    x_hat = x_hat.detach().float()
+    out = {"mse": metrics.mse(x_hat, x), "l2": metrics.l2(x_hat, x), "psnr": None, "ssim": None}
+    if info.modality == "image":
+        out["psnr"] = metrics.psnr(x_hat, x)
+        out["ssim"] = metrics.ssim(x_hat.clamp(0, 1), x)
+    judge_label = None
+    if judge is not None:
+        with torch.no_grad():
+            batch = x_hat.unsqueeze(1) if info.modality == "events" else x_hat.unsqueeze(0)
+            judge_label = int(judge(batch).argmax(-1)[0])
+    out["judge_label"] = judge_label
+    out["success"] = None if judge_label is None else judge_label == y
+    return out
+
+
+def sample_order(n: int, seed: int) -> list[int]:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def run_trials(
+    spec: AttackSpec,
+    samples: int,
+    seed: int,
+    out_dir: Path,
+    *,
+    judge: torch.nn.Module | None,
+    data_root: Path | None = None,
+    save_reconstruction: Callable[[dict, torch.Tensor, torch.Tensor], None] | None = None,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> list[dict]:
+    """Run ``samples`` trials, appending each record to ``out_dir/records.jsonl`` as it
+    finishes and skipping the trials already recorded there."""
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    split = data.load(spec.dataset, "test", root=data_root, seed=0)
+    info = split.info
+    if info.modality == "events" and spec.model == "ann":
+        build_victim(spec, info, torch.Generator())  # raises the clear error
+    if samples > len(split):
+        raise ConfigError(
+            f"--samples {samples} exceeds the {len(split)} test items of {spec.dataset}"
+        )
+    path = out_dir / "records.jsonl"
+    config_id = spec.config_id()
+    done = {record_key(r): r for r in read_records(path)}
+    order = sample_order(len(split), seed)
+    attack = build_attack(spec)
+    results = []
+    for index in progress(order[:samples]):
+        key = (spec.attack, spec.model, spec.backend, spec.dataset, index, seed, config_id)
+        if key in done:
+            results.append(done[key])
+            continue
+        x, y = split[index]
+        start = time.perf_counter()
+        victim = build_victim(spec, info, trial_generator(seed, index, "victim"))
+        xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
+        obs = observe(victim, xb, torch.tensor([y]), info.modality)
+        rec = attack.reconstruct(obs, trial_generator(seed, index, "attack"))
+        seconds = time.perf_counter() - start
+        record = {
+            "attack": spec.attack,
+            "model": spec.model,
+            "backend": spec.backend,
+            "dataset": spec.dataset,
+            "synthetic": info.synthetic,
+            "sample_index": index,
+            "seed": seed,
+            "config_id": config_id,
+            "true_label": y,
+            "recovered_label": int(rec.label[0]),
+            "label_correct": int(rec.label[0]) == y,
+            **evaluate(rec, x, y, info, judge),
+            "diverged": rec.diverged,
+            "steps": rec.steps,
+            "best_loss": min(rec.losses) if rec.losses else None,
+            "seconds": round(seconds, 3),
+            "config": asdict(spec),
+            "versions": package_versions(),
+        }
+        append_record(path, record)
+        if save_reconstruction is not None:
+            save_reconstruction(record, x, rec.x)
+        results.append(record)
+    return results

@@ -1,0 +1,61 @@
+"""The threat model in types: what an honest-but-curious server sees, and what an attack returns.
+
+The server sent the global model, so it knows the architecture and the parameters; it receives
+one client update (the per-parameter gradients of the cross-entropy loss at the client's
+private batch) and knows the training hyperparameters (batch size, T). ``observe`` builds exactly
+that; an attack's ``reconstruct`` receives only an :class:`Observation`. The private sample and
+its label are seen by the evaluation alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from snnleak.gradients import parameter_gradients
+
+
+@dataclass(frozen=True)
+class Observation:
+    model: nn.Module  # the server's copy of the global model (architecture + parameters)
+    gradients: tuple[torch.Tensor, ...]  # the client's update, one tensor per parameter
+    batch_size: int
+    input_shape: tuple[int, ...]  # one item: [C, H, W] (images) or [T, C, H, W] (events)
+    num_classes: int
+    modality: str  # "image" or "events"
+    timesteps: int | None  # T of a spiking model, None for an ANN
+
+
+@dataclass
+class Reconstruction:
+    x: torch.Tensor  # [B, C, H, W] images, or [T, B, C, H, W] spike tensors
+    label: torch.Tensor  # [B] recovered (DLG, GRNN) or inferred (iDLG) labels
+    losses: list[float] = field(default_factory=list)  # matching loss after each step
+    diverged: bool = False  # a NaN/inf loss stopped the optimisation (x is the last finite)
+    steps: int = 0
+
+
+def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modality: str) -> Observation:
+    """What the server sees of one client update computed at the private batch ``(x, y)``.
+
+    ``x`` is a batch of items (``[B, C, H, W]``, or ``[T, B, C, H, W]`` for events).
+    """
+    model.train()  # the client trains: surrogate gradients, batch statistics
+    grads = parameter_gradients(model, x, y)
+    server_copy = copy.deepcopy(model).train()
+    for p in server_copy.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    shape = (x.shape[0], *x.shape[2:]) if modality == "events" else tuple(x.shape[1:])
+    return Observation(
+        model=server_copy,
+        gradients=tuple(grads),
+        batch_size=int(y.shape[0]),
+        input_shape=shape,
+        num_classes=int(grads[-1].shape[0]),  # the last parameter is the classifier's bias
+        modality=modality,
+        timesteps=getattr(model, "timesteps", None),
+    )

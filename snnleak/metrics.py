@@ -1,0 +1,57 @@
+r"""Reconstruction metrics, in one place.
+
+For a reconstruction :math:`\hat x` of :math:`x` (values in [0, 1] for images):
+
+- MSE :math:`= \mathrm{mean}((\hat x - x)^2)`; PSNR :math:`= 10 \log_{10}(1 / \mathrm{MSE})` dB
+  (data range 1);
+- SSIM: scikit-image's ``structural_similarity`` with ``data_range=1``, channel-aware;
+- l2 :math:`= \lVert \hat x - x \rVert_2` (for spike tensors, where MSE/SSIM are not meaningful);
+- ASR: the fraction of reconstructions that the dataset's judge assigns to the true class.
+
+Aggregates carry a 95% bootstrap confidence interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def mse(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    return float(((x_hat.double() - x.double()) ** 2).mean())
+
+
+def psnr(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    m = mse(x_hat, x)
+    return math.inf if m == 0 else 10 * math.log10(1.0 / m)
+
+
+def ssim(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    """SSIM of one image ``[C, H, W]`` (values in [0, 1])."""
+    from skimage.metrics import structural_similarity
+
+    a = x_hat.detach().double().cpu().numpy()
+    b = x.detach().double().cpu().numpy()
+    if a.shape[0] == 1:
+        return float(structural_similarity(a[0], b[0], data_range=1.0))
+    return float(structural_similarity(a, b, data_range=1.0, channel_axis=0))
+
+
+def l2(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    return float(torch.linalg.vector_norm(x_hat.double() - x.double()))
+
+
+def mean_ci(
+    values: Sequence[float], seed: int = 0, resamples: int = 2000, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean with a percentile bootstrap confidence interval: ``(mean, low, high)``."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return (math.nan, math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (resamples, len(v)))].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(v.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
