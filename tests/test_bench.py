@@ -40,3 +40,25 @@ def test_bench_kernels_writes_every_case(tmp_path):
     assert data["meta"]["versions"]["torch"]
     assert "| fused |" in result.output and "fused_over_ann_bT" in result.output
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_bench_attacks_compares_batched_and_solo(tmp_path):
+    args = [
+        "bench",
+        "attacks",
+        "--out",
+        str(tmp_path),
+        "--trials",
+        "2",
+        "--iterations",
+        "1",
+        "--timesteps",
+        "2",
+        "--rounds",
+        "1",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "bench_attacks.json").read_text())
+    assert set(data["trials_per_hour"]) == {"solo", "batched"} and data["batched_over_solo"] > 0
+    assert "batched / solo" in result.output

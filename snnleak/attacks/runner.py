@@ -130,6 +130,16 @@ def sample_order(n: int, seed: int) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
 
+def _reconstruct_chunk(spec: AttackSpec, attack, observations, generators):
+    if len(observations) == 1:
+        return [attack.reconstruct(observations[0], generators[0])]
+    from snnleak.attacks.batched import BatchedGradientInversion
+
+    return BatchedGradientInversion(attack.config, attack.infer_label).reconstruct(
+        observations, generators
+    )
+
+
 def run_trials(
     spec: AttackSpec,
     samples: int,
@@ -138,13 +148,22 @@ def run_trials(
     *,
     judge: torch.nn.Module | None,
     data_root: Path | None = None,
+    batch_trials: int = 1,
     save_reconstruction: Callable[[dict, torch.Tensor, torch.Tensor], None] | None = None,
     progress: Callable[[Iterable], Iterable] = lambda it: it,
 ) -> list[dict]:
     """Run ``samples`` trials, appending each record to ``out_dir/records.jsonl`` as it
-    finishes and skipping the trials already recorded there."""
+    finishes and skipping the trials already recorded there. ``batch_trials`` > 1 runs that
+    many DLG/iDLG trials together as one batched computation (same results per trial)."""
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if batch_trials < 1:
+        raise ConfigError(f"--batch-trials must be at least 1, got {batch_trials}")
+    if batch_trials > 1 and spec.attack == "grnn":
+        raise ConfigError(
+            "--batch-trials applies to the L-BFGS attacks (dlg, idlg); "
+            "run GRNN with --batch-trials 1"
+        )
     split = data.load(spec.dataset, "test", root=data_root, seed=0)
     info = split.info
     if info.modality == "events" and spec.model == "ann":
@@ -156,43 +175,53 @@ def run_trials(
     path = out_dir / "records.jsonl"
     config_id = spec.config_id()
     done = {record_key(r): r for r in read_records(path)}
-    order = sample_order(len(split), seed)
     attack = build_attack(spec)
-    results = []
-    for index in progress(order[:samples]):
-        key = (spec.attack, spec.model, spec.backend, spec.dataset, index, seed, config_id)
-        if key in done:
-            results.append(done[key])
-            continue
-        x, y = split[index]
+    chosen = sample_order(len(split), seed)[:samples]
+
+    def key(i: int) -> tuple:
+        return (spec.attack, spec.model, spec.backend, spec.dataset, i, seed, config_id)
+
+    todo = [i for i in chosen if key(i) not in done]
+    chunks = [todo[j : j + batch_trials] for j in range(0, len(todo), batch_trials)]
+    bar = progress(range(len(todo)))
+    ticks = iter(bar)
+    for chunk in chunks:
         start = time.perf_counter()
-        victim = build_victim(spec, info, trial_generator(seed, index, "victim"))
-        xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
-        obs = observe(victim, xb, torch.tensor([y]), info.modality)
-        rec = attack.reconstruct(obs, trial_generator(seed, index, "attack"))
-        seconds = time.perf_counter() - start
-        record = {
-            "attack": spec.attack,
-            "model": spec.model,
-            "backend": spec.backend,
-            "dataset": spec.dataset,
-            "synthetic": info.synthetic,
-            "sample_index": index,
-            "seed": seed,
-            "config_id": config_id,
-            "true_label": y,
-            "recovered_label": int(rec.label[0]),
-            "label_correct": int(rec.label[0]) == y,
-            **evaluate(rec, x, y, info, judge),
-            "diverged": rec.diverged,
-            "steps": rec.steps,
-            "best_loss": min(rec.losses) if rec.losses else None,
-            "seconds": round(seconds, 3),
-            "config": asdict(spec),
-            "versions": package_versions(),
-        }
-        append_record(path, record)
-        if save_reconstruction is not None:
-            save_reconstruction(record, x, rec.x)
-        results.append(record)
-    return results
+        items = [split[i] for i in chunk]
+        observations = []
+        for i, (x, y) in zip(chunk, items, strict=True):
+            victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
+            xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
+            observations.append(observe(victim, xb, torch.tensor([y]), info.modality))
+        recs = _reconstruct_chunk(
+            spec, attack, observations, [trial_generator(seed, i, "attack") for i in chunk]
+        )
+        seconds = (time.perf_counter() - start) / len(chunk)
+        for i, (x, y), rec in zip(chunk, items, recs, strict=True):
+            record = {
+                "attack": spec.attack,
+                "model": spec.model,
+                "backend": spec.backend,
+                "dataset": spec.dataset,
+                "synthetic": info.synthetic,
+                "sample_index": i,
+                "seed": seed,
+                "config_id": config_id,
+                "true_label": y,
+                "recovered_label": int(rec.label[0]),
+                "label_correct": int(rec.label[0]) == y,
+                **evaluate(rec, x, y, info, judge),
+                "diverged": rec.diverged,
+                "steps": rec.steps,
+                "best_loss": min(rec.losses) if rec.losses else None,
+                "seconds": round(seconds, 3),
+                "batch_trials": len(chunk),
+                "config": asdict(spec),
+                "versions": package_versions(),
+            }
+            append_record(path, record)
+            done[key(i)] = record
+            if save_reconstruction is not None:
+                save_reconstruction(record, x, rec.x)
+            next(ticks, None)
+    return [done[key(i)] for i in chosen]

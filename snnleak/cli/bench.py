@@ -46,3 +46,30 @@ def kernels(
     click.echo(markdown(results))
     path = write_json_atomic(out_dir / "bench.json", results)
     click.echo(f"\nwrote {path}")
+
+
+@bench.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for bench_attacks.json.",
+)
+@click.option("--attack", default="dlg", show_default=True)
+@click.option("--model", default="snn", show_default=True)
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--backend", default="fused", show_default=True)
+@click.option("--trials", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--iterations", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--timesteps", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--rounds", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+def attacks(out_dir: Path, **kwargs) -> None:
+    """Trials per hour, batched against solo, side by side."""
+    from snnleak.bench.attacks import AttackBenchConfig, markdown, run
+    from snnleak.io import write_json_atomic
+
+    result = run(AttackBenchConfig(**kwargs))
+    click.echo(markdown(result))
+    click.echo(f"\nwrote {write_json_atomic(out_dir / 'bench_attacks.json', result)}")

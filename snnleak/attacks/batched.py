@@ -1,0 +1,133 @@
+"""K independent DLG/iDLG trials as one batched computation.
+
+Each trial has its own victim (stacked into one :class:`StackedLeNet`), its own observation,
+dummy, label and L-BFGS state (:class:`TrialLBFGS`); a round of evaluations runs all trials'
+matching losses and their gradients in one forward and two backward passes. Per trial, the
+algorithm is :class:`~snnleak.attacks.dlg.GradientInversion`'s, step for step: the same
+initialisation draws, clamping, thresholding, best-iterate and divergence rules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from snnleak.attacks import thresholding
+from snnleak.attacks.config import DLGConfig
+from snnleak.attacks.dlg import infer_label, initial_dummy
+from snnleak.attacks.lbfgs import TrialLBFGS, run_step
+from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.errors import ConfigError
+from snnleak.models.stacked import StackedLeNet
+
+
+class BatchedGradientInversion:
+    def __init__(self, config: DLGConfig, infer_label: bool) -> None:
+        self.config = config
+        self.infer_label = infer_label
+
+    def reconstruct(
+        self, observations: list[Observation], generators: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        cfg, k = self.config, len(observations)
+        obs0 = observations[0]
+        if any(
+            o.input_shape != obs0.input_shape or o.batch_size != obs0.batch_size
+            for o in observations
+        ):
+            raise ConfigError("batched trials must share input shape and batch size")
+        model = StackedLeNet([o.model for o in observations]).train()
+        params = model.ordered_parameters()
+        n_conv = len(model.conv_w)
+        # the true gradients, stacked like the parameters
+        true = [torch.cat([o.gradients[2 * i] for o in observations]) for i in range(n_conv)]
+        true += [torch.cat([o.gradients[2 * i + 1] for o in observations]) for i in range(n_conv)]
+        true += [
+            torch.stack([o.gradients[-2] for o in observations]),
+            torch.stack([o.gradients[-1] for o in observations]),
+        ]
+        # per trial, in GradientInversion's order of random draws: dummy, then label logits
+        rows, x_shape = [], None
+        for obs, g in zip(observations, generators, strict=True):
+            x0 = initial_dummy(obs, g)
+            x_shape = x0.shape
+            parts = [x0.reshape(-1)]
+            if not self.infer_label:
+                parts.append(
+                    torch.randn(
+                        obs.batch_size, obs.num_classes, generator=g, dtype=x0.dtype
+                    ).reshape(-1)
+                )
+            rows.append(torch.cat(parts))
+        v = torch.stack(rows)  # [K, n]: trial k's flat variables, updated in place
+        nx = math.prod(x_shape)
+        labels = torch.stack([infer_label(o) for o in observations]) if self.infer_label else None
+        events = obs0.modality == "events"
+        b, classes = obs0.batch_size, obs0.num_classes
+        # solo order of the squared-distance terms: conv1 w, b, conv2 w, b, ..., fc w, b
+        order = [j for i in range(n_conv) for j in (i, n_conv + i)] + [2 * n_conv, 2 * n_conv + 1]
+
+        def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
+            leaf = v.detach().clone().requires_grad_(True)
+            x = leaf[:, :nx].reshape(k, *x_shape)
+            if events:  # [K, T, B, ...] -> [T, K, B, ...]
+                x = x.transpose(0, 1)
+            logits = model(x)  # [K, B, O]
+            if self.infer_label:
+                ce = (
+                    F.cross_entropy(
+                        logits.reshape(k * b, classes), labels.reshape(-1), reduction="none"
+                    )
+                    .reshape(k, b)
+                    .mean(1)
+                )
+            else:
+                probs = torch.softmax(leaf[:, nx:].reshape(k, b, classes), -1)
+                ce = torch.sum(-probs * F.log_softmax(logits, -1), -1).mean(1)
+            grads = torch.autograd.grad(ce.sum(), params, create_graph=True)
+            dist = sum(((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order)
+            (dv,) = torch.autograd.grad(dist.sum(), leaf)
+            return dist.detach(), dv
+
+        trials = [TrialLBFGS(v[i], cfg.lbfgs) for i in range(k)]
+        results = [
+            Reconstruction(v[i, :nx].reshape(x_shape).clone(), torch.zeros(0, dtype=torch.long))
+            for i in range(k)
+        ]
+        active = [True] * k
+        best = [math.inf] * k
+        best_v = [v[i].clone() for i in range(k)]
+        for step in range(cfg.iterations + 1):
+            before = v.clone()
+            if step < cfg.iterations:
+                losses = run_step(trials, active, evaluate)
+            else:  # the last pass only evaluates the final iterates
+                losses = [float(x) for x in evaluate()[0]]
+            for i in range(k):
+                if not active[i]:
+                    continue
+                if not math.isfinite(losses[i]):
+                    results[i].diverged, active[i] = True, False
+                    continue
+                results[i].losses.append(losses[i])
+                if losses[i] < best[i]:
+                    best[i], best_v[i] = losses[i], before[i].clone()
+                if step < cfg.iterations:
+                    results[i].steps = step + 1
+            if step == cfg.iterations or not any(active):
+                break
+            with torch.no_grad():
+                for i in range(k):
+                    if active[i]:
+                        xi = v[i, :nx]
+                        if not events:
+                            xi.clamp_(0, 1)
+                        thresholding.after_step(xi, cfg.threshold)
+        for i, rec in enumerate(results):
+            rec.x = thresholding.after_optimisation(best_v[i][:nx].reshape(x_shape), cfg.threshold)
+            rec.label = (
+                labels[i] if self.infer_label else best_v[i][nx:].reshape(b, classes).argmax(-1)
+            )
+        return results
