@@ -27,11 +27,16 @@ $(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cuda
 
 setup: $(STAMP)
 
-# The main job (until the reproduction lands): what is installed, then a real neuron demo.
+# The main job (until the reproduction lands): what is installed, a neuron demo, then iDLG on
+# the embedded digits against the sigmoid LeNet and its spiking twin (fused backend).
 run: setup
 	$(VENV)/bin/snnleak info
 	$(VENV)/bin/snnleak demo
 	$(VENV)/bin/snnleak demo --kind lif --tau 2.5 --soft-reset
+	$(VENV)/bin/snnleak attack --attack idlg --model ann --dataset digits --samples 4 \
+	  --iterations 50 --batch-trials 4 --out runs/demo
+	$(VENV)/bin/snnleak attack --attack idlg --model snn --dataset digits --samples 4 \
+	  --iterations 20 --batch-trials 4 --out runs/demo
 
 test: setup lint native-test cuda-check
 	$(PY) -m pytest

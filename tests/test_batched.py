@@ -129,3 +129,33 @@ def test_runner_batches_trials_and_records_them(tmp_path):
 def test_grnn_cannot_be_batched(tmp_path):
     with pytest.raises(ConfigError, match="applies to the L-BFGS attacks"):
         run_trials(AttackSpec("grnn", "ann", "digits"), 2, 0, tmp_path, judge=None, batch_trials=2)
+
+
+def test_attack_cli_accepts_batch_trials(tmp_path):
+    from click.testing import CliRunner
+
+    from snnleak.cli import cli
+
+    args = [
+        "attack",
+        "--attack",
+        "idlg",
+        "--model",
+        "ann",
+        "--dataset",
+        "digits",
+        "--samples",
+        "3",
+        "--iterations",
+        "1",
+        "--batch-trials",
+        "2",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
+    assert len(records) == 3 and '"batch_trials": 2' in records[0]

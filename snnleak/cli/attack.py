@@ -96,10 +96,6 @@ def attack(
 
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
-    if batch_trials != 1:
-        raise ConfigError(
-            "--batch-trials > 1 (batched L-BFGS trials) is not built yet; run with --batch-trials 1"
-        )
     spec = AttackSpec(
         attack,
         model,
@@ -121,6 +117,7 @@ def attack(
         out_dir,
         judge=judge,
         data_root=data_root,
+        batch_trials=batch_trials,
         save_reconstruction=lambda r, x, xr: save_reconstruction(out_dir, r, x, xr),
         progress=lambda it: tqdm(it, total=samples, desc=f"{attack} on {model}", unit="trial"),
     )
