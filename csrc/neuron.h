@@ -149,6 +149,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cpu(
     const std::optional<at::Tensor>& grad_v, const at::Tensor& h, const at::Tensor& gh,
     at::ArrayRef<double> params, int64_t flags, std::array<bool, 4> output_mask);
 
+// Input checks shared by the CPU and CUDA ops: [T, N] tensors of one shape, dtype (float32 or
+// float64) and device; null entries and undefined tensors are absent optional inputs.
+void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
+                  at::ArrayRef<double> params);
+
+// An optional input made contiguous (undefined when absent), and raw pointers that are null for
+// absent inputs and for outputs left out of an output mask (empty tensors).
+at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t);
+template <typename T>
+const T* ptr_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+template <typename T>
+T* out_ptr_or_null(at::Tensor& t) {
+  return t.numel() > 0 ? t.mutable_data_ptr<T>() : nullptr;
+}
+
 // Sentinel: how many times each kernel ran, per device, since the library was loaded.
 // Index = 3 * device (0 CPU, 1 CUDA) + op (0 forward, 1 backward, 2 double backward).
 void count_call(int device, int op);

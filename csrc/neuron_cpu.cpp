@@ -142,7 +142,10 @@ void bwd2_kernel(const T* cot, const T* gs, const T* gv, const T* h, const T* gh
   });
 }
 
-// Checks shapes, dtypes and devices; a null entry or an undefined tensor is an absent optional.
+}  // namespace
+
+void count_call(int device, int op) { g_calls[3 * device + op].fetch_add(1); }
+
 void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
                   at::ArrayRef<double> params) {
   TORCH_CHECK(params.size() == 4, op, ": params must be (tau, v_threshold, v_reset, alpha)");
@@ -159,22 +162,9 @@ void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
   }
 }
 
-// A contiguous copy of an optional tensor (undefined when absent) and its data pointer.
 at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t) {
   return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
 }
-template <typename T>
-const T* ptr_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-template <typename T>
-T* out_ptr_or_null(at::Tensor& t) {
-  return t.numel() > 0 ? t.mutable_data_ptr<T>() : nullptr;
-}
-
-}  // namespace
-
-void count_call(int device, int op) { g_calls[3 * device + op].fetch_add(1); }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cpu(const at::Tensor& x_in,
                                                               at::ArrayRef<double> params,

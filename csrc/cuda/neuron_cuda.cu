@@ -84,38 +84,10 @@ __global__ void bwd2_cuda_kernel(const T* __restrict__ cot, const T* __restrict_
   }
 }
 
-void check_cuda(const char* op, std::initializer_list<const at::Tensor*> ts,
-                at::ArrayRef<double> params) {
-  TORCH_CHECK(params.size() == 4, op, ": params must be (tau, v_threshold, v_reset, alpha)");
-  const at::Tensor& first = **ts.begin();
-  TORCH_CHECK(first.dim() == 2, op, ": expected [T, N] tensors, got ", first.sizes());
-  TORCH_CHECK(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64, got ", first.scalar_type());
-  for (const at::Tensor* t : ts) {
-    if (!t->defined()) continue;  // an absent optional input
-    TORCH_CHECK(t->is_cuda(), op, ": expected CUDA tensors");
-    TORCH_CHECK(t->sizes() == first.sizes(), op, ": shape mismatch");
-    TORCH_CHECK(t->scalar_type() == first.scalar_type(), op, ": dtype mismatch");
-    TORCH_CHECK(t->device() == first.device(), op, ": device mismatch");
-  }
-}
-
-at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t) {
-  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
-}
-template <typename T>
-const T* ptr_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-template <typename T>
-T* out_ptr_or_null(at::Tensor& t) {
-  return t.numel() > 0 ? t.mutable_data_ptr<T>() : nullptr;
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cuda(const at::Tensor& x_in,
                                                                at::ArrayRef<double> params,
                                                                int64_t flags) {
-  check_cuda("neuron_fwd", {&x_in}, params);
+  check_inputs("neuron_fwd", {&x_in}, params);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = x_in.contiguous();
   at::Tensor s = at::empty_like(x), v = at::empty_like(x), h = at::empty_like(x);
@@ -143,7 +115,7 @@ at::Tensor neuron_bwd_cuda(const std::optional<at::Tensor>& grad_spikes,
                            at::ArrayRef<double> params, int64_t flags) {
   const at::Tensor gs = contiguous_or_undefined(grad_spikes), gv = contiguous_or_undefined(grad_v),
                    ghx = contiguous_or_undefined(grad_h), h = h_in.contiguous();
-  check_cuda("neuron_bwd", {&h, &gs, &gv, &ghx}, params);
+  check_inputs("neuron_bwd", {&h, &gs, &gv, &ghx}, params);
   const c10::cuda::CUDAGuard guard(h.device());
   at::Tensor gh = at::empty_like(h);
   const int64_t n = h.size(1);
@@ -172,7 +144,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cuda(
   const at::Tensor cot = cot_gh.contiguous(), gs = contiguous_or_undefined(grad_spikes),
                    gv = contiguous_or_undefined(grad_v), h = h_in.contiguous(),
                    gh = gh_in.contiguous();
-  check_cuda("neuron_bwd2", {&h, &cot, &gs, &gv, &gh}, params);
+  check_inputs("neuron_bwd2", {&h, &cot, &gs, &gv, &gh}, params);
   const c10::cuda::CUDAGuard guard(h.device());
   auto out = [&](int i) { return output_mask[i] ? at::empty_like(h) : h.new_empty({0}); };
   at::Tensor a = out(0), cgs = out(1), cgv = out(2), ch = out(3);
