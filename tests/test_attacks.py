@@ -259,7 +259,12 @@ def test_attack_cli_writes_records_and_reconstructions(tmp_path, monkeypatch):
     ],
 )
 def test_bad_attack_input_is_one_clear_line(tmp_path, args, message):
-    result = CliRunner().invoke(cli, ["attack", *args, "--out", str(tmp_path)])
+    # an empty judge cache: bad input must fail before any judge is trained
+    cache = tmp_path / "empty-cache"
+    result = CliRunner().invoke(
+        cli, ["attack", *args, "--cache-dir", str(cache), "--out", str(tmp_path)]
+    )
+    assert not (cache / "judges").exists()
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.output

@@ -54,7 +54,11 @@ class AttackSpec:
             raise ConfigError(
                 f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
             )
-        data.get_dataset(self.dataset)
+        if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
+            raise ConfigError(
+                f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "
+                "use --model snn"
+            )
         if self.timesteps < 1:
             raise ConfigError(f"--timesteps must be at least 1, got {self.timesteps}")
         if self.iterations is not None and self.iterations < 1:
@@ -166,8 +170,6 @@ def run_trials(
         )
     split = data.load(spec.dataset, "test", root=data_root, seed=0)
     info = split.info
-    if info.modality == "events" and spec.model == "ann":
-        build_victim(spec, info, torch.Generator())  # raises the clear error
     if samples > len(split):
         raise ConfigError(
             f"--samples {samples} exceeds the {len(split)} test items of {spec.dataset}"

@@ -20,14 +20,18 @@ from snnleak.errors import ConfigError
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in (
-        DatasetSpec("mnist", True, load_mnist, "MNIST (torchvision)", "digits"),
-        DatasetSpec("cifar100", True, load_cifar100, "CIFAR-100 (torchvision)", "patches"),
-        DatasetSpec("lfw", True, load_lfw, "LFW people (torchvision)", "lfw-subset"),
-        DatasetSpec("dvsgesture", True, load_dvsgesture, "DVS128 Gesture (tonic)", "dvs-synth"),
-        DatasetSpec("digits", False, load_digits, "scikit-learn digits (MNIST stand-in)"),
-        DatasetSpec("lfw-subset", False, load_lfw_subset, "scikit-image LFW crops"),
-        DatasetSpec("patches", False, load_patches, "photo patches (CIFAR-100 stand-in)"),
-        DatasetSpec("dvs-synth", False, load_dvs_synth, "SYNTHETIC DVS (DVS Gesture stand-in)"),
+        DatasetSpec("mnist", True, "image", load_mnist, "MNIST (torchvision)", "digits"),
+        DatasetSpec("cifar100", True, "image", load_cifar100, "CIFAR-100 (torchvision)", "patches"),
+        DatasetSpec("lfw", True, "image", load_lfw, "LFW people (torchvision)", "lfw-subset"),
+        DatasetSpec(
+            "dvsgesture", True, "events", load_dvsgesture, "DVS128 Gesture (tonic)", "dvs-synth"
+        ),
+        DatasetSpec("digits", False, "image", load_digits, "scikit-learn digits (MNIST stand-in)"),
+        DatasetSpec("lfw-subset", False, "image", load_lfw_subset, "scikit-image LFW crops"),
+        DatasetSpec("patches", False, "image", load_patches, "photo patches (CIFAR-100 stand-in)"),
+        DatasetSpec(
+            "dvs-synth", False, "events", load_dvs_synth, "SYNTHETIC DVS (DVS Gesture stand-in)"
+        ),
     )
 }
 

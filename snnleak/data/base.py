@@ -83,6 +83,7 @@ class LoadRequest:
 class DatasetSpec:
     name: str
     real: bool  # read from disk (True) or embedded/synthesised (False)
+    modality: Modality  # known without loading, so bad combinations fail before any work
     load: Callable[[LoadRequest], Split]
     summary: str
     alternative: str | None = None  # the embedded set to use offline, for real sets
