@@ -32,7 +32,7 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/snnleak info
 	$(VENV)/bin/snnleak demo
-	$(VENV)/bin/snnleak demo --kind lif --tau 2.5 --soft-reset
+	$(VENV)/bin/snnleak demo --kind lif --tau 2.5 --threshold 0.4 --soft-reset
 	$(VENV)/bin/snnleak attack --attack idlg --model ann --dataset digits --samples 4 \
 	  --iterations 50 --batch-trials 4 --out runs/demo
 	$(VENV)/bin/snnleak attack --attack idlg --model snn --dataset digits --samples 4 \
