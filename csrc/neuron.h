@@ -19,6 +19,7 @@
 #include <optional>
 
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/util/Exception.h>
 
 #include <type_traits>
@@ -164,6 +165,14 @@ const T* ptr_or_null(const at::Tensor& t) {
 template <typename T>
 T* out_ptr_or_null(at::Tensor& t) {
   return t.numel() > 0 ? t.mutable_data_ptr<T>() : nullptr;
+}
+
+// neuron_bwd2's outputs: like h where output_mask asks for them, empty (not computed) elsewhere.
+inline std::array<at::Tensor, 4> masked_outputs(const at::Tensor& h,
+                                                const std::array<bool, 4>& output_mask) {
+  std::array<at::Tensor, 4> out;
+  for (int i = 0; i < 4; ++i) out[i] = output_mask[i] ? at::empty_like(h) : h.new_empty({0});
+  return out;
 }
 
 // Sentinel: how many times each kernel ran, per device, since the library was loaded.

@@ -212,10 +212,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cpu(
                    gv = contiguous_or_undefined(grad_v), h = h_in.contiguous(),
                    gh = gh_in.contiguous();
   check_inputs("neuron_bwd2", {&h, &cot, &gs, &gv, &gh}, params);
-  TORCH_CHECK(output_mask.size() == 4, "neuron_bwd2: output_mask must have 4 entries");
-  // outputs not asked for are empty tensors and are not computed
-  auto out = [&](int i) { return output_mask[i] ? at::empty_like(h) : h.new_empty({0}); };
-  at::Tensor a = out(0), cgs = out(1), cgv = out(2), ch = out(3);
+  auto [a, cgs, cgv, ch] = masked_outputs(h, output_mask);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "neuron_bwd2_cpu", [&] {
     with_flags(flags, [&](auto f) {
       bwd2_kernel<scalar_t, decltype(f)::value>(

@@ -15,7 +15,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("SNNLEAK_CACHE_DIR") or Path.home() / ".cache" / "snnleak")
 
 
-def _atomic(path: Path, write) -> Path:
+def write_atomic(path: Path, write) -> Path:
+    """Write ``path`` atomically with ``write(binary_file)``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -33,11 +34,11 @@ def _atomic(path: Path, write) -> Path:
 
 def write_json_atomic(path: Path, data: object) -> Path:
     text = json.dumps(data, indent=2) + "\n"
-    return _atomic(path, lambda f: f.write(text.encode()))
+    return write_atomic(path, lambda f: f.write(text.encode()))
 
 
 def save_atomic(obj: object, path: Path) -> Path:
     """``torch.save`` to ``path`` atomically."""
     import torch
 
-    return _atomic(path, lambda f: torch.save(obj, f))
+    return write_atomic(path, lambda f: torch.save(obj, f))

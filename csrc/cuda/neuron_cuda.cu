@@ -146,8 +146,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cuda(
                    gh = gh_in.contiguous();
   check_inputs("neuron_bwd2", {&h, &cot, &gs, &gv, &gh}, params);
   const c10::cuda::CUDAGuard guard(h.device());
-  auto out = [&](int i) { return output_mask[i] ? at::empty_like(h) : h.new_empty({0}); };
-  at::Tensor a = out(0), cgs = out(1), cgv = out(2), ch = out(3);
+  auto [a, cgs, cgv, ch] = masked_outputs(h, output_mask);
   const int64_t n = h.size(1);
   if (h.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "neuron_bwd2_cuda", [&] {

@@ -118,13 +118,9 @@ class BatchedGradientInversion:
                     results[i].steps = step + 1
             if step == cfg.iterations or not any(active):
                 break
-            with torch.no_grad():
-                for i in range(k):
-                    if active[i]:
-                        xi = v[i, :nx]
-                        if not events:
-                            xi.clamp_(0, 1)
-                        thresholding.after_step(xi, cfg.threshold)
+            for i in range(k):
+                if active[i]:
+                    thresholding.after_step(v[i, :nx], obs0.modality, cfg.threshold)
         for i, rec in enumerate(results):
             rec.x = thresholding.after_optimisation(best_v[i][:nx].reshape(x_shape), cfg.threshold)
             rec.label = (

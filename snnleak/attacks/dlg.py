@@ -98,10 +98,7 @@ class GradientInversion:
             if step == cfg.iterations:
                 break
             result.steps = step + 1
-            with torch.no_grad():
-                if obs.modality == "image":
-                    x.clamp_(0, 1)
-                thresholding.after_step(x, cfg.threshold)
+            thresholding.after_step(x, obs.modality, cfg.threshold)
         result.x = thresholding.after_optimisation(result.x, cfg.threshold)
         result.label = label if self.infer_label else best_label.argmax(-1)
         return result

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnleak.io import _atomic
+from snnleak.io import write_atomic
 from snnleak.metrics import mean_ci
 
 
@@ -34,9 +34,9 @@ def save_reconstruction(
             padding=2,
             pad_value=1.0,
         )
-        return _atomic(folder / f"{name}.png", lambda f: save_image(grid, f, format="png"))
+        return write_atomic(folder / f"{name}.png", lambda f: save_image(grid, f, format="png"))
     arrays = {"truth": truth.numpy(), "reconstruction": recon[:, 0].detach().float().numpy()}
-    return _atomic(folder / f"{name}.npz", lambda f: np.savez_compressed(f, **arrays))
+    return write_atomic(folder / f"{name}.npz", lambda f: np.savez_compressed(f, **arrays))
 
 
 def _fmt(values: list, pct: bool = False) -> str:

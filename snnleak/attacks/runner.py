@@ -76,12 +76,7 @@ def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
 
 
 def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
-    if info.modality == "events":
-        if spec.model == "ann":
-            raise ConfigError(
-                f"dataset {info.name!r} is event data, which the ANN LeNet cannot take; "
-                "use --model snn"
-            )
+    if info.modality == "events":  # AttackSpec has refused event data for the ANN
         t, *item = info.input_shape
         return LeNet5SNN(
             tuple(item), info.num_classes, t, backend=spec.backend, generator=generator
@@ -98,10 +93,9 @@ def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gene
 
 
 def build_attack(spec: AttackSpec):
-    if spec.attack == "grnn":
-        kw = {} if spec.iterations is None else {"iterations": spec.iterations}
-        return GRNN(GRNNConfig(threshold=spec.threshold, wasserstein=spec.grnn_wasserstein, **kw))
     kw = {} if spec.iterations is None else {"iterations": spec.iterations}
+    if spec.attack == "grnn":
+        return GRNN(GRNNConfig(threshold=spec.threshold, wasserstein=spec.grnn_wasserstein, **kw))
     cfg = DLGConfig(lbfgs=spec.lbfgs, threshold=spec.threshold, **kw)
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
 

@@ -17,8 +17,11 @@ def binarise(x: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def after_step(x: torch.Tensor, threshold: Thresholding | None) -> None:
-    """Algorithm 2, in place, when configured."""
+def after_step(x: torch.Tensor, modality: str, threshold: Thresholding | None) -> None:
+    """In place, after every optimiser step: images are clamped to [0, 1]; then Algorithm 2,
+    when configured."""
+    if modality == "image":
+        x.clamp_(0, 1)
     if threshold is not None and threshold.mode == "in":
         x.copy_(binarise(x, threshold.tau))
 

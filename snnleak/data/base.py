@@ -79,6 +79,16 @@ class LoadRequest:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
 
 
+def require_root(req: LoadRequest, name: str) -> Path:
+    """The ``--data-root`` a real dataset is read from, or one clear error."""
+    if req.root is None:
+        raise DataUnavailable(
+            f"{name} is read from disk: pass --data-root DIR (add --download to fetch it), "
+            "or use an embedded dataset"
+        )
+    return Path(req.root).expanduser()
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str

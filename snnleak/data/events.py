@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnleak.data.base import DatasetInfo, DataUnavailable, LoadRequest, Split
-from snnleak.data.vision import _root
+from snnleak.data.base import DatasetInfo, DataUnavailable, LoadRequest, Split, require_root
 
 TIME_BINS = 20
 DVS_GESTURE_CLASSES = (
@@ -39,7 +38,7 @@ def frame(events: np.ndarray, sensor_size: tuple[int, int, int], bins: int) -> t
 def load_dvsgesture(req: LoadRequest) -> Split:
     from tonic.datasets import DVSGesture
 
-    root = _root(req, "dvsgesture")
+    root = require_root(req, "dvsgesture")
     train = req.split == "train"
     folder = root / "DVSGesture"
     extracted = folder / ("ibmGestureTrain" if train else "ibmGestureTest")

@@ -12,18 +12,16 @@ from pathlib import Path
 
 import torch
 
-from snnleak.data.base import DatasetInfo, DataUnavailable, LoadRequest, Split, seeded_indices
+from snnleak.data.base import (
+    DatasetInfo,
+    DataUnavailable,
+    LoadRequest,
+    Split,
+    require_root,
+    seeded_indices,
+)
 
 LFW_SHAPE = (3, 32, 32)
-
-
-def _root(req: LoadRequest, name: str) -> Path:
-    if req.root is None:
-        raise DataUnavailable(
-            f"{name} is read from disk: pass --data-root DIR (add --download to fetch it), "
-            "or use an embedded dataset"
-        )
-    return Path(req.root).expanduser()
 
 
 def _missing(name: str, root: Path, alternative: str, exc: Exception) -> DataUnavailable:
@@ -42,7 +40,7 @@ def _to_tensor():
 def load_mnist(req: LoadRequest) -> Split:
     from torchvision.datasets import MNIST
 
-    root = _root(req, "mnist")
+    root = require_root(req, "mnist")
     try:
         ds = MNIST(str(root), train=req.split == "train", download=req.download)
     except RuntimeError as exc:
@@ -64,7 +62,7 @@ def load_mnist(req: LoadRequest) -> Split:
 def load_cifar100(req: LoadRequest) -> Split:
     from torchvision.datasets import CIFAR100
 
-    root = _root(req, "cifar100")
+    root = require_root(req, "cifar100")
     try:
         ds = CIFAR100(str(root), train=req.split == "train", download=req.download)
     except RuntimeError as exc:
@@ -80,7 +78,7 @@ def load_lfw(req: LoadRequest) -> Split:
     from torchvision.datasets import LFWPeople
     from torchvision.transforms import v2
 
-    root = _root(req, "lfw")
+    root = require_root(req, "lfw")
     try:
         ds = LFWPeople(str(root), split="10fold", download=req.download)
     except RuntimeError as exc:

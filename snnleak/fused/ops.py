@@ -105,10 +105,6 @@ def _bwd_backward(ctx, cot_gh):
 # --- neuron_bwd2 --------------------------------------------------------------------------
 
 
-def _bwd2_setup(ctx, inputs, output) -> None:
-    pass
-
-
 def _bwd2_backward(ctx, *grads):
     raise UnsupportedConfiguration(
         "backend 'fused' has exact gradients up to second order, and a third-order gradient "
@@ -137,5 +133,5 @@ def register() -> None:
 
     torch.library.register_autograd(lib + "neuron_fwd", _fwd_backward, setup_context=_fwd_setup)
     torch.library.register_autograd(lib + "neuron_bwd", _bwd_backward, setup_context=_bwd_setup)
-    torch.library.register_autograd(lib + "neuron_bwd2", _bwd2_backward, setup_context=_bwd2_setup)
+    torch.library.register_autograd(lib + "neuron_bwd2", _bwd2_backward)
     _registered = True

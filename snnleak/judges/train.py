@@ -15,7 +15,12 @@ from torch.utils.data import DataLoader
 
 from snnleak import data
 from snnleak.info import package_versions
-from snnleak.judges.checkpoint import judge_path, load_judge_state, save_judge
+from snnleak.judges.checkpoint import (
+    JudgeCheckpointError,
+    judge_path,
+    load_judge_state,
+    save_judge,
+)
 from snnleak.judges.registry import judge_spec, logits
 
 
@@ -105,8 +110,6 @@ def load_judge(
     path = judge_path(dataset, cache_dir)
     if not path.exists():
         if not train_if_missing:
-            from snnleak.judges.checkpoint import JudgeCheckpointError
-
             raise JudgeCheckpointError(
                 f"no judge for {dataset} at {path}; train it with "
                 f"'snnleak train-judge --dataset {dataset}'"

@@ -114,10 +114,9 @@ def multistep_trace(x_seq: torch.Tensor, p: NeuronParams) -> NeuronTrace:
             alpha=p.alpha,
         )
         state = LIFFeedForwardState(v=v0, i=torch.zeros_like(v0))
-        scale = 1.0 if p.decay_input else p.tau
-        for x in x_seq.unbind(0):
-            xin = x * scale if scale != 1.0 else x
-            z, state = lif_feed_forward_step(xin, state, params, dt=1.0)
+        inputs = x_seq if p.decay_input else x_seq * p.tau
+        for x in inputs.unbind(0):
+            z, state = lif_feed_forward_step(x, state, params, dt=1.0)
             spikes.append(z)
             vs.append(state.v)
     # Norse's steps do not expose the potential before the reset: h is not available

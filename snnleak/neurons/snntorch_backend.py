@@ -90,8 +90,9 @@ def multistep_trace(x_seq: torch.Tensor, p: NeuronParams) -> NeuronTrace:
     mem = torch.zeros_like(x_seq[0])  # passed explicitly: no state carried between calls
     spikes, hs = [], []
     try:
-        for x in x_seq.unbind(0):
-            spk, mem = neuron(x * scale if scale != 1.0 else x, mem)
+        inputs = x_seq * scale if scale != 1.0 else x_seq
+        for x in inputs.unbind(0):
+            spk, mem = neuron(x, mem)
             spikes.append(spk.to(x_seq.dtype))  # snnTorch's atan returns float32
             hs.append(mem)
     finally:
