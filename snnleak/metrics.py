@@ -55,3 +55,51 @@ def mean_ci(
     means = v[rng.integers(0, len(v), (resamples, len(v)))].mean(axis=1)
     alpha = (1 - level) / 2
     return float(v.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def asr(judge_labels: Sequence[int], true_labels: Sequence[int]) -> float:
+    """Attack success rate: the fraction of reconstructions the judge assigns to the true class."""
+    if len(judge_labels) != len(true_labels) or not judge_labels:
+        raise ValueError("asr needs equally many (and at least one) judge and true labels")
+    return sum(int(a == b) for a, b in zip(judge_labels, true_labels, strict=True)) / len(
+        true_labels
+    )
+
+
+Stats = tuple[float, float, float, float]  # mean, std, min, max
+
+
+def class_l2_statistics(x: torch.Tensor, y: torch.Tensor) -> dict[str, Stats]:
+    r"""Intra- and inter-class l2 distances of items ``x[i]`` with labels ``y[i]`` (Table VI).
+
+    For each class c: intra = :math:`\lVert x_i - x_j \rVert_2` over pairs i < j both in c;
+    inter = the same over i in c, j not in c. Mean and (population) std are per class, then
+    averaged over the classes that have such pairs; min and max are over all pairs.
+    """
+    flat = x.reshape(len(x), -1).double()
+    dist = torch.cdist(flat, flat).clamp_min(0)
+    out: dict[str, list] = {"intra": [], "inter": []}
+    eye = torch.eye(len(x), dtype=torch.bool)
+    for c in torch.unique(y):
+        rows = y == c
+        same = (rows[:, None] & rows[None, :]) & ~eye
+        pairs = {
+            "intra": dist[torch.triu(same, diagonal=1)],
+            "inter": dist[rows[:, None] & ~rows[None, :]],
+        }
+        for kind, d in pairs.items():
+            if len(d):
+                out[kind].append(d)
+    stats = {}
+    for kind, per_class in out.items():
+        if not per_class:
+            stats[kind] = (math.nan,) * 4
+            continue
+        every = torch.cat(per_class)
+        stats[kind] = (
+            float(torch.stack([d.mean() for d in per_class]).mean()),
+            float(torch.stack([d.std(correction=0) for d in per_class]).mean()),
+            float(every.min()),
+            float(every.max()),
+        )
+    return stats

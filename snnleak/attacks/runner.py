@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from snnleak import data, metrics
+from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig, GRNNConfig, LBFGSConfig, Thresholding
 from snnleak.attacks.dlg import GradientInversion
 from snnleak.attacks.grnn import GRNN
@@ -114,12 +115,13 @@ def evaluate(
     if info.modality == "image":
         out["psnr"] = metrics.psnr(x_hat, x)
         out["ssim"] = metrics.ssim(x_hat.clamp(0, 1), x)
-    judge_label = None
-    if judge is not None:
+    judge_label = truth_label = None
+    if judge is not None:  # the judge's label of the reconstruction, and of the private item
         with torch.no_grad():
-            batch = x_hat.unsqueeze(1) if info.modality == "events" else x_hat.unsqueeze(0)
-            judge_label = int(judge(batch).argmax(-1)[0])
+            pair = torch.stack([x_hat, x.float()], dim=1 if info.modality == "events" else 0)
+            judge_label, truth_label = judge(pair).argmax(-1).tolist()
     out["judge_label"] = judge_label
+    out["judge_truth_label"] = truth_label
     out["success"] = None if judge_label is None else judge_label == y
     return out
 
@@ -128,7 +130,7 @@ def sample_order(n: int, seed: int) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
 
-def _reconstruct_chunk(spec: AttackSpec, attack, observations, generators):
+def _reconstruct_chunk(attack, observations, generators):
     if len(observations) == 1:
         return [attack.reconstruct(observations[0], generators[0])]
     from snnleak.attacks.batched import BatchedGradientInversion
@@ -136,6 +138,82 @@ def _reconstruct_chunk(spec: AttackSpec, attack, observations, generators):
     return BatchedGradientInversion(attack.config, attack.infer_label).reconstruct(
         observations, generators
     )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial: its record, the private item and the reconstruction."""
+
+    record: dict
+    truth: torch.Tensor
+    reconstruction: torch.Tensor
+
+
+def run_unit(
+    spec: AttackSpec,
+    split: data.Split,
+    indices: Sequence[int],
+    seed: int,
+    *,
+    judge: torch.nn.Module | None,
+    post_thresholds: Sequence[float] = (),
+) -> list[Trial]:
+    """Attack the items ``indices`` of ``split`` (together, as one batched computation, when
+    there are several), each against its own freshly initialised victim.
+
+    With ``post_thresholds`` (Algorithm 1 only: binarisation after the optimisation, which the
+    optimisation never sees) one optimisation serves every threshold: the trials returned are
+    those of ``spec`` with ``Thresholding(tau, "post")`` for each ``tau``, exactly what running
+    each of those specs alone would give."""
+    if post_thresholds and spec.threshold is not None:
+        raise ConfigError("post_thresholds needs a spec without its own threshold")
+    info = split.info
+    attack = build_attack(spec)
+    start = time.perf_counter()
+    items = [split[i] for i in indices]
+    observations = []
+    for i, (x, y) in zip(indices, items, strict=True):
+        victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
+        xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
+        observations.append(observe(victim, xb, torch.tensor([y]), info.modality))
+    recs = _reconstruct_chunk(
+        attack, observations, [trial_generator(seed, i, "attack") for i in indices]
+    )
+    seconds = (time.perf_counter() - start) / len(indices)
+    variants = (
+        [(spec, None)]
+        if not post_thresholds
+        else [(replace(spec, threshold=Thresholding(tau, "post")), tau) for tau in post_thresholds]
+    )
+    versions = package_versions()
+    out = []
+    for i, (x, y), rec in zip(indices, items, recs, strict=True):
+        for variant, tau in variants:
+            shown = rec if tau is None else replace(rec, x=thresholding.binarise(rec.x, tau))
+            record = {
+                "attack": variant.attack,
+                "model": variant.model,
+                "backend": variant.backend,
+                "dataset": variant.dataset,
+                "synthetic": info.synthetic,
+                "sample_index": i,
+                "seed": seed,
+                "config_id": variant.config_id(),
+                "true_label": y,
+                "recovered_label": int(shown.label[0]),
+                "label_correct": int(shown.label[0]) == y,
+                **evaluate(shown, x, y, info, judge),
+                "diverged": shown.diverged,
+                "steps": shown.steps,
+                "best_loss": min(shown.losses) if shown.losses else None,
+                "seconds": round(seconds, 3),
+                "batch_trials": len(indices),
+                "shared_thresholds": len(variants) if tau is not None else 1,
+                "config": asdict(variant),
+                "versions": versions,
+            }
+            out.append(Trial(record, x, shown.x))
+    return out
 
 
 def run_trials(
@@ -152,9 +230,37 @@ def run_trials(
 ) -> list[dict]:
     """Run ``samples`` trials, appending each record to ``out_dir/records.jsonl`` as it
     finishes and skipping the trials already recorded there. ``batch_trials`` > 1 runs that
-    many DLG/iDLG trials together as one batched computation (same results per trial)."""
+    many DLG/iDLG trials together as one batched computation (the same results per
+    trial up to float rounding)."""
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
+    check_batch_trials(spec, batch_trials)
+    split = data.load(spec.dataset, "test", root=data_root, seed=0)
+    if samples > len(split):
+        raise ConfigError(
+            f"--samples {samples} exceeds the {len(split)} test items of {spec.dataset}"
+        )
+    path = out_dir / "records.jsonl"
+    done = {record_key(r): r for r in read_records(path)}
+    chosen = sample_order(len(split), seed)[:samples]
+    todo = [i for i in chosen if trial_key(spec, i, seed) not in done]
+    ticks = iter(progress(range(len(todo))))
+    for j in range(0, len(todo), batch_trials):
+        for trial in run_unit(spec, split, todo[j : j + batch_trials], seed, judge=judge):
+            append_record(path, trial.record)
+            done[record_key(trial.record)] = trial.record
+            if save_reconstruction is not None:
+                save_reconstruction(trial.record, trial.truth, trial.reconstruction)
+            next(ticks, None)
+    return [done[trial_key(spec, i, seed)] for i in chosen]
+
+
+def trial_key(spec: AttackSpec, index: int, seed: int) -> tuple:
+    """The :func:`~snnleak.attacks.records.record_key` of ``spec``'s trial on item ``index``."""
+    return (spec.attack, spec.model, spec.backend, spec.dataset, index, seed, spec.config_id())
+
+
+def check_batch_trials(spec: AttackSpec, batch_trials: int) -> None:
     if batch_trials < 1:
         raise ConfigError(f"--batch-trials must be at least 1, got {batch_trials}")
     if batch_trials > 1 and spec.attack == "grnn":
@@ -162,62 +268,3 @@ def run_trials(
             "--batch-trials applies to the L-BFGS attacks (dlg, idlg); "
             "run GRNN with --batch-trials 1"
         )
-    split = data.load(spec.dataset, "test", root=data_root, seed=0)
-    info = split.info
-    if samples > len(split):
-        raise ConfigError(
-            f"--samples {samples} exceeds the {len(split)} test items of {spec.dataset}"
-        )
-    path = out_dir / "records.jsonl"
-    config_id = spec.config_id()
-    done = {record_key(r): r for r in read_records(path)}
-    attack = build_attack(spec)
-    chosen = sample_order(len(split), seed)[:samples]
-
-    def key(i: int) -> tuple:
-        return (spec.attack, spec.model, spec.backend, spec.dataset, i, seed, config_id)
-
-    todo = [i for i in chosen if key(i) not in done]
-    chunks = [todo[j : j + batch_trials] for j in range(0, len(todo), batch_trials)]
-    bar = progress(range(len(todo)))
-    ticks = iter(bar)
-    for chunk in chunks:
-        start = time.perf_counter()
-        items = [split[i] for i in chunk]
-        observations = []
-        for i, (x, y) in zip(chunk, items, strict=True):
-            victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
-            xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
-            observations.append(observe(victim, xb, torch.tensor([y]), info.modality))
-        recs = _reconstruct_chunk(
-            spec, attack, observations, [trial_generator(seed, i, "attack") for i in chunk]
-        )
-        seconds = (time.perf_counter() - start) / len(chunk)
-        for i, (x, y), rec in zip(chunk, items, recs, strict=True):
-            record = {
-                "attack": spec.attack,
-                "model": spec.model,
-                "backend": spec.backend,
-                "dataset": spec.dataset,
-                "synthetic": info.synthetic,
-                "sample_index": i,
-                "seed": seed,
-                "config_id": config_id,
-                "true_label": y,
-                "recovered_label": int(rec.label[0]),
-                "label_correct": int(rec.label[0]) == y,
-                **evaluate(rec, x, y, info, judge),
-                "diverged": rec.diverged,
-                "steps": rec.steps,
-                "best_loss": min(rec.losses) if rec.losses else None,
-                "seconds": round(seconds, 3),
-                "batch_trials": len(chunk),
-                "config": asdict(spec),
-                "versions": package_versions(),
-            }
-            append_record(path, record)
-            done[key(i)] = record
-            if save_reconstruction is not None:
-                save_reconstruction(record, x, rec.x)
-            next(ticks, None)
-    return [done[key(i)] for i in chosen]

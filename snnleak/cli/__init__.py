@@ -16,6 +16,7 @@ from snnleak.cli.data import data
 from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
 from snnleak.cli.judge import train_judge
+from snnleak.cli.reproduce import reproduce
 from snnleak.errors import SnnleakError
 
 
@@ -41,6 +42,7 @@ cli.add_command(bench)
 cli.add_command(data)
 cli.add_command(train_judge)
 cli.add_command(attack)
+cli.add_command(reproduce)
 
 
 def main() -> None:

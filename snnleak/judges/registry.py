@@ -15,27 +15,28 @@ from snnleak.errors import ConfigError
 @dataclass(frozen=True)
 class JudgeSpec:
     arch: str
-    build: Callable[[DatasetInfo], nn.Module]
+    # build(info, pretrained): pretrained=False when a checkpoint's weights replace them anyway
+    build: Callable[[DatasetInfo, bool], nn.Module]
     epochs: int
     lr: float
     batch_size: int
     weight_decay: float = 0.0
 
 
-def _lenet(info: DatasetInfo) -> nn.Module:
+def _lenet(info: DatasetInfo, pretrained: bool = True) -> nn.Module:
     from snnleak.judges.lenet5 import LeNet5Judge
 
     return LeNet5Judge(info.input_shape, info.num_classes)
 
 
-def _arcface(info: DatasetInfo) -> nn.Module:
+def _arcface(info: DatasetInfo, pretrained: bool = True) -> nn.Module:
     from snnleak.judges.arcface import ResNet50ArcFace
 
-    return ResNet50ArcFace(info.input_shape, info.num_classes)
+    return ResNet50ArcFace(info.input_shape, info.num_classes, pretrained=pretrained)
 
 
 def _dvs(width: int) -> Callable[[DatasetInfo], nn.Module]:
-    def build(info: DatasetInfo) -> nn.Module:
+    def build(info: DatasetInfo, pretrained: bool = True) -> nn.Module:
         from snnleak.judges.dvs_snn import DVSGestureSNN
 
         return DVSGestureSNN(info.input_shape, info.num_classes, width=width, backend="fused")

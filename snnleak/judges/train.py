@@ -118,6 +118,6 @@ def load_judge(
         return train_judge(dataset, seed=seed, data_root=data_root, cache_dir=cache_dir)
     state, meta = load_judge_state(path, dataset, spec.arch, seed)
     info = data.load(dataset, "test", root=data_root, seed=seed).info
-    model = spec.build(info)
+    model = spec.build(info, False)  # the checkpoint holds every weight
     model.load_state_dict(state)
     return TrainedJudge(model.eval(), meta, path)

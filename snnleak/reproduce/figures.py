@@ -1,0 +1,112 @@
+"""Figures 3, 4 and 5 as PNG (matplotlib, headless).
+
+Fig. 3 / 4: per dataset, the ground truth beside the DLG/iDLG (3) or GRNN (4) reconstructions on
+LeNet and SNN-LeNet, read from the arrays the run saved. Fig. 5: ASR and l2 against the
+threshold for DLG and iDLG, both thresholding algorithms; ours on top, the paper's below (its l2
+is on 128x128 sensors, ours may not be, so the two are not drawn on one axis).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from snnleak.io import write_atomic
+from snnleak.reproduce import reported
+from snnleak.reproduce.tables import Table
+
+COLOURS = {"DLG": "tab:blue", "iDLG": "tab:red"}  # one colour per attack; the mode sets the line
+NAMES = {"dlg": "DLG", "idlg": "iDLG", "grnn": "GRNN", "ann": "LeNet", "snn": "SNN-LeNet"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    out = write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    _pyplot().close(fig)
+    return out
+
+
+def _image(a: np.ndarray) -> tuple[np.ndarray, str | None]:
+    a = np.clip(a, 0, 1)
+    return (a[0], "gray") if a.shape[0] == 1 else (a.transpose(1, 2, 0), None)
+
+
+def reconstructions(
+    path: Path, rows: list[tuple[str, list[tuple[str, Path | None]]]], title: str
+) -> Path:
+    """A grid: one row per (dataset, item); its first column the ground truth, then one column
+    per (attack, model) reconstruction. ``rows``: (row label, [(column label, npz or None)])."""
+    plt = _pyplot()
+    ncols = 1 + max((len(cols) for _, cols in rows), default=0)
+    fig, axes = plt.subplots(
+        max(1, len(rows)), ncols, figsize=(1.6 * ncols, 1.7 * max(1, len(rows))), squeeze=False
+    )
+    for r, (label, cols) in enumerate(rows):
+        truth = next((np.load(p)["truth"] for _, p in cols if p is not None), None)
+        panels = [("GT", truth)] + [
+            (name, None if p is None else np.load(p)["reconstruction"]) for name, p in cols
+        ]
+        for c, (name, arr) in enumerate(panels):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if arr is None:
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", fontsize=7)
+            else:
+                img, cmap = _image(arr)
+                ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def threshold_sweep(path: Path, table5: Table, data_label: str, chance: float) -> Path:
+    """Fig. 5 from Table V's rows: ASR and l2 against the threshold."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
+    col = {c: i for i, c in enumerate(table5.columns)}
+    series: dict[tuple[str, str], list] = {}
+    for row in table5.rows:
+        tau, attack = row[col["Threshold"]], row[col["Attack"]]
+        for mode, a, d in (("post", "Post ASR (%)", "Post l2"), ("in", "In ASR (%)", "In l2")):
+            asr, l2 = row[col[a]], row[col[d]]
+            series.setdefault((attack, mode), []).append(
+                (tau, asr.mean if asr else np.nan, l2.mean if l2 else np.nan)
+            )
+    for (attack, mode), pts in sorted(series.items()):
+        tau, asr, l2 = np.array(pts, dtype=float).T
+        style = "-o" if mode == "post" else "--s"
+        kw = {"color": COLOURS[attack], "label": f"{attack} ({mode})"}
+        axes[0][0].plot(tau, asr, style, **kw)
+        axes[0][1].plot(tau, l2, style, **kw)
+    for key in ("dlg", "idlg"):
+        pts = sorted((t, v) for (t, a), v in reported.TABLE5.items() if a == key)
+        tau = [t for t, _ in pts]
+        for mode, j in (("post", 0), ("in", 2)):
+            style = "-o" if mode == "post" else "--s"
+            kw = {"color": COLOURS[NAMES[key]], "label": f"{NAMES[key]} ({mode})"}
+            axes[1][0].plot(tau, [v[j] for _, v in pts], style, **kw)
+            axes[1][1].plot(tau, [v[j + 1] for _, v in pts], style, **kw)
+    axes[0][0].axhline(chance, color="gray", lw=0.8, label="chance")
+    axes[1][0].axhline(100 / reported.TABLE5_CLASSES, color="gray", lw=0.8, label="chance")
+    for r, who in enumerate((f"ours, {data_label}", "paper, DVS128 Gesture")):
+        axes[r][0].set_ylabel(f"ASR (%) - {who}")
+        axes[r][1].set_ylabel(f"l2 distance - {who}")
+        for ax in axes[r]:
+            ax.set_xlabel("threshold")
+            ax.legend(fontsize=7)
+    fig.suptitle("Fig. 5: ASR and l2 against the spike threshold", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,187 @@
+"""Presets: the typed, frozen form of an ``experiments/<name>.toml`` file.
+
+A preset fixes everything a reproduction computes besides the backend: which data stands in for
+each of the paper's datasets, samples per cell, attack budgets, thresholds and the seed. It is
+read once, checked key by key (an unknown or missing key is one clear error), and never mutated.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from snnleak import data
+from snnleak.attacks.runner import ATTACKS
+from snnleak.errors import ConfigError
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+PAPER_DATASETS = ("MNIST", "CIFAR-100", "LFW")
+
+
+@dataclass(frozen=True)
+class Table4Plan:
+    samples: int
+    timesteps: int
+    lbfgs_max_iter: int
+    batch_trials: int
+    iterations: tuple[tuple[str, int], ...]  # (attack, optimiser steps)
+    datasets: tuple[tuple[str, str], ...]  # (the paper's dataset, the snnleak dataset used)
+
+    def iterations_of(self, attack: str) -> int:
+        return dict(self.iterations)[attack]
+
+
+@dataclass(frozen=True)
+class Table5Plan:
+    dataset: str
+    samples: int
+    iterations: int
+    lbfgs_max_iter: int
+    batch_trials: int
+    thresholds: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Table6Plan:
+    dataset: str
+    per_class: int  # 0: every item of the test split
+
+
+@dataclass(frozen=True)
+class FigurePlan:
+    samples: int
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    seed: int
+    backend: str
+    table4: Table4Plan
+    table5: Table5Plan
+    table6: Table6Plan
+    figures: FigurePlan
+    source: str  # the file it was read from
+
+
+def _take(table: dict, where: str, spec: dict[str, type]) -> dict:
+    unknown = sorted(set(table) - set(spec))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected: {', '.join(spec)}")
+    out = {}
+    for key, kind in spec.items():
+        if key not in table:
+            raise ConfigError(f"{where}: missing key {key!r}")
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ConfigError(f"{where}.{key} must be a {kind.__name__}, got {value!r}")
+        low = 0 if key in ("seed", "per_class") else 1
+        if kind is int and value < low:
+            raise ConfigError(f"{where}.{key} must be at least {low}, got {value}")
+        out[key] = value
+    return out
+
+
+def _dataset(name: str, where: str) -> str:
+    if name not in data.DATASETS:
+        raise ConfigError(
+            f"{where}: unknown dataset {name!r}; choose one of: {', '.join(data.DATASETS)}"
+        )
+    return name
+
+
+def parse_preset(doc: dict, source: str) -> Preset:
+    top = _take(
+        doc,
+        source,
+        {
+            "name": str,
+            "seed": int,
+            "backend": str,
+            "table4": dict,
+            "table5": dict,
+            "table6": dict,
+            "figures": dict,
+        },
+    )
+    t4 = _take(
+        top["table4"],
+        "table4",
+        {
+            "samples": int,
+            "timesteps": int,
+            "lbfgs_max_iter": int,
+            "batch_trials": int,
+            "iterations": dict,
+            "datasets": dict,
+        },
+    )
+    iterations = _take(t4["iterations"], "table4.iterations", dict.fromkeys(ATTACKS, int))
+    datasets = _take(t4["datasets"], "table4.datasets", dict.fromkeys(PAPER_DATASETS, str))
+    for paper, ours in datasets.items():
+        _dataset(ours, f"table4.datasets.{paper}")
+    t5 = _take(
+        top["table5"],
+        "table5",
+        {
+            "dataset": str,
+            "samples": int,
+            "iterations": int,
+            "lbfgs_max_iter": int,
+            "batch_trials": int,
+            "thresholds": list,
+        },
+    )
+    thresholds = tuple(float(t) for t in t5["thresholds"])
+    if not thresholds or not all(0 < t < 1 for t in thresholds):
+        raise ConfigError(f"table5.thresholds must be values in (0, 1), got {t5['thresholds']}")
+    t6 = _take(top["table6"], "table6", {"dataset": str, "per_class": int})
+    for where, name in (("table5.dataset", t5["dataset"]), ("table6.dataset", t6["dataset"])):
+        if data.get_dataset(_dataset(name, where)).modality != "events":
+            raise ConfigError(f"{where}: {name!r} is not an event dataset")
+    figures = _take(top["figures"], "figures", {"samples": int})
+    return Preset(
+        name=top["name"],
+        seed=top["seed"],
+        backend=top["backend"],
+        table4=Table4Plan(
+            t4["samples"],
+            t4["timesteps"],
+            t4["lbfgs_max_iter"],
+            t4["batch_trials"],
+            tuple((a, iterations[a]) for a in ATTACKS),
+            tuple((p, datasets[p]) for p in PAPER_DATASETS),
+        ),
+        table5=Table5Plan(
+            t5["dataset"],
+            t5["samples"],
+            t5["iterations"],
+            t5["lbfgs_max_iter"],
+            t5["batch_trials"],
+            tuple(sorted(set(thresholds))),
+        ),
+        table6=Table6Plan(t6["dataset"], t6["per_class"]),
+        figures=FigurePlan(figures["samples"]),
+        source=source,
+    )
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """A preset by name (``experiments/<name>.toml``) or by the path of a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = PRESETS_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+        raise ConfigError(
+            f"no preset {name_or_path!r} (looked for {path}); use one of: "
+            f"{', '.join(known) or 'none found'}, or the path of a .toml file"
+        )
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return parse_preset(doc, str(path))

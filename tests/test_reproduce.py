@@ -1,0 +1,227 @@
+"""``snnleak reproduce``: presets, tables, resume after an interrupt, Ray == local, the CLI."""
+
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from snnleak.attacks.records import read_records, record_key
+from snnleak.attacks.runner import trial_key
+from snnleak.cli import cli
+from snnleak.errors import ConfigError
+from snnleak.reproduce import Run, load_preset, reproduce
+from snnleak.reproduce import plan as planning
+from snnleak.reproduce.figures import threshold_sweep
+from snnleak.reproduce.preset import PRESETS_DIR, FigurePlan
+from snnleak.reproduce.tables import Stat, Table, table5, to_csv, to_latex, to_markdown
+
+VOLATILE = ("seconds",)  # wall time: the only field allowed to differ between equal runs
+
+
+def tiny(**table4):
+    """The quick preset cut to a run of seconds: Table IV on digits only, 2 items per cell."""
+    q = load_preset("quick")
+    t4 = dict(
+        samples=2,
+        timesteps=2,
+        lbfgs_max_iter=4,
+        batch_trials=2,
+        iterations=(("dlg", 2), ("idlg", 2), ("grnn", 3)),
+        datasets=(("MNIST", "digits"),),
+    )
+    t4.update(table4)
+    return replace(q, table4=replace(q.table4, **t4), figures=FigurePlan(1))
+
+
+@pytest.fixture(scope="module")
+def judges(tmp_path_factory):
+    from snnleak.judges import load_judge
+
+    cache = tmp_path_factory.mktemp("cache")
+    load_judge("digits", cache_dir=cache, log=lambda m: None)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, judges):
+    """An uninterrupted tiny run, trials one after another in this process."""
+    out = tmp_path_factory.mktemp("full")
+    return out, reproduce(Run("table4", tiny(), out, cache_dir=judges, workers=1))
+
+
+def _records(out):
+    return sorted(
+        (
+            {k: v for k, v in r.items() if k not in VOLATILE}
+            for r in read_records(out / "records.jsonl")
+        ),
+        key=record_key,
+    )
+
+
+def test_the_presets_parse():
+    quick, paper = load_preset("quick"), load_preset("paper")
+    assert dict(quick.table4.datasets) == {
+        "MNIST": "digits",
+        "CIFAR-100": "patches",
+        "LFW": "lfw-subset",
+    }
+    assert dict(paper.table4.datasets) == {"MNIST": "mnist", "CIFAR-100": "cifar100", "LFW": "lfw"}
+    assert paper.table4.samples == 1000 and paper.table4.iterations_of("grnn") == 1000
+    assert paper.table5.thresholds == (0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("seed = 0", "seed = 0\nspeed = 1"), "unknown key 'speed'"),
+        (("samples = 6            #", "#"), "table4: missing key 'samples'"),
+        (
+            ('MNIST = "digits"', 'MNIST = "digitz"'),
+            "table4.datasets.MNIST: unknown dataset 'digitz'",
+        ),
+        (
+            ('dataset = "dvs-synth"  #', 'dataset = "digits"  #'),
+            "table5.dataset: 'digits' is not an event",
+        ),
+        (("dlg = 30", "dlg = 0"), "table4.iterations.dlg must be at least 1"),
+        (("dlg = 30", 'dlg = "many"'), "table4.iterations.dlg must be a int"),
+        (("thresholds = [0.1", "thresholds = [1.5"), "table5.thresholds must be values in (0, 1)"),
+        (("[figures]", "[figures"), "not valid TOML"),
+    ],
+)
+def test_a_bad_preset_is_one_clear_error(tmp_path, edit, message):
+    text = (PRESETS_DIR / "quick.toml").read_text()
+    assert edit[0] in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_preset(str(path))
+    with pytest.raises(ConfigError, match="no preset 'nope'"):
+        load_preset("nope")
+
+
+def test_table_renderers():
+    t = Table(
+        "t",
+        "A 100% caption",
+        ("Name", "ASR (%)", "n"),
+        (("a_b", Stat(50.0, 25.0, 75.0), 3),),
+        ("note",),
+    )
+    assert "| a_b | 50.00 [25.00, 75.00] | 3 |" in to_markdown(t) and "- note" in to_markdown(t)
+    assert to_csv(t).splitlines() == [
+        "Name,ASR (%),ASR (%) CI low,ASR (%) CI high,n",
+        "a_b,50.0,25.0,75.0,3",
+    ]
+    tex = to_latex(t)
+    assert r"A 100\% caption" in tex and r"a\_b & 50.00 {[}25.00, 75.00{]} & 3 \\" in tex
+
+
+def test_table5_pairs_both_algorithms_per_threshold(tmp_path):
+    preset = load_preset("quick")
+    cells = planning.table5_cells(preset, "fused")
+    chosen = {c: [0, 1] for c in cells}
+    by_key = {}
+    for cell in cells:
+        for spec in cell.specs():
+            for i in (0, 1):
+                by_key[trial_key(spec, i, 0)] = {
+                    "sample_index": i,
+                    "true_label": 1,
+                    "judge_truth_label": 1,
+                    "success": (i == 0) == (spec.threshold.mode == "post"),
+                    "l2": 10.0 * spec.threshold.tau,
+                }
+    from snnleak import data
+
+    info = data.load("dvs-synth", "test").info
+    t = table5(cells, chosen, 0, by_key, info)
+    assert len(t.rows) == 2 * len(preset.table5.thresholds)
+    col = {c: i for i, c in enumerate(t.columns)}
+    first = t.rows[0]
+    assert first[col["Threshold"]] == 0.1 and first[col["Attack"]] == "DLG"
+    assert first[col["Post ASR (%)"]].mean == 50 and first[col["In ASR (%)"]].mean == 50
+    assert first[col["Post l2"]].mean == pytest.approx(1.0)
+    assert first[col["Paper post ASR (%)"]] == 9.41  # the paper's number beside ours
+    assert any("dvs-synth" in n and "DVS128 Gesture" in n for n in t.notes)
+    png = threshold_sweep(tmp_path / "fig5.png", t, "dvs-synth*", 100 / 6)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_writes_records_tables_figures_and_a_manifest(judges, full):
+    out, result = full
+    assert result.new_records == result.records == 12  # 3 attacks x 2 models x 2 items
+    (t4,) = result.tables
+    assert [r[0] for r in t4.rows] == ["DLG", "DLG", "iDLG", "iDLG", "GRNN", "GRNN"]
+    for ext in ("md", "csv", "tex"):
+        assert (out / "tables" / f"table4.{ext}").exists()
+    manifest = (out / "manifest.json").read_text()
+    assert '"seed": 0' in manifest and '"torch"' in manifest
+    again = reproduce(Run("fig4", tiny(), out, cache_dir=judges, workers=1))
+    assert again.new_records == 0  # the figure reuses the recorded trials
+    assert (out / "figures" / "fig4.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_interrupted_run_resumes_without_duplicates(tmp_path, judges, full):
+    seen = []
+
+    def stop_after_five(record):
+        seen.append(record)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    run = Run("table4", tiny(), tmp_path, cache_dir=judges, workers=2)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(run, on_record=stop_after_five)
+    assert len(read_records(tmp_path / "records.jsonl")) == 5
+    resumed = reproduce(run)
+    assert resumed.new_records == 7
+    keys = [record_key(r) for r in read_records(tmp_path / "records.jsonl")]
+    assert len(keys) == len(set(keys)) == 12
+    assert to_markdown(resumed.tables[0]) == to_markdown(full[1].tables[0])
+    assert _records(tmp_path) == _records(full[0])  # a pool of 2 == one after another
+
+
+def test_ray_gives_the_same_records_as_local(tmp_path, judges, full):
+    pytest.importorskip("ray", reason="the dev set-up installs snnleak[ray]")
+    result = reproduce(Run("table4", tiny(), tmp_path, cache_dir=judges, executor="ray", workers=2))
+    assert result.new_records == 12
+    assert _records(tmp_path) == _records(full[0])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["table4", "--preset", "nope"], "error: no preset 'nope'"),
+        (["table4", "--workers", "0"], "error: --workers must be at least 1"),
+        (["table4", "--address", "10.0.0.1:6379"], "error: --address applies to --executor ray"),
+        (["table4", "--backend", "gpu"], "error: unknown backend 'gpu'"),
+    ],
+)
+def test_bad_reproduce_input_is_one_clear_line(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["reproduce", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].startswith(message), result.output
+    assert not (tmp_path / "records.jsonl").exists()
+
+
+def test_reproduce_table6_from_the_command_line(tmp_path):
+    result = CliRunner().invoke(cli, ["reproduce", "table6", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Table VI" in result.output and "| Intra-class | 48 |" in result.output
+    assert "stands in for DVS128 Gesture" in result.output
+    assert (tmp_path / "tables" / "table6.csv").exists()
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
+    import snnleak.reproduce
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(snnleak.reproduce, "reproduce", interrupted)
+    result = CliRunner().invoke(cli, ["reproduce", "table4", "--out", str(tmp_path)])
+    assert result.exit_code == 130
+    assert "interrupted: 0 trials recorded" in result.output
+    assert "rerun the same command to resume" in result.output
