@@ -197,6 +197,7 @@ def test_ray_gives_the_same_records_as_local(tmp_path, judges, full):
         (["table4", "--workers", "0"], "error: --workers must be at least 1"),
         (["table4", "--address", "10.0.0.1:6379"], "error: --address applies to --executor ray"),
         (["table4", "--backend", "gpu"], "error: unknown backend 'gpu'"),
+        (["all", "--preset", "paper"], "error: preset 'paper' reads cifar100, dvsgesture"),
     ],
 )
 def test_bad_reproduce_input_is_one_clear_line(tmp_path, args, message):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 from snnleak import data, metrics
 from snnleak.attacks.outputs import reconstruction_name
 from snnleak.attacks.records import append_record, read_records, record_key
+from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import write_atomic, write_json_atomic
 from snnleak.reproduce import figures, tables
@@ -103,9 +105,10 @@ def reproduce(
     backend = run.backend or preset.backend
     cells = cells_for(run.target, preset, backend)
     datasets = sorted({c.spec.dataset for c in cells})
+    with_table6 = run.target in ("table6", "all")
+    _check_data_root([*datasets, *([preset.table6.dataset] if with_table6 else [])], run)
     splits = {d: data.load(d, "test", root=run.data_root, seed=0) for d in datasets}
     chosen = {c: chosen_items(c, len(splits[c.spec.dataset]), seed) for c in cells}
-    with_table6 = run.target in ("table6", "all")
     split6 = (
         data.load(preset.table6.dataset, "test", root=run.data_root, seed=0)
         if with_table6
@@ -119,15 +122,16 @@ def reproduce(
     shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
         c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
     }
-    tasks, bars = [], {}
+    queues, bars = [], {}
     for table in NEEDS[run.target]:
         mine = [c for c in cells if c.table == table]
         total = sum(len(chosen[c]) * len(c.specs()) for c in mine)
         done = sum(k in by_key for c in mine for i in chosen[c] for k in c.keys(i, seed))
         bars[table] = bar(total, done, TABLE_TITLES[table])
-        for cell in mine:
-            units = pending_units(cell, chosen[cell], seed, set(by_key))
-            tasks += [Task(u, run.data_root, run.cache_dir) for u in units]
+        units = [u for c in mine for u in pending_units(c, chosen[c], seed, set(by_key))]
+        queues.append([Task(u, run.data_root, run.cache_dir) for u in units])
+    # the tables' units interleaved, so that every bar moves (and its time left means something)
+    tasks = [t for group in zip_longest(*queues) for t in group if t is not None]
 
     new = 0
     try:
@@ -194,6 +198,16 @@ def reproduce(
         )
     )
     return Result(tuple(made), tuple(files), new, len(by_key))
+
+
+def _check_data_root(datasets: list[str], run: Run) -> None:
+    real = [d for d in dict.fromkeys(datasets) if data.get_dataset(d).real]
+    if real and run.data_root is None:
+        raise ConfigError(
+            f"preset {run.preset.name!r} reads {', '.join(real)} from disk: pass --data-root DIR "
+            f"(fetch them first with 'snnleak data info --dataset {real[0]} --data-root DIR "
+            "--download'), or use --preset quick (embedded data)"
+        )
 
 
 def cells_of(cells: list[Cell], table: str) -> list[Cell]:
