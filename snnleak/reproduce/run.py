@@ -105,15 +105,12 @@ def reproduce(
     backend = run.backend or preset.backend
     cells = cells_for(run.target, preset, backend)
     datasets = sorted({c.spec.dataset for c in cells})
-    with_table6 = run.target in ("table6", "all")
-    _check_data_root([*datasets, *([preset.table6.dataset] if with_table6 else [])], run)
-    splits = {d: data.load(d, "test", root=run.data_root, seed=0) for d in datasets}
+    data6 = [preset.table6.dataset] if run.target in ("table6", "all") else []
+    needed = list(dict.fromkeys([*datasets, *data6]))  # each split loaded once
+    _check_data_root(needed, run)
+    splits = {d: data.load(d, "test", root=run.data_root, seed=0) for d in needed}
     chosen = {c: chosen_items(c, len(splits[c.spec.dataset]), seed) for c in cells}
-    split6 = (
-        data.load(preset.table6.dataset, "test", root=run.data_root, seed=0)
-        if with_table6
-        else None
-    )
+    split6 = splits[data6[0]] if data6 else None
     for d in datasets:  # trained here, once, before any worker needs them
         load_judge(d, data_root=run.data_root, cache_dir=run.cache_dir, log=log)
 
@@ -122,13 +119,13 @@ def reproduce(
     shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
         c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
     }
-    queues, bars = [], {}
+    queues, bars, recorded = [], {}, set(by_key)
     for table in NEEDS[run.target]:
-        mine = [c for c in cells if c.table == table]
+        mine = cells_of(cells, table)
         total = sum(len(chosen[c]) * len(c.specs()) for c in mine)
         done = sum(k in by_key for c in mine for i in chosen[c] for k in c.keys(i, seed))
         bars[table] = bar(total, done, TABLE_TITLES[table])
-        units = [u for c in mine for u in pending_units(c, chosen[c], seed, set(by_key))]
+        units = [u for c in mine for u in pending_units(c, chosen[c], seed, recorded)]
         queues.append([Task(u, run.data_root, run.cache_dir) for u in units])
     # the tables' units interleaved, so that every bar moves (and its time left means something)
     tasks = [t for group in zip_longest(*queues) for t in group if t is not None]
@@ -201,7 +198,7 @@ def reproduce(
 
 
 def _check_data_root(datasets: list[str], run: Run) -> None:
-    real = [d for d in dict.fromkeys(datasets) if data.get_dataset(d).real]
+    real = [d for d in datasets if data.get_dataset(d).real]
     if real and run.data_root is None:
         raise ConfigError(
             f"preset {run.preset.name!r} reads {', '.join(real)} from disk: pass --data-root DIR "
