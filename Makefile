@@ -1,7 +1,9 @@
-# Quick start: `make run` and `make test`. Both create .venv if it is missing and install into it:
-# torch and torchvision first (pinned; pip takes them from this machine's disk), then snnleak in
-# editable mode with the dev extra, without build isolation so that no build step pulls another
-# torch.
+# Quick start: `make run` and `make test`. Both create .venv if it is missing and install into it,
+# in three steps: torch and torchvision first (pinned; pip takes them from this machine's disk);
+# then every third-party requirement of pyproject.toml, sdists built WITH isolation from their own
+# declared build requirements; then snnleak itself, editable, WITHOUT build isolation (setup.py
+# compiles csrc/ against the torch already installed, so no build step can pull another torch).
+# `pip check` then proves the set consistent. .ci/run runs this from nothing with no pip cache.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,6 +11,27 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.snnleak-installed
 TORCH  := torch==2.14.1 torchvision==0.29.1
+PIPFLAGS := --quiet --disable-pip-version-check
+
+# The third-party requirements of pyproject.toml (dependencies and the dev extra, the extra's
+# self-references resolved), one per line. They are installed WITH build isolation, so an sdist
+# among them (norse needs setuptools_scm) builds with exactly the build requirements it declares:
+# a missing one fails here on every machine instead of hiding behind a cached wheel.
+export REQUIREMENTS
+define REQUIREMENTS
+import re, tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+extras, todo, out = p["optional-dependencies"], list(p["dependencies"]), []
+todo += extras["dev"]
+while todo:
+    r = todo.pop(0)
+    m = re.fullmatch(r"snnleak\[(.+)\]", r)
+    if m:
+        todo += [x for e in m.group(1).split(",") for x in extras[e.strip()]]
+    elif r not in out:
+        out.append(r)
+print("\n".join(out))
+endef
 
 .PHONY: setup run test lint format native-test cuda-check clean
 
@@ -20,9 +43,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cuda/*.cu)
-	$(PIP) install --quiet --disable-pip-version-check $(TORCH)
-	$(PIP) install --quiet --disable-pip-version-check "setuptools>=69" wheel
-	$(PIP) install --quiet --disable-pip-version-check --no-build-isolation -e ".[dev]"
+	$(PIP) install $(PIPFLAGS) $(TORCH)
+	$(PY) -c "$$REQUIREMENTS" > $(VENV)/requirements.txt
+	$(PIP) install $(PIPFLAGS) -r $(VENV)/requirements.txt
+	$(PIP) install $(PIPFLAGS) "setuptools>=69" wheel
+	$(PIP) install $(PIPFLAGS) --no-build-isolation --no-deps -e .
+	$(PIP) check
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -22,8 +22,8 @@ from dataclasses import replace
 
 import torch
 
-from snnleak.attacks.config import LBFGSConfig, Thresholding
-from snnleak.attacks.runner import AttackSpec, build_attack, build_victim, trial_generator
+from snnleak.attacks.config import AttackSpec, LBFGSConfig, Thresholding
+from snnleak.attacks.runner import build_attack, build_victim, trial_generator
 from snnleak.attacks.threat import observe
 from snnleak.data import DatasetInfo
 from snnleak.info import package_versions

@@ -238,7 +238,7 @@ def test_attack_cli_writes_records_and_reconstructions(tmp_path, monkeypatch):
     [
         (
             ["--attack", "foo", "--model", "snn", "--dataset", "digits"],
-            "error: unknown attack 'foo'; choose one of: dlg, idlg, grnn",
+            "error: Invalid value for '--attack': 'foo' is not one of 'dlg', 'idlg', 'grnn'",
         ),
         (
             ["--attack", "dlg", "--model", "snn", "--dataset", "nope"],

@@ -120,5 +120,6 @@ def test_missing_real_dataset_names_path_download_and_alternative(tmp_path, name
     with pytest.raises(DataUnavailable) as info:
         data.load(name, "train", root=tmp_path / "empty")
     message = str(info.value)
-    assert str(tmp_path / "empty") in message and "--download" in message
+    assert str(tmp_path / "empty") in message
+    assert f"snnleak data download {name} --data-root {tmp_path / 'empty'}" in message
     assert f"'{alternative}'" in message and "\n" not in message

@@ -5,8 +5,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from snnleak.attacks.records import read_records, record_key
-from snnleak.attacks.runner import trial_key
+from snnleak.attacks.records import read_records, record_key, trial_key
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.reproduce import Run, load_preset, reproduce
@@ -196,7 +195,7 @@ def test_ray_gives_the_same_records_as_local(tmp_path, judges, full):
         (["table4", "--preset", "nope"], "error: no preset 'nope'"),
         (["table4", "--workers", "0"], "error: --workers must be at least 1"),
         (["table4", "--address", "10.0.0.1:6379"], "error: --address applies to --executor ray"),
-        (["table4", "--backend", "gpu"], "error: unknown backend 'gpu'"),
+        (["table4", "--backend", "gpu"], "error: Invalid value for '--backend': 'gpu'"),
         (["all", "--preset", "paper"], "error: preset 'paper' reads cifar100, dvsgesture"),
     ],
 )

@@ -1,9 +1,9 @@
 """Gradient inversion attacks (DLG, iDLG, GRNN) on ANN and SNN victims."""
 
-from snnleak.attacks.config import DLGConfig, GRNNConfig, LBFGSConfig, Thresholding
+from snnleak.attacks.config import AttackSpec, DLGConfig, GRNNConfig, LBFGSConfig, Thresholding
 from snnleak.attacks.dlg import GradientInversion, infer_label
 from snnleak.attacks.grnn import GRNN
-from snnleak.attacks.runner import AttackSpec, run_trials
+from snnleak.attacks.runner import run_trials
 from snnleak.attacks.threat import Observation, Reconstruction, observe
 
 __all__ = [

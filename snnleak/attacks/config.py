@@ -1,11 +1,21 @@
-"""Typed, frozen attack configurations, validated when built."""
+"""Typed, frozen attack configurations, validated when built: the optimisers, the attacks and
+:class:`AttackSpec`, everything that determines one trial besides its seed and item."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from snnleak.errors import ConfigError
+
+ATTACKS = ("dlg", "idlg", "grnn")
+MODELS = ("ann", "snn")
+THRESHOLD_MODES = ("post", "in")
+# GRNN's Wasserstein term: "sorted" is the W2 distance between the two gradients' empirical
+# distributions (computed by sorting); "original" is the published code's unsquared L2
+GRNN_WASSERSTEIN = ("sorted", "original")
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,7 @@ class Thresholding:
     def __post_init__(self) -> None:
         if not 0 < self.tau < 1:
             raise ConfigError(f"--threshold must be in (0, 1), got {self.tau}")
-        if self.mode not in ("post", "in"):
+        if self.mode not in THRESHOLD_MODES:
             raise ConfigError(f"--threshold-mode must be 'post' or 'in', got {self.mode!r}")
 
 
@@ -67,11 +77,65 @@ class GRNNConfig:
     momentum: float = 0.99
     tv_weight: float = 1e-3  # the original's value for LeNet
     noise_dim: int = 128
-    wasserstein: Literal["true", "original"] = "true"
+    wasserstein: Literal["sorted", "original"] = "sorted"
     threshold: Thresholding | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
-        if self.wasserstein not in ("true", "original"):
-            raise ConfigError("GRNN wasserstein must be 'true' or 'original'")
+        if self.wasserstein not in GRNN_WASSERSTEIN:
+            raise ConfigError(
+                f"GRNN wasserstein must be one of {', '.join(GRNN_WASSERSTEIN)}, "
+                f"got {self.wasserstein!r}"
+            )
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack configuration on one dataset: a trial is this, an item and a seed."""
+
+    attack: str
+    model: str
+    dataset: str
+    backend: str = "fused"
+    timesteps: int = 20  # T of the spiking victim on images (event data bring their own T)
+    iterations: int | None = None  # default: the attack's own (DLG/iDLG 300, GRNN 1000)
+    threshold: Thresholding | None = None
+    lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
+    grnn_wasserstein: str = "sorted"
+
+    def __post_init__(self) -> None:
+        from snnleak import data
+        from snnleak.neurons import BACKENDS
+
+        if self.attack not in ATTACKS:
+            raise ConfigError(
+                f"unknown attack {self.attack!r}; choose one of: {', '.join(ATTACKS)}"
+            )
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; choose 'ann' or 'snn'")
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
+            )
+        if self.grnn_wasserstein not in GRNN_WASSERSTEIN:
+            raise ConfigError(
+                f"unknown --grnn-wasserstein {self.grnn_wasserstein!r}; "
+                f"choose one of: {', '.join(GRNN_WASSERSTEIN)}"
+            )
+        if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
+            raise ConfigError(
+                f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "
+                "use --model snn"
+            )
+        if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int):
+            raise ConfigError(f"--timesteps must be an integer, got {self.timesteps!r}")
+        if self.timesteps < 1:
+            raise ConfigError(f"--timesteps must be at least 1, got {self.timesteps}")
+        if self.iterations is not None and self.iterations < 1:
+            raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
+
+    def config_id(self) -> str:
+        """A short hash of everything that determines a trial's result besides its seed."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]

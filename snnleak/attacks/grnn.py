@@ -8,7 +8,7 @@ RMSprop (lr 1e-4, momentum 0.99, 1000 iterations) to minimise
     \mathcal{L} = \sum_l \lVert \nabla_{W_l} L(G_x(z), G_y(z)) - \nabla_{W_l} L(x, y)\rVert^2
                  + \mathrm{WD}(\nabla', \nabla) + \lambda_{TV}\,\mathrm{TV}(G_x(z)).
 
-``wasserstein="true"`` (the default) is the Wasserstein-2 distance between the empirical
+``wasserstein="sorted"`` (the default) is the Wasserstein-2 distance between the empirical
 distributions of the two flattened gradients, :math:`\sqrt{\mathrm{mean}((\mathrm{sort}\,a -
 \mathrm{sort}\,b)^2)}`: the distributional distance the GRNN paper describes.
 ``"original"`` reproduces the published code, whose "Wasserstein" term is
@@ -110,7 +110,7 @@ class GRNN:
         opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr, momentum=cfg.momentum)
         true = list(obs.gradients)
         flat_true = torch.cat([g.reshape(-1) for g in true])
-        wd = wasserstein if cfg.wasserstein == "true" else original_wasserstein
+        wd = wasserstein if cfg.wasserstein == "sorted" else original_wasserstein
         x, probs = gen(z)
         result = Reconstruction(x.detach().clone(), probs.detach().argmax(-1))
         for step in range(cfg.iterations):

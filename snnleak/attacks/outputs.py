@@ -19,12 +19,33 @@ def reconstruction_name(record: dict) -> str:
     )
 
 
+def reconstruction_path(out_dir: Path, record: dict, image: bool) -> Path:
+    suffix = ".png" if image else ".npz"
+    return out_dir / "reconstructions" / f"{reconstruction_name(record)}{suffix}"
+
+
+class ReconstructionFiles:
+    """The loop's outputs for ``snnleak attack``: one file per trial (see
+    :func:`save_reconstruction`), written before the record that names it."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
+
+    def paths(self, cell, record: dict) -> list[Path]:
+        from snnleak import data
+
+        image = data.get_dataset(record["dataset"]).modality == "image"
+        return [reconstruction_path(self.out_dir, record, image)]
+
+    def write(self, cell, trial) -> None:
+        save_reconstruction(self.out_dir, trial.record, trial.truth, trial.reconstruction)
+
+
 def save_reconstruction(
     out_dir: Path, record: dict, truth: torch.Tensor, recon: torch.Tensor
 ) -> Path:
     """PNG (ground truth | reconstruction) for images, ``.npz`` for spike tensors."""
-    folder = out_dir / "reconstructions"
-    name = reconstruction_name(record)
+    path = reconstruction_path(out_dir, record, truth.dim() == 3)
     if truth.dim() == 3:  # an image [C, H, W]
         from torchvision.utils import make_grid, save_image
 
@@ -34,9 +55,9 @@ def save_reconstruction(
             padding=2,
             pad_value=1.0,
         )
-        return write_atomic(folder / f"{name}.png", lambda f: save_image(grid, f, format="png"))
+        return write_atomic(path, lambda f: save_image(grid, f, format="png"))
     arrays = {"truth": truth.numpy(), "reconstruction": recon[:, 0].detach().float().numpy()}
-    return write_atomic(folder / f"{name}.npz", lambda f: np.savez_compressed(f, **arrays))
+    return write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def _fmt(values: list, pct: bool = False) -> str:

@@ -1,5 +1,8 @@
 """Run attack trials: a fresh victim per trial, the client's update, the attack, the evaluation.
 
+:func:`run_unit` is one batch of trials (pure: it writes nothing); :func:`run_trials` runs a
+whole cell through the one resumable loop (:mod:`snnleak.attacks.loop`).
+
 Trial ``i`` attacks the i-th item of a seeded permutation of the dataset's test split (data the
 judge never saw), with a victim freshly initialised from a seed derived from (seed, item). Every
 record carries its seed, configuration and library versions.
@@ -8,67 +11,36 @@ record carries its seed, configuration and library versions.
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from snnleak import data, metrics
 from snnleak.attacks import thresholding
-from snnleak.attacks.config import DLGConfig, GRNNConfig, LBFGSConfig, Thresholding
+from snnleak.attacks.config import AttackSpec, DLGConfig, GRNNConfig, Thresholding
 from snnleak.attacks.dlg import GradientInversion
 from snnleak.attacks.grnn import GRNN
-from snnleak.attacks.records import append_record, read_records, record_key
+from snnleak.attacks.loop import (
+    Cell,
+    NoOutputs,
+    Outputs,
+    chosen_items,
+    in_process,
+    is_done,
+    pending_units,
+    run_units,
+)
+from snnleak.attacks.records import RecordLog, trial_key
 from snnleak.attacks.threat import Reconstruction, observe
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
+from snnleak.io import claim_folder
 from snnleak.models import LeNet, LeNet5SNN
-from snnleak.neurons import BACKENDS
-
-ATTACKS = ("dlg", "idlg", "grnn")
-MODELS = ("ann", "snn")
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    attack: str
-    model: str
-    dataset: str
-    backend: str = "fused"
-    timesteps: int = 20  # T of the spiking victim on images (event data bring their own T)
-    iterations: int | None = None  # default: the attack's own (DLG/iDLG 300, GRNN 1000)
-    threshold: Thresholding | None = None
-    lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
-    grnn_wasserstein: str = "true"
-
-    def __post_init__(self) -> None:
-        if self.attack not in ATTACKS:
-            raise ConfigError(
-                f"unknown attack {self.attack!r}; choose one of: {', '.join(ATTACKS)}"
-            )
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; choose 'ann' or 'snn'")
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
-            )
-        if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
-            raise ConfigError(
-                f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "
-                "use --model snn"
-            )
-        if self.timesteps < 1:
-            raise ConfigError(f"--timesteps must be at least 1, got {self.timesteps}")
-        if self.iterations is not None and self.iterations < 1:
-            raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
-
-    def config_id(self) -> str:
-        """A short hash of everything that determines a trial's result besides its seed."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+from snnleak.models.lenet import CHANNELS, KERNEL, PADDING, STRIDES
 
 
 def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
@@ -196,6 +168,7 @@ def run_unit(
                 "backend": variant.backend,
                 "dataset": variant.dataset,
                 "synthetic": info.synthetic,
+                "split": split.split,
                 "sample_index": i,
                 "seed": seed,
                 "config_id": variant.config_id(),
@@ -223,48 +196,86 @@ def run_trials(
     out_dir: Path,
     *,
     judge: torch.nn.Module | None,
+    split: data.Split | None = None,
     data_root: Path | None = None,
     batch_trials: int = 1,
-    save_reconstruction: Callable[[dict, torch.Tensor, torch.Tensor], None] | None = None,
-    progress: Callable[[Iterable], Iterable] = lambda it: it,
+    outputs: Outputs | None = None,
+    bar: Callable | None = None,
+    warn: Callable[[str], None] = print,
 ) -> list[dict]:
-    """Run ``samples`` trials, appending each record to ``out_dir/records.jsonl`` as it
-    finishes and skipping the trials already recorded there. ``batch_trials`` > 1 runs that
-    many DLG/iDLG trials together as one batched computation (the same results per
-    trial up to float rounding)."""
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
-    check_batch_trials(spec, batch_trials)
-    split = data.load(spec.dataset, "test", root=data_root, seed=0)
-    if samples > len(split):
+    """Run ``samples`` trials through the one resumable loop: claim ``out_dir``, skip the trials
+    done there, append each new record to ``out_dir/records.jsonl`` (after its ``outputs``)
+    as it finishes. ``batch_trials`` > 1 runs that many DLG/iDLG trials together as one
+    batched computation, in fixed slices (a resumed run computes the same batches).
+    ``bar(total, initial)`` makes a progress bar (``update``, ``close``)."""
+    cell = Cell(spec, samples, batch_trials)
+    split = split if split is not None else data.load(spec.dataset, "test", root=data_root)
+    check_memory(spec, split.info, min(batch_trials, samples))
+    items = chosen_items(cell, len(split), seed)
+    outputs = outputs or NoOutputs()
+    with claim_folder(out_dir):
+        log = RecordLog(out_dir / "records.jsonl", warn)
+        done = sum(is_done(log, outputs, cell, i, seed) for i in items)
+        progress = bar(len(items), done) if bar is not None else None
+        units = pending_units(cell, items, seed, lambda c, i: is_done(log, outputs, c, i, seed))
+        execute = in_process(lambda u: run_unit(spec, split, u.indices, seed, judge=judge))
+        try:
+            run_units(
+                units,
+                log,
+                execute,
+                outputs,
+                on_record=lambda c, r: progress.update(1) if progress is not None else None,
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+        return [log.get(trial_key(spec, i, seed)) for i in items]
+
+
+# Bytes kept per element of the per-step feature maps in one gradient-matching step (forward,
+# backward and double backward, saved tensors included). An upper bound: on LeNet5SNN (fused,
+# float32) the peak RSS grew by about 0.4x of this estimate from T = 20 to T = 400.
+BYTES_PER_ACTIVATION = 96
+
+
+def step_memory(spec: AttackSpec, info: data.DatasetInfo, batch: int) -> int:
+    """An upper estimate of the memory (bytes) one attack on ``batch`` items together needs:
+    the activations of one step and the L-BFGS history of the dummies."""
+    if info.modality == "events":
+        t, c, h, w = info.input_shape
+        dummy = t * c * h * w
+    else:
+        (c, h, w), t = info.input_shape, (spec.timesteps if spec.model == "snn" else 1)
+        dummy = c * h * w
+    elements = c * h * w
+    for stride in STRIDES:
+        h = (h + 2 * PADDING - KERNEL) // stride + 1
+        w = (w + 2 * PADDING - KERNEL) // stride + 1
+        elements += CHANNELS * h * w
+    history = 2 * spec.lbfgs.history_size * dummy * 4
+    return batch * (t * elements * BYTES_PER_ACTIVATION + history)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (MemAvailable, else physical memory)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(spec: AttackSpec, info: data.DatasetInfo, batch: int) -> None:
+    """One clear error, before any work, when a trial batch cannot fit in memory."""
+    need, have = step_memory(spec, info, batch), available_memory()
+    if need > have:
+        gib = 2**30
+        t = info.input_shape[0] if info.modality == "events" else spec.timesteps
         raise ConfigError(
-            f"--samples {samples} exceeds the {len(split)} test items of {spec.dataset}"
-        )
-    path = out_dir / "records.jsonl"
-    done = {record_key(r): r for r in read_records(path)}
-    chosen = sample_order(len(split), seed)[:samples]
-    todo = [i for i in chosen if trial_key(spec, i, seed) not in done]
-    ticks = iter(progress(range(len(todo))))
-    for j in range(0, len(todo), batch_trials):
-        for trial in run_unit(spec, split, todo[j : j + batch_trials], seed, judge=judge):
-            append_record(path, trial.record)
-            done[record_key(trial.record)] = trial.record
-            if save_reconstruction is not None:
-                save_reconstruction(trial.record, trial.truth, trial.reconstruction)
-            next(ticks, None)
-    return [done[trial_key(spec, i, seed)] for i in chosen]
-
-
-def trial_key(spec: AttackSpec, index: int, seed: int) -> tuple:
-    """The :func:`~snnleak.attacks.records.record_key` of ``spec``'s trial on item ``index``."""
-    return (spec.attack, spec.model, spec.backend, spec.dataset, index, seed, spec.config_id())
-
-
-def check_batch_trials(spec: AttackSpec, batch_trials: int) -> None:
-    if batch_trials < 1:
-        raise ConfigError(f"--batch-trials must be at least 1, got {batch_trials}")
-    if batch_trials > 1 and spec.attack == "grnn":
-        raise ConfigError(
-            "--batch-trials applies to the L-BFGS attacks (dlg, idlg); "
-            "run GRNN with --batch-trials 1"
+            f"one attack step at T={t} with {batch} trial(s) together needs about "
+            f"{need / gib:.1f} GiB, but only "
+            f"{have / gib:.1f} GiB is available; lower --timesteps or --batch-trials"
         )

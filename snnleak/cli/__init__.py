@@ -1,7 +1,9 @@
 """The ``snnleak`` command line: a thin click layer over the library.
 
-Errors the user can fix (:class:`~snnleak.errors.SnnleakError`) are printed as one line,
-``error: ...``, with exit status 2; nothing else is caught.
+Errors the user can fix (:class:`~snnleak.errors.SnnleakError`, and click's own usage errors
+such as a value outside a ``click.Choice``) are printed as one line, ``error: ...``, with exit
+status 2. Ctrl-C exits with 130 and says that rerunning the same command resumes. Nothing else
+is caught.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ class _Group(click.Group):
         except SnnleakError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: rerun the same command to resume", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group)

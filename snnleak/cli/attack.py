@@ -6,15 +6,22 @@ from pathlib import Path
 
 import click
 
+from snnleak.attacks.config import ATTACKS, GRNN_WASSERSTEIN, MODELS, THRESHOLD_MODES
+from snnleak.cli.common import interrupted_hint
+from snnleak.neurons import BACKENDS
+
 
 @click.command()
-@click.option("--attack", required=True, help="dlg, idlg or grnn.")
-@click.option("--model", required=True, help="ann (sigmoid LeNet) or snn (LeNet5SNN).")
+@click.option("--attack", required=True, type=click.Choice(ATTACKS), help="The attack.")
+@click.option(
+    "--model", required=True, type=click.Choice(MODELS), help="ann (sigmoid LeNet) or snn."
+)
 @click.option(
     "--backend",
     default="fused",
     show_default=True,
-    help="Neuron backend of the SNN victim: reference, snntorch, norse or fused.",
+    type=click.Choice(tuple(BACKENDS)),
+    help="Neuron backend of the SNN victim.",
 )
 @click.option("--dataset", required=True, help="A dataset name (snnleak data info).")
 @click.option("--samples", type=int, default=8, show_default=True, help="Trials to run.")
@@ -42,6 +49,7 @@ import click
     "--threshold-mode",
     default="post",
     show_default=True,
+    type=click.Choice(THRESHOLD_MODES),
     help="post (Algorithm 1) or in (Algorithm 2).",
 )
 @click.option(
@@ -49,9 +57,10 @@ import click
 )
 @click.option(
     "--grnn-wasserstein",
-    default="true",
+    default="sorted",
     show_default=True,
-    help="true (W2 between gradient distributions) or original (the GRNN code's).",
+    type=click.Choice(GRNN_WASSERSTEIN),
+    help="sorted (W2 between the gradients' distributions) or original (the GRNN code's).",
 )
 @click.option(
     "--batch-trials",
@@ -86,16 +95,19 @@ def attack(
     cache_dir: Path | None,
     out_dir: Path,
 ) -> None:
-    """Run N trials; write OUT/records.jsonl and reconstructions; print a summary."""
+    """Run N trials; write OUT/records.jsonl and reconstructions; print a summary.
+
+    Trials already in OUT are skipped: rerun the same command to resume."""
     from tqdm import tqdm
 
+    from snnleak import data
     from snnleak.attacks import AttackSpec, LBFGSConfig, Thresholding, run_trials
-    from snnleak.attacks.outputs import save_reconstruction, summary_table
-    from snnleak.errors import ConfigError
+    from snnleak.attacks.loop import Cell, chosen_items
+    from snnleak.attacks.outputs import ReconstructionFiles, summary_table
+    from snnleak.attacks.runner import check_memory
+    from snnleak.io import claim_folder
     from snnleak.judges import load_judge
 
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
     spec = AttackSpec(
         attack,
         model,
@@ -107,19 +119,26 @@ def attack(
         lbfgs=LBFGSConfig(max_iter=lbfgs_max_iter),
         grnn_wasserstein=grnn_wasserstein,
     )
-    judge = load_judge(
-        dataset, data_root=data_root, cache_dir=cache_dir, log=lambda m: click.echo(m, err=True)
-    ).model
-    records = run_trials(
-        spec,
-        samples,
-        seed,
-        out_dir,
-        judge=judge,
-        data_root=data_root,
-        batch_trials=batch_trials,
-        save_reconstruction=lambda r, x, xr: save_reconstruction(out_dir, r, x, xr),
-        progress=lambda it: tqdm(it, total=samples, desc=f"{attack} on {model}", unit="trial"),
-    )
+    # everything that can fail on the input fails here, before any judge is trained
+    split = data.load(dataset, "test", root=data_root)
+    chosen_items(Cell(spec, samples, batch_trials), len(split), seed)
+    check_memory(spec, split.info, min(batch_trials, samples))
+    echo = lambda m: click.echo(m, err=True)  # noqa: E731
+    with claim_folder(out_dir), interrupted_hint(out_dir):
+        judge = load_judge(dataset, data_root=data_root, cache_dir=cache_dir, log=echo).model
+        records = run_trials(
+            spec,
+            samples,
+            seed,
+            out_dir,
+            judge=judge,
+            split=split,
+            batch_trials=batch_trials,
+            outputs=ReconstructionFiles(out_dir),
+            bar=lambda total, done: tqdm(
+                total=total, initial=done, desc=f"{attack} on {model}", unit="trial"
+            ),
+            warn=echo,
+        )
     click.echo(summary_table(records))
     click.echo(f"records: {out_dir / 'records.jsonl'}")

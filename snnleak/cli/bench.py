@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from snnleak.attacks.config import MODELS
+from snnleak.neurons import BACKENDS
+
 
 @click.group()
 def bench() -> None:
@@ -56,10 +59,10 @@ def kernels(
     required=True,
     help="Folder for bench_attacks.json.",
 )
-@click.option("--attack", default="dlg", show_default=True)
-@click.option("--model", default="snn", show_default=True)
+@click.option("--attack", type=click.Choice(("dlg", "idlg")), default="dlg", show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default="snn", show_default=True)
 @click.option("--dataset", default="digits", show_default=True)
-@click.option("--backend", default="fused", show_default=True)
+@click.option("--backend", type=click.Choice(tuple(BACKENDS)), default="fused", show_default=True)
 @click.option("--trials", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=3, show_default=True)
 @click.option("--timesteps", type=click.IntRange(1), default=20, show_default=True)

@@ -1,4 +1,4 @@
-"""``snnleak data ...``: what a dataset holds."""
+"""``snnleak data ...``: what a dataset holds, and fetching the real ones."""
 
 from __future__ import annotations
 
@@ -42,3 +42,24 @@ def info(name: str, data_root: Path | None, download: bool, seed: int) -> None:
     click.echo("items:     " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()))
     names = ", ".join(meta.class_names[:12]) + (" ..." if meta.num_classes > 12 else "")
     click.echo(f"classes:   {meta.num_classes} ({names})")
+
+
+REAL = tuple(n for n, s in DATASETS.items() if s.real)
+
+
+@data.command()
+@click.argument("name", type=click.Choice(REAL), metavar="NAME")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where to put it (the library's own layout); pass the same --data-root to runs.",
+)
+def download(name: str, data_root: Path) -> None:
+    """Fetch the real dataset NAME with torchvision's or tonic's downloader."""
+    from snnleak import data as datasets
+
+    sizes = datasets.download(name, data_root)
+    click.echo(
+        f"{name}: " + ", ".join(f"{s} {n}" for s, n in sizes.items()) + f" items in {data_root}"
+    )

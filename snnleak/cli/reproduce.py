@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
+from snnleak.cli.common import interrupted_hint
+from snnleak.neurons import BACKENDS
 from snnleak.reproduce.plan import TARGETS
 
 Dir = click.Path(file_okay=False, path_type=Path)
@@ -21,7 +22,10 @@ Dir = click.Path(file_okay=False, path_type=Path)
     help="quick, paper (files in experiments/), or the path of a preset .toml.",
 )
 @click.option(
-    "--backend", default=None, help="Neuron backend of the SNN victims (default: the preset's)."
+    "--backend",
+    type=click.Choice(tuple(BACKENDS)),
+    default=None,
+    help="Neuron backend of the SNN victims (default: the preset's).",
 )
 @click.option("--data-root", type=Dir, default=None, help="Where the real datasets are.")
 @click.option(
@@ -68,20 +72,8 @@ def reproduce(
         return tqdm(total=total, initial=initial, desc=desc, unit="trial", position=positions[-1])
 
     job = Run(target, chosen, out, backend, data_root, cache_dir, executor, workers, address)
-    try:
+    with interrupted_hint(out):
         result = run_reproduction(job, log=lambda m: click.echo(m, err=True), bar=bar)
-    except KeyboardInterrupt:
-        done = (
-            sum(1 for _ in (out / "records.jsonl").open())
-            if (out / "records.jsonl").exists()
-            else 0
-        )
-        click.echo(
-            f"\ninterrupted: {done} trials recorded in {out / 'records.jsonl'}; "
-            "rerun the same command to resume",
-            err=True,
-        )
-        sys.exit(130)
     for t in result.tables:
         click.echo("\n" + to_markdown(t))
     click.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from snnleak.data.base import (
@@ -55,7 +56,37 @@ def load(
 ) -> Split:
     """One split of a dataset: ``split[i] -> (tensor, label)``, with ``split.info``."""
     req = LoadRequest(split, None if root is None else Path(root), download, seed)
-    return get_dataset(name).load(req)
+    return replace(get_dataset(name).load(req), split=split)
 
 
-__all__ = ["DATASETS", "DataUnavailable", "DatasetInfo", "Split", "get_dataset", "load"]
+def download(name: str, root: str | Path) -> dict[str, int]:
+    """Fetch real dataset ``name`` into ``root`` with its library's own downloader (torchvision,
+    tonic), both splits; returns the items per split. Nothing is fetched for what is there."""
+    spec = get_dataset(name)
+    if not spec.real:
+        raise ConfigError(
+            f"{name!r} is embedded in snnleak and needs no download; real datasets: "
+            f"{', '.join(n for n, s in DATASETS.items() if s.real)}"
+        )
+    sizes = {}
+    for split in ("train", "test"):
+        try:
+            sizes[split] = len(load(name, split, root=root, download=True))
+        except Exception as exc:  # the downloaders raise RuntimeError, URLError, OSError...
+            cause = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise DataUnavailable(
+                f"could not download {name} into {root} ({cause}); check the network, or "
+                f"put the files there in {spec.summary}'s own layout"
+            ) from exc
+    return sizes
+
+
+__all__ = [
+    "DATASETS",
+    "DataUnavailable",
+    "DatasetInfo",
+    "Split",
+    "download",
+    "get_dataset",
+    "load",
+]

@@ -43,6 +43,7 @@ class Split(Dataset):
     info: DatasetInfo
     size: int
     get: Callable[[int], tuple[torch.Tensor, int]] = field(repr=False)
+    split: str = ""  # "train" or "test", set by snnleak.data.load
 
     def __len__(self) -> int:
         return self.size
@@ -79,12 +80,17 @@ class LoadRequest:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
 
 
+def download_hint(name: str, root: Path | str = "DIR") -> str:
+    """The command that fetches real dataset ``name`` into ``root``."""
+    return f"snnleak data download {name} --data-root {root}"
+
+
 def require_root(req: LoadRequest, name: str) -> Path:
     """The ``--data-root`` a real dataset is read from, or one clear error."""
     if req.root is None:
         raise DataUnavailable(
-            f"{name} is read from disk: pass --data-root DIR (add --download to fetch it), "
-            "or use an embedded dataset"
+            f"{name} is read from disk: pass --data-root DIR (fetch it first with "
+            f"'{download_hint(name)}'), or use an embedded dataset"
         )
     return Path(req.root).expanduser()
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snnleak.data.base import DatasetInfo, DataUnavailable, LoadRequest, Split, require_root
+from snnleak.data.base import (
+    DatasetInfo,
+    DataUnavailable,
+    LoadRequest,
+    Split,
+    download_hint,
+    require_root,
+)
 
 TIME_BINS = 20
 DVS_GESTURE_CLASSES = (
@@ -48,8 +55,8 @@ def load_dvsgesture(req: LoadRequest) -> Split:
     if not req.download and not present:
         raise DataUnavailable(
             f"dvsgesture not found under {extracted} (tonic's archive and extracted .npy "
-            "files); pass --download to fetch it into --data-root, or use the embedded "
-            "'dvs-synth' set"
+            f"files); fetch it with '{download_hint('dvsgesture', root)}', or use the "
+            "embedded 'dvs-synth' set"
         )
     ds = DVSGesture(str(root), train=train)
     sensor = DVSGesture.sensor_size

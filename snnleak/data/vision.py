@@ -17,6 +17,7 @@ from snnleak.data.base import (
     DataUnavailable,
     LoadRequest,
     Split,
+    download_hint,
     require_root,
     seeded_indices,
 )
@@ -26,8 +27,8 @@ LFW_SHAPE = (3, 32, 32)
 
 def _missing(name: str, root: Path, alternative: str, exc: Exception) -> DataUnavailable:
     return DataUnavailable(
-        f"{name} not found under {root} ({str(exc).splitlines()[0]}); pass --download to fetch "
-        f"it into --data-root, or use the embedded '{alternative}' set"
+        f"{name} not found under {root} ({str(exc).splitlines()[0]}); fetch it with "
+        f"'{download_hint(name, root)}', or use the embedded '{alternative}' set"
     )
 
 
@@ -44,6 +45,8 @@ def load_mnist(req: LoadRequest) -> Split:
     try:
         ds = MNIST(str(root), train=req.split == "train", download=req.download)
     except RuntimeError as exc:
+        if req.download:  # the downloader's own failure: snnleak.data.download reports it
+            raise
         raise _missing("mnist", root, "digits", exc) from exc
     info = DatasetInfo(
         "mnist",
@@ -66,6 +69,8 @@ def load_cifar100(req: LoadRequest) -> Split:
     try:
         ds = CIFAR100(str(root), train=req.split == "train", download=req.download)
     except RuntimeError as exc:
+        if req.download:  # the downloader's own failure: snnleak.data.download reports it
+            raise
         raise _missing("cifar100", root, "patches", exc) from exc
     info = DatasetInfo(
         "cifar100", (3, 32, 32), 100, tuple(ds.classes), "image", False, "torchvision CIFAR-100"
@@ -82,6 +87,8 @@ def load_lfw(req: LoadRequest) -> Split:
     try:
         ds = LFWPeople(str(root), split="10fold", download=req.download)
     except RuntimeError as exc:
+        if req.download:  # the downloader's own failure: snnleak.data.download reports it
+            raise
         raise _missing("lfw", root, "lfw-subset", exc) from exc
     names = sorted(ds.class_to_idx, key=ds.class_to_idx.get)
     info = DatasetInfo(

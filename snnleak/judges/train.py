@@ -119,5 +119,12 @@ def load_judge(
     state, meta = load_judge_state(path, dataset, spec.arch, seed)
     info = data.load(dataset, "test", root=data_root, seed=seed).info
     model = spec.build(info, False)  # the checkpoint holds every weight
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = " ".join(str(exc).split())[:160]
+        raise JudgeCheckpointError(
+            f"judge checkpoint {path} does not fit the {spec.arch} judge ({first}); retrain it "
+            f"with 'snnleak train-judge --dataset {dataset}'"
+        ) from exc
     return TrainedJudge(model.eval(), meta, path)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snnleak import data
-from snnleak.attacks.runner import ATTACKS
+from snnleak.attacks.config import ATTACKS
 from snnleak.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "experiments"
@@ -135,6 +135,11 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "thresholds": list,
         },
     )
+    numbers = all(isinstance(t, int | float) and not isinstance(t, bool) for t in t5["thresholds"])
+    if not numbers:
+        raise ConfigError(
+            f"table5.thresholds must be a list of numbers in (0, 1), got {t5['thresholds']}"
+        )
     thresholds = tuple(float(t) for t in t5["thresholds"])
     if not thresholds or not all(0 < t < 1 for t in thresholds):
         raise ConfigError(f"table5.thresholds must be values in (0, 1), got {t5['thresholds']}")
@@ -181,7 +186,11 @@ def load_preset(name_or_path: str) -> Preset:
             f"{', '.join(known) or 'none found'}, or the path of a .toml file"
         )
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the preset as UTF-8"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     return parse_preset(doc, str(path))

@@ -2,9 +2,11 @@
 
 Everything a run writes lives under ``out``:
 
-- ``records.jsonl``: one record per trial, appended (and fsync'ed) as each finishes; a rerun
-  skips every trial already there, so Ctrl-C loses at most the trials in flight;
-- ``arrays/``: ground truth and reconstruction of the items Figures 3 and 4 show;
+- ``records.jsonl``: one record per trial, appended (and fsync'ed) as each finishes, through the
+  one resumable loop (:mod:`snnleak.attacks.loop`): a rerun skips every trial already there, so
+  Ctrl-C loses at most the trials in flight; one run at a time holds ``out``;
+- ``arrays/``: ground truth and reconstruction of the items Figures 3 and 4 show, written before
+  the record that names them (a resume remakes any that is missing);
 - ``tables/tableN.{md,csv,tex}``, ``figures/figN.png`` and ``manifest.json`` (preset, seed,
   backend, library versions, the command's target), each written atomically.
 
@@ -23,21 +25,17 @@ import numpy as np
 import torch
 
 from snnleak import data, metrics
+from snnleak.attacks.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
 from snnleak.attacks.outputs import reconstruction_name
-from snnleak.attacks.records import append_record, read_records, record_key
+from snnleak.attacks.records import RecordLog
+from snnleak.attacks.runner import check_memory
+from snnleak.data.base import download_hint
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
-from snnleak.io import write_atomic, write_json_atomic
+from snnleak.io import claim_folder, write_atomic, write_json_atomic
 from snnleak.reproduce import figures, tables
 from snnleak.reproduce.executor import Task, check_executor, execute
-from snnleak.reproduce.plan import (
-    FIGURE_ATTACKS,
-    NEEDS,
-    Cell,
-    cells_for,
-    chosen_items,
-    pending_units,
-)
+from snnleak.reproduce.plan import FIGURE_ATTACKS, NEEDS, cells_for
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import Table
 
@@ -82,9 +80,26 @@ def array_path(out: Path, record: dict) -> Path:
     return out / "arrays" / f"{reconstruction_name(record)}-{record['config_id']}.npz"
 
 
-def _save_arrays(out: Path, record: dict, truth: torch.Tensor, recon: torch.Tensor) -> None:
-    arrays = {"truth": truth.numpy(), "reconstruction": recon[0].detach().float().numpy()}
-    write_atomic(array_path(out, record), lambda f: np.savez_compressed(f, **arrays))
+@dataclass(frozen=True)
+class FigureArrays:
+    """The loop's outputs here: arrays of the items the figures show (the first of each
+    Table IV cell), ground truth and reconstruction."""
+
+    out: Path
+    shown: dict  # Cell -> set of item indices
+
+    def paths(self, cell: Cell, record: dict) -> list[Path]:
+        if record["sample_index"] not in self.shown.get(cell, ()):
+            return []
+        return [array_path(self.out, record)]
+
+    def write(self, cell: Cell, trial) -> None:
+        for path in self.paths(cell, trial.record):
+            arrays = {
+                "truth": trial.truth.numpy(),
+                "reconstruction": trial.reconstruction[0].detach().float().numpy(),
+            }
+            write_atomic(path, lambda f, a=arrays: np.savez_compressed(f, **a))
 
 
 def reproduce(
@@ -110,45 +125,54 @@ def reproduce(
     _check_data_root(needed, run)
     splits = {d: data.load(d, "test", root=run.data_root, seed=0) for d in needed}
     chosen = {c: chosen_items(c, len(splits[c.spec.dataset]), seed) for c in cells}
+    for c in cells:
+        check_memory(c.spec, splits[c.spec.dataset].info, min(c.batch_trials, c.samples))
     split6 = splits[data6[0]] if data6 else None
-    for d in datasets:  # trained here, once, before any worker needs them
-        load_judge(d, data_root=run.data_root, cache_dir=run.cache_dir, log=log)
+    with claim_folder(out):
+        for d in datasets:  # trained here, once, before any worker needs them
+            load_judge(d, data_root=run.data_root, cache_dir=run.cache_dir, log=log)
+        log_ = RecordLog(out / "records.jsonl", warn=log)
+        shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
+            c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
+        }
+        outputs = FigureArrays(out, shown)
 
-    path = out / "records.jsonl"
-    by_key = {record_key(r): r for r in read_records(path)}
-    shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
-        c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
-    }
-    queues, bars, recorded = [], {}, set(by_key)
-    for table in NEEDS[run.target]:
-        mine = cells_of(cells, table)
-        total = sum(len(chosen[c]) * len(c.specs()) for c in mine)
-        done = sum(k in by_key for c in mine for i in chosen[c] for k in c.keys(i, seed))
-        bars[table] = bar(total, done, TABLE_TITLES[table])
-        units = [u for c in mine for u in pending_units(c, chosen[c], seed, recorded)]
-        queues.append([Task(u, run.data_root, run.cache_dir) for u in units])
-    # the tables' units interleaved, so that every bar moves (and its time left means something)
-    tasks = [t for group in zip_longest(*queues) for t in group if t is not None]
+        def done(cell: Cell, index: int) -> bool:
+            return is_done(log_, outputs, cell, index, seed)
 
-    new = 0
-    try:
-        for unit, trials in execute(tasks, run.executor, run.workers, run.address):
-            for trial in trials:
-                key = record_key(trial.record)
-                if key in by_key:  # a unit reruns whole; keep the records already written
-                    continue
-                if trial.record["sample_index"] in shown.get(unit.cell, ()):
-                    _save_arrays(out, trial.record, trial.truth, trial.reconstruction)
-                append_record(path, trial.record)
-                by_key[key] = trial.record
-                new += 1
-                bars[unit.cell.table].update(1)
-                if on_record is not None:
-                    on_record(trial.record)
-    finally:
-        for b in bars.values():
-            b.close()
+        queues, bars = [], {}
+        for table in NEEDS[run.target]:
+            mine = cells_of(cells, table)
+            total = sum(len(chosen[c]) * len(c.specs()) for c in mine)
+            finished = sum(k in log_ for c in mine for i in chosen[c] for k in c.keys(i, seed))
+            bars[table] = bar(total, finished, TABLE_TITLES[table])
+            queues.append([u for c in mine for u in pending_units(c, chosen[c], seed, done)])
+        # the tables' units interleaved, so that every bar moves (and its time left means
+        # something)
+        units = [u for group in zip_longest(*queues) for u in group if u is not None]
 
+        def run_all(units: list[Unit]):
+            tasks = [Task(u, run.data_root, run.cache_dir) for u in units]
+            return execute(tasks, run.executor, run.workers, run.address)
+
+        def recorded(cell: Cell, record: dict) -> None:
+            bars[cell.table].update(1)
+            if on_record is not None:
+                on_record(record)
+
+        try:
+            new = run_units(units, log_, run_all, outputs, recorded)
+        finally:
+            for b in bars.values():
+                b.close()
+        by_key = log_.by_key
+        result = _outputs(run, cells, chosen, shown, splits, split6, by_key, new, backend)
+    return result
+
+
+def _outputs(run, cells, chosen, shown, splits, split6, by_key, new, backend) -> Result:
+    """The tables, figures and manifest of ``run`` from its records."""
+    preset, seed, out = run.preset, run.preset.seed, run.out
     made: list[Table] = []
     files: list[Path] = []
     if run.target in ("table4", "all"):
@@ -202,8 +226,8 @@ def _check_data_root(datasets: list[str], run: Run) -> None:
     if real and run.data_root is None:
         raise ConfigError(
             f"preset {run.preset.name!r} reads {', '.join(real)} from disk: pass --data-root DIR "
-            f"(fetch them first with 'snnleak data info --dataset {real[0]} --data-root DIR "
-            "--download'), or use --preset quick (embedded data)"
+            f"(fetch each first with '{download_hint(real[0])}'), or use --preset quick "
+            "(embedded data)"
         )
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from snnleak import data, metrics
-from snnleak.attacks.runner import trial_key
+from snnleak.attacks.records import trial_key
 from snnleak.reproduce import reported
 from snnleak.reproduce.plan import Cell
 

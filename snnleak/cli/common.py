@@ -1,0 +1,28 @@
+"""What every command that runs trials shares at the click layer."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+
+@contextlib.contextmanager
+def interrupted_hint(out: Path) -> Iterator[None]:
+    """On Ctrl-C: say how many trials are safely recorded in ``out`` and that rerunning the same
+    command resumes; exit with 130 (128 + SIGINT), as a shell does."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from snnleak.attacks.records import read_records
+
+        done = len(read_records(Path(out) / "records.jsonl"))
+        click.echo(
+            f"\ninterrupted: {done} trials recorded in {Path(out) / 'records.jsonl'}; "
+            "rerun the same command to resume",
+            err=True,
+        )
+        sys.exit(130)
