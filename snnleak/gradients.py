@@ -43,9 +43,31 @@ def dummy_gradients(
     return torch.autograd.grad(loss, list(model.parameters()), create_graph=True)
 
 
-def gradient_distance(dummy: tuple[torch.Tensor, ...], true: list[torch.Tensor]) -> torch.Tensor:
-    """sum_l ||dummy_l - true_l||^2."""
-    return sum(((d - t) ** 2).sum() for d, t in zip(dummy, true, strict=True))
+def gradient_distance(
+    dummy: tuple[torch.Tensor, ...],
+    true: list[torch.Tensor],
+    weights: list[float] | None = None,
+) -> torch.Tensor:
+    """sum_l w_l ||dummy_l - true_l||^2 (w_l = 1 unless ``weights`` are given)."""
+    if weights is None:
+        return sum(((d - t) ** 2).sum() for d, t in zip(dummy, true, strict=True))
+    return sum(w * ((d - t) ** 2).sum() for d, t, w in zip(dummy, true, weights, strict=True))
+
+
+def layer_weights(true: list[torch.Tensor], norm: str) -> list[float] | None:
+    r"""The weights :math:`w_l` of :func:`gradient_distance` for a loss normalisation:
+    ``"none"`` (None: DLG's plain sum), ``"global"`` (:math:`1/\sum_l \lVert g_l\rVert^2`) or
+    ``"layer"`` (:math:`1/\lVert g_l\rVert^2`, a layer with a zero gradient keeps weight 1).
+    They use only the observed gradient, which the attacker has."""
+    if norm == "none":
+        return None
+    squares = [float((t.double() ** 2).sum()) for t in true]
+    if norm == "global":
+        total = sum(squares)
+        return [1.0 / total if total > 0 else 1.0] * len(true)
+    if norm == "layer":
+        return [1.0 / s if s > 0 else 1.0 for s in squares]
+    raise ValueError(f"unknown loss normalisation {norm!r}")
 
 
 def matching_loss(

@@ -69,12 +69,16 @@ def asr(judge_labels: Sequence[int], true_labels: Sequence[int]) -> float:
 Stats = tuple[float, float, float, float]  # mean, std, min, max
 
 
-def class_l2_statistics(x: torch.Tensor, y: torch.Tensor) -> dict[str, Stats]:
+def class_l2_statistics(
+    x: torch.Tensor, y: torch.Tensor, self_pairs: bool = False
+) -> dict[str, Stats]:
     r"""Intra- and inter-class l2 distances of items ``x[i]`` with labels ``y[i]`` (Table VI).
 
-    For each class c: intra = :math:`\lVert x_i - x_j \rVert_2` over pairs i < j both in c;
-    inter = the same over i in c, j not in c. Mean and (population) std are per class, then
-    averaged over the classes that have such pairs; min and max are over all pairs.
+    For each class c: intra = :math:`\lVert x_i - x_j \rVert_2` over pairs i < j both in c
+    (i <= j with ``self_pairs``: each item's zero distance to itself counts, which the paper's
+    intra-class minimum of 0.00 suggests); inter = the same over i in c, j not in c. Mean and
+    (population) std are per class, then averaged over the classes that have such pairs; min
+    and max are over all pairs.
     """
     flat = x.reshape(len(x), -1).double()
     dist = torch.cdist(flat, flat).clamp_min(0)
@@ -84,7 +88,9 @@ def class_l2_statistics(x: torch.Tensor, y: torch.Tensor) -> dict[str, Stats]:
         rows = y == c
         same = (rows[:, None] & rows[None, :]) & ~eye
         pairs = {
-            "intra": dist[torch.triu(same, diagonal=1)],
+            "intra": dist[torch.triu(same | (eye & rows[:, None]), diagonal=0)]
+            if self_pairs
+            else dist[torch.triu(same, diagonal=1)],
             "inter": dist[rows[:, None] & ~rows[None, :]],
         }
         for kind, d in pairs.items():

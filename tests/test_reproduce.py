@@ -110,9 +110,14 @@ def test_table_renderers():
     )
     assert "| a_b | 50.00 [25.00, 75.00] | 3 |" in to_markdown(t) and "- note" in to_markdown(t)
     assert to_csv(t).splitlines() == [
-        "Name,ASR (%),ASR (%) CI low,ASR (%) CI high,n",
-        "a_b,50.0,25.0,75.0,3",
+        "Name,ASR (%),ASR (%) CI low,ASR (%) CI high,ASR (%) non-finite left out,n",
+        "a_b,50.0,25.0,75.0,0,3",
     ]
+    # a mean that left non-finite values out says how many
+    assert Stat.of([1.0, float("inf"), 3.0]) == Stat(2.0, 1.0, 3.0, 1)
+    assert "2.00 [1.00, 3.00] (1 non-finite left out)" in to_markdown(
+        Table("t", "c", ("x",), ((Stat(2.0, 1.0, 3.0, 1),),))
+    )
     tex = to_latex(t)
     assert r"A 100\% caption" in tex and r"a\_b & 50.00 {[}25.00, 75.00{]} & 3 \\" in tex
 
@@ -196,7 +201,10 @@ def test_ray_gives_the_same_records_as_local(tmp_path, judges, full):
         (["table4", "--workers", "0"], "error: --workers must be at least 1"),
         (["table4", "--address", "10.0.0.1:6379"], "error: --address applies to --executor ray"),
         (["table4", "--backend", "gpu"], "error: Invalid value for '--backend': 'gpu'"),
-        (["all", "--preset", "paper"], "error: preset 'paper' reads cifar100, dvsgesture"),
+        (
+            ["all", "--preset", "paper"],
+            "error: preset 'paper' reads mnist, cifar100, lfw, dvsgesture from disk",
+        ),
     ],
 )
 def test_bad_reproduce_input_is_one_clear_line(tmp_path, args, message):

@@ -4,7 +4,8 @@ Each trial has its own victim (stacked into one :class:`StackedLeNet`), its own 
 dummy, label and L-BFGS state (:class:`TrialLBFGS`); a round of evaluations runs all trials'
 matching losses and their gradients in one forward and two backward passes. Per trial, the
 algorithm is :class:`~snnleak.attacks.dlg.GradientInversion`'s, step for step: the same
-initialisation draws, clamping, thresholding, best-iterate and divergence rules.
+initialisation draws, loss weights, clamping, thresholding, and the same iterate bookkeeping
+(:mod:`snnleak.attacks.iterates`). torch's strong-Wolfe line search has no batched form here.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import torch.nn.functional as F
 
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
-from snnleak.attacks.dlg import infer_label, initial_dummy
+from snnleak.attacks.dlg import finish, infer_label, initial_dummy
+from snnleak.attacks.iterates import IterateTracker
 from snnleak.attacks.lbfgs import TrialLBFGS, run_step
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError
+from snnleak.gradients import layer_weights
 from snnleak.models.stacked import StackedLeNet
 
 
@@ -38,6 +41,11 @@ class BatchedGradientInversion:
             for o in observations
         ):
             raise ConfigError("batched trials must share input shape and batch size")
+        if cfg.lbfgs.line_search != "none":
+            raise ConfigError(
+                "batched trials use L-BFGS without a line search; run line-search trials with "
+                "--batch-trials 1"
+            )
         model = StackedLeNet([o.model for o in observations]).train()
         params = model.ordered_parameters()
         n_conv = len(model.conv_w)
@@ -62,12 +70,20 @@ class BatchedGradientInversion:
                 )
             rows.append(torch.cat(parts))
         v = torch.stack(rows)  # [K, n]: trial k's flat variables, updated in place
+        v_dtype = v.dtype
         nx = math.prod(x_shape)
         labels = torch.stack([infer_label(o) for o in observations]) if self.infer_label else None
         events = obs0.modality == "events"
         b, classes = obs0.batch_size, obs0.num_classes
         # solo order of the squared-distance terms: conv1 w, b, conv2 w, b, ..., fc w, b
         order = [j for i in range(n_conv) for j in (i, n_conv + i)] + [2 * n_conv, 2 * n_conv + 1]
+        per_trial = [layer_weights(list(o.gradients), cfg.loss_norm) for o in observations]
+        # weights[j]: the [K] weights of the j-th stacked term (solo layer order[j'] == j)
+        weights = None
+        if per_trial[0] is not None:
+            weights = [None] * len(order)
+            for solo_index, j in enumerate(order):
+                weights[j] = torch.tensor([w[solo_index] for w in per_trial], dtype=v_dtype)
 
         def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
             leaf = v.detach().clone().requires_grad_(True)
@@ -87,18 +103,25 @@ class BatchedGradientInversion:
                 probs = torch.softmax(leaf[:, nx:].reshape(k, b, classes), -1)
                 ce = torch.sum(-probs * F.log_softmax(logits, -1), -1).mean(1)
             grads = torch.autograd.grad(ce.sum(), params, create_graph=True)
-            dist = sum(((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order)
+            terms = [((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order]
+            if weights is not None:
+                terms = [weights[j] * term for j, term in zip(order, terms, strict=True)]
+            dist = sum(terms)
             (dv,) = torch.autograd.grad(dist.sum(), leaf)
             return dist.detach(), dv
 
         trials = [TrialLBFGS(v[i], cfg.lbfgs) for i in range(k)]
-        results = [
-            Reconstruction(v[i, :nx].reshape(x_shape).clone(), torch.zeros(0, dtype=torch.long))
-            for i in range(k)
-        ]
+        tracks = [IterateTracker() for _ in range(k)]
+        steps = [0] * k
         active = [True] * k
-        best = [math.inf] * k
-        best_v = [v[i].clone() for i in range(k)]
+
+        def state(i: int, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = row[:nx].reshape(x_shape).clone()
+            if self.infer_label:
+                return x, labels[i]
+            return x, torch.softmax(row[nx:].reshape(b, classes), -1)
+
+        initial = [state(i, v[i]) for i in range(k)]
         for step in range(cfg.iterations + 1):
             before = v.clone()
             if step < cfg.iterations:
@@ -108,22 +131,14 @@ class BatchedGradientInversion:
             for i in range(k):
                 if not active[i]:
                     continue
-                if not math.isfinite(losses[i]):
-                    results[i].diverged, active[i] = True, False
+                if not tracks[i].observe(losses[i], state(i, before[i])):
+                    active[i] = False
                     continue
-                results[i].losses.append(losses[i])
-                if losses[i] < best[i]:
-                    best[i], best_v[i] = losses[i], before[i].clone()
                 if step < cfg.iterations:
-                    results[i].steps = step + 1
+                    steps[i] = step + 1
             if step == cfg.iterations or not any(active):
                 break
             for i in range(k):
                 if active[i]:
                     thresholding.after_step(v[i, :nx], obs0.modality, cfg.threshold)
-        for i, rec in enumerate(results):
-            rec.x = thresholding.after_optimisation(best_v[i][:nx].reshape(x_shape), cfg.threshold)
-            rec.label = (
-                labels[i] if self.infer_label else best_v[i][nx:].reshape(b, classes).argmax(-1)
-            )
-        return results
+        return [finish(tracks[i], steps[i], cfg.threshold, initial[i]) for i in range(k)]

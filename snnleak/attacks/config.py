@@ -15,7 +15,16 @@ MODELS = ("ann", "snn")
 THRESHOLD_MODES = ("post", "in")
 # GRNN's Wasserstein term: "sorted" is the W2 distance between the two gradients' empirical
 # distributions (computed by sorting); "original" is the published code's unsquared L2
-GRNN_WASSERSTEIN = ("sorted", "original")
+GRNN_WASSERSTEIN = ("original", "sorted")
+# GRNN's generator: "glu" is the published one (ConvTranspose + GLU, three upsampling blocks);
+# "upsample" is snnleak's earlier, smaller stand-in (linear seed, two upsampling convolutions)
+GRNN_GENERATORS = ("glu", "upsample")
+LINE_SEARCHES = ("none", "strong_wolfe")
+# how the gradient-matching loss weighs its layers: "none" (DLG's plain sum of squares),
+# "global" (divided by the squared norm of the whole observed gradient), "layer" (each layer's
+# term divided by that layer's squared norm)
+LOSS_NORMS = ("none", "global", "layer")
+SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
@@ -27,10 +36,16 @@ class LBFGSConfig:
     history_size: int = 100
     tolerance_grad: float = 1e-7
     tolerance_change: float = 1e-9
+    line_search: str = "none"  # or "strong_wolfe"
 
     def __post_init__(self) -> None:
         if not self.lr > 0 or self.max_iter < 1 or self.history_size < 1:
             raise ConfigError("L-BFGS needs lr > 0, max_iter >= 1 and history_size >= 1")
+        if self.line_search not in LINE_SEARCHES:
+            raise ConfigError(
+                f"unknown line search {self.line_search!r}; choose one of: "
+                f"{', '.join(LINE_SEARCHES)}"
+            )
 
     def kwargs(self) -> dict:
         return dict(
@@ -39,6 +54,7 @@ class LBFGSConfig:
             history_size=self.history_size,
             tolerance_grad=self.tolerance_grad,
             tolerance_change=self.tolerance_change,
+            line_search_fn=None if self.line_search == "none" else self.line_search,
         )
 
 
@@ -62,10 +78,12 @@ class DLGConfig:
     iterations: int = 300
     lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
     threshold: Thresholding | None = None
+    loss_norm: str = "none"
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
+        _choice("loss normalisation", self.loss_norm, LOSS_NORMS)
 
 
 @dataclass(frozen=True)
@@ -77,17 +95,20 @@ class GRNNConfig:
     momentum: float = 0.99
     tv_weight: float = 1e-3  # the original's value for LeNet
     noise_dim: int = 128
-    wasserstein: Literal["sorted", "original"] = "sorted"
+    wasserstein: Literal["original", "sorted"] = "original"
+    generator: Literal["glu", "upsample"] = "glu"
     threshold: Thresholding | None = None
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
-        if self.wasserstein not in GRNN_WASSERSTEIN:
-            raise ConfigError(
-                f"GRNN wasserstein must be one of {', '.join(GRNN_WASSERSTEIN)}, "
-                f"got {self.wasserstein!r}"
-            )
+        _choice("GRNN wasserstein", self.wasserstein, GRNN_WASSERSTEIN)
+        _choice("GRNN generator", self.generator, GRNN_GENERATORS)
+
+
+def _choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -102,7 +123,10 @@ class AttackSpec:
     iterations: int | None = None  # default: the attack's own (DLG/iDLG 300, GRNN 1000)
     threshold: Thresholding | None = None
     lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
-    grnn_wasserstein: str = "sorted"
+    grnn_wasserstein: str = "original"
+    split: str = "train"  # the paper attacks a client's training items
+    loss_norm: str = "none"
+    grnn_generator: str = "glu"
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -118,11 +142,10 @@ class AttackSpec:
             raise ConfigError(
                 f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
             )
-        if self.grnn_wasserstein not in GRNN_WASSERSTEIN:
-            raise ConfigError(
-                f"unknown --grnn-wasserstein {self.grnn_wasserstein!r}; "
-                f"choose one of: {', '.join(GRNN_WASSERSTEIN)}"
-            )
+        _choice("--grnn-wasserstein", self.grnn_wasserstein, GRNN_WASSERSTEIN)
+        _choice("--grnn-generator", self.grnn_generator, GRNN_GENERATORS)
+        _choice("--split", self.split, SPLITS)
+        _choice("--loss-norm", self.loss_norm, LOSS_NORMS)
         if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
             raise ConfigError(
                 f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "

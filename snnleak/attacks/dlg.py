@@ -11,22 +11,26 @@ Images start near-uniform grey U(0.45, 0.55) and are clamped to [0, 1] after eac
 spiking victim replicates them over T); event tensors start at :math:`|N(0, 0.1)|`, shaped
 ``[T, B, C, H, W]``, unclamped, optionally thresholded (Algorithms 1 and 2).
 
-The reconstruction is the iterate with the lowest matching loss: the attacker can evaluate that
-loss (it needs no ground truth), and L-BFGS at lr 1 sometimes leaves a converged solution with
-one near-singular curvature step. A NaN or infinite loss marks the trial diverged and stops it,
-keeping the best finite iterate.
+The reconstruction is the last iterate, as DLG's code returns it; the iterate with the lowest
+matching loss rides along (``best_x``): the attacker can evaluate that loss (it needs no ground
+truth), and L-BFGS at lr 1 sometimes leaves a converged solution with one near-singular
+curvature step. A NaN or infinite loss marks the trial diverged and stops it, keeping the last
+finite iterate. The bookkeeping is :mod:`snnleak.attacks.iterates`, shared with the batched
+trials and GRNN. ``loss_norm`` weighs the layers of the matching loss
+(:func:`~snnleak.gradients.layer_weights`); ``lbfgs.line_search`` passes torch's strong-Wolfe
+line search.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from snnleak import layout
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
+from snnleak.attacks.iterates import IterateTracker
 from snnleak.attacks.threat import Observation, Reconstruction
-from snnleak.gradients import dummy_gradients, gradient_distance
+from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
 
 
 def infer_label(obs: Observation) -> torch.Tensor:
@@ -37,11 +41,9 @@ def infer_label(obs: Observation) -> torch.Tensor:
 
 def initial_dummy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
     dtype = obs.gradients[0].dtype
-    if obs.modality == "events":
-        t, *item = obs.input_shape
-        shape = (t, obs.batch_size, *item)
+    shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
+    if obs.modality == "events":  # small non-negative spikes |N(0, 0.1)|
         return torch.randn(shape, generator=generator, dtype=dtype).mul_(0.1).abs_()
-    shape = (obs.batch_size, *obs.input_shape)
     return torch.rand(shape, generator=generator, dtype=dtype).mul_(0.1).add_(0.45)
 
 
@@ -59,6 +61,7 @@ class GradientInversion:
     def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
         cfg = self.config
         model, true = obs.model, list(obs.gradients)
+        weights = layer_weights(true, cfg.loss_norm)
         x = initial_dummy(obs, generator).requires_grad_(True)
         if self.infer_label:
             label = infer_label(obs)
@@ -76,29 +79,61 @@ class GradientInversion:
 
         def closure() -> torch.Tensor:
             target = label if self.infer_label else torch.softmax(logits, -1)
-            loss = gradient_distance(dummy_gradients(model, x, target), true)
+            loss = gradient_distance(dummy_gradients(model, x, target), true, weights)
             grads = torch.autograd.grad(loss, variables)
             for v, g in zip(variables, grads, strict=True):
                 v.grad = g
             return loss.detach()
 
-        result = Reconstruction(x.detach().clone(), torch.zeros(0, dtype=torch.long))
-        best = math.inf
-        best_label = None if self.infer_label else logits.detach().clone()
+        def state() -> tuple[torch.Tensor, torch.Tensor]:
+            if self.infer_label:
+                return x.detach().clone(), label
+            return x.detach().clone(), torch.softmax(logits.detach(), -1)
+
+        track, steps = IterateTracker(), 0
         for step in range(cfg.iterations + 1):
-            before = (x.detach().clone(), None if self.infer_label else logits.detach().clone())
+            before = state()
             # the last pass only evaluates the final iterate
             loss = float(opt.step(closure) if step < cfg.iterations else closure())
-            if not math.isfinite(loss):
-                result.diverged = True
+            # `loss` is the loss at `before`, the iterate this step started at
+            if not track.observe(loss, before) or step == cfg.iterations:
                 break
-            result.losses.append(loss)
-            if loss < best:  # `loss` is the loss at `before`, the iterate this step started at
-                best, result.x, best_label = loss, before[0], before[1]
-            if step == cfg.iterations:
-                break
-            result.steps = step + 1
+            steps = step + 1
             thresholding.after_step(x, obs.modality, cfg.threshold)
-        result.x = thresholding.after_optimisation(result.x, cfg.threshold)
-        result.label = label if self.infer_label else best_label.argmax(-1)
-        return result
+        return finish(track, steps, cfg.threshold, before)
+
+    def reconstruct_many(
+        self, observations: list[Observation], generators: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked as :meth:`reconstruct` would; several run together as one
+        batched computation (:mod:`snnleak.attacks.batched`), the same per trial up to float
+        rounding."""
+        if len(observations) == 1:
+            return [self.reconstruct(observations[0], generators[0])]
+        from snnleak.attacks.batched import BatchedGradientInversion
+
+        return BatchedGradientInversion(self.config, self.infer_label).reconstruct(
+            observations, generators
+        )
+
+
+def finish(track: IterateTracker, steps: int, threshold, initial) -> Reconstruction:
+    """The reconstruction from a tracker whose states are ``(x, target)`` (``target``: hard
+    labels, or the soft label's probabilities): last and best iterates (thresholded by
+    Algorithm 1 where asked); ``initial`` stands in when not even the first loss was finite."""
+    last = track.last if track.last is not None else initial
+    best = track.best if track.best is not None else last
+    return Reconstruction(
+        thresholding.after_optimisation(last[0], threshold),
+        _hard(last[1]),
+        track.losses,
+        track.diverged,
+        steps,
+        best_x=thresholding.after_optimisation(best[0], threshold),
+        best_label=_hard(best[1]),
+        target=last[1],
+    )
+
+
+def _hard(target: torch.Tensor) -> torch.Tensor:
+    return target if not target.is_floating_point() else target.argmax(-1)

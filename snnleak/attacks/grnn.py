@@ -1,18 +1,26 @@
 r"""GRNN (Ren et al., 2022): a generator trained per target to reproduce the observed gradient.
 
-A fixed noise vector feeds two branches: an image branch (linear, then two upsampling
-convolutions) and a label branch (linear + softmax). The generator's weights are trained with
-RMSprop (lr 1e-4, momentum 0.99, 1000 iterations) to minimise
+A fixed noise vector feeds two branches: an image branch and a label branch (linear + softmax).
+The image branch is, by default, the published generator (``generator="glu"``): a
+``ConvTranspose2d(noise, 2*d*2^n, 4)`` + GLU seed of 4x4, then ``n = log2(S) - 3`` upsampling
+blocks (nearest x2, 3x3 convolution without bias to twice the channels, batch norm, GLU) halving
+the channels from ``d*2^n`` to ``d = 32``, and a last such block to the image channels, then a
+sigmoid: three upsampling blocks for S = 32. Sizes that are not a power of two are generated at
+the next one (S >= 8) and cropped, top-left. The published ``weight_init`` is applied to the
+generator's container modules, where its ``isinstance`` test never matches, so the published
+weights are torch's defaults, and so are ours. ``generator="upsample"`` is snnleak's earlier
+stand-in (linear seed, two upsampling convolutions). The weights are trained with RMSprop
+(lr 1e-4, momentum 0.99, 1000 iterations) to minimise
 
 .. math::
     \mathcal{L} = \sum_l \lVert \nabla_{W_l} L(G_x(z), G_y(z)) - \nabla_{W_l} L(x, y)\rVert^2
                  + \mathrm{WD}(\nabla', \nabla) + \lambda_{TV}\,\mathrm{TV}(G_x(z)).
 
-``wasserstein="sorted"`` (the default) is the Wasserstein-2 distance between the empirical
-distributions of the two flattened gradients, :math:`\sqrt{\mathrm{mean}((\mathrm{sort}\,a -
-\mathrm{sort}\,b)^2)}`: the distributional distance the GRNN paper describes.
-``"original"`` reproduces the published code, whose "Wasserstein" term is
-:math:`\lVert a - b \rVert_2`, an unsquared copy of the first term. For spiking victims on images
+``wasserstein="original"`` (the default, GRNN's own loss) reproduces the published code, whose
+"Wasserstein" term is :math:`\lVert a - b \rVert_2`, an unsquared copy of the first term.
+``"sorted"`` is the Wasserstein-2 distance between the empirical distributions of the two
+flattened gradients, :math:`\sqrt{\mathrm{mean}((\mathrm{sort}\,a - \mathrm{sort}\,b)^2)}`:
+the distributional distance the GRNN paper describes. For spiking victims on images
 the generated image is replicated over T by the model; on events the image branch emits T
 frames (non-negative, through a softplus).
 """
@@ -25,14 +33,78 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnleak.attacks import thresholding
 from snnleak.attacks.config import GRNNConfig
+from snnleak.attacks.dlg import finish
+from snnleak.attacks.iterates import IterateTracker
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance
 
 
+class GLU(nn.Module):
+    """GLU over channels: the first half gated by the sigmoid of the second."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = x.shape[1] // 2
+        return x[:, :half] * torch.sigmoid(x[:, half:])
+
+
+def _up_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_channels, 2 * out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(2 * out_channels),
+        GLU(),
+    )
+
+
+class GLUGenerator(nn.Module):
+    """The published GRNN generator (see the module docstring)."""
+
+    def __init__(
+        self,
+        item_shape: tuple[int, ...],
+        num_classes: int,
+        noise_dim: int,
+        events: bool,
+        width: int = 32,
+    ) -> None:
+        super().__init__()
+        self.item_shape, self.events, self.noise_dim = tuple(item_shape), events, noise_dim
+        channels = math.prod(item_shape[:-2])  # C, or T * C for events
+        side = max(8, 2 ** math.ceil(math.log2(max(item_shape[-2:]))))
+        blocks = int(math.log2(side)) - 3
+        self.label = nn.Linear(noise_dim, num_classes)
+        self.seed = nn.Sequential(
+            nn.ConvTranspose2d(noise_dim, 2 * width * 2**blocks, 4, 1, 0), GLU()
+        )
+        self.blocks = nn.Sequential(
+            *(_up_block(2 ** (n + 1) * width, 2**n * width) for n in reversed(range(blocks)))
+        )
+        self.out = _up_block(width, channels)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = z.shape[0]
+        h = self.out(self.blocks(self.seed(z.view(b, self.noise_dim, 1, 1))))
+        h = h[..., : self.item_shape[-2], : self.item_shape[-1]]
+        return _to_item(h, self.item_shape, self.events), torch.softmax(self.label(z), -1)
+
+
+def _to_item(h: torch.Tensor, item_shape: tuple[int, ...], events: bool) -> torch.Tensor:
+    """Generator output ``[B, C', H, W]`` -> an image in [0, 1] (sigmoid), or non-negative
+    event counts ``[T, B, C, H, W]`` (softplus)."""
+    if events:
+        b, t = h.shape[0], item_shape[0]
+        return F.softplus(h).view(b, t, *item_shape[1:]).transpose(0, 1)
+    return torch.sigmoid(h)
+
+
+GENERATORS = {"glu": GLUGenerator}
+
+
 class Generator(nn.Module):
+    """snnleak's earlier stand-in (``generator="upsample"``)."""
+
     def __init__(
         self, item_shape: tuple[int, ...], num_classes: int, noise_dim: int, events: bool
     ) -> None:
@@ -58,12 +130,10 @@ class Generator(nn.Module):
         b = z.shape[0]
         h = self.image(self.fc(z).view(b, 128, *self.seed_hw))
         h = h[..., : self.item_shape[-2], : self.item_shape[-1]]
-        if self.events:  # [B, T*C, H, W] -> [T, B, C, H, W], non-negative counts
-            t = self.item_shape[0]
-            x = F.softplus(h).view(b, t, *self.item_shape[1:]).transpose(0, 1)
-        else:
-            x = torch.sigmoid(h)
-        return x, torch.softmax(self.label(z), -1)
+        return _to_item(h, self.item_shape, self.events), torch.softmax(self.label(z), -1)
+
+
+GENERATORS["upsample"] = Generator
 
 
 def wasserstein(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -99,20 +169,21 @@ class GRNN:
     def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
         cfg = self.config
         dtype = obs.gradients[0].dtype
+        events = obs.modality == "events"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-            gen = (
-                Generator(obs.input_shape, obs.num_classes, cfg.noise_dim, obs.modality == "events")
-                .to(dtype)
-                .train()
-            )
+            build = GENERATORS[cfg.generator]
+            gen = build(obs.input_shape, obs.num_classes, cfg.noise_dim, events).to(dtype).train()
         z = torch.randn(obs.batch_size, cfg.noise_dim, generator=generator, dtype=dtype)
         opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr, momentum=cfg.momentum)
         true = list(obs.gradients)
         flat_true = torch.cat([g.reshape(-1) for g in true])
         wd = wasserstein if cfg.wasserstein == "sorted" else original_wasserstein
-        x, probs = gen(z)
-        result = Reconstruction(x.detach().clone(), probs.detach().argmax(-1))
+        params = list(gen.parameters())
+        track, steps = IterateTracker(), 0
+        with torch.no_grad():
+            x, probs = gen(z)
+        initial = (x.detach().clone(), probs.detach().clone())
         for step in range(cfg.iterations):
             opt.zero_grad(set_to_none=True)
             x, probs = gen(z)
@@ -123,16 +194,18 @@ class GRNN:
                 + wd(flat, flat_true)
                 + cfg.tv_weight * total_variation(x)
             )
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                result.diverged = True
+            if not track.observe(
+                float(loss.detach()), (x.detach().clone(), probs.detach().clone())
+            ):
                 break
-            result.x, result.label = x.detach().clone(), probs.detach().argmax(-1)
-            result.losses.append(value)
-            result.steps = step + 1
-            params = [p for p in gen.parameters()]
+            steps = step + 1
             for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
                 p.grad = g
             opt.step()
-        result.x = thresholding.after_optimisation(result.x, cfg.threshold)
-        return result
+        return finish(track, steps, cfg.threshold, initial)
+
+    def reconstruct_many(
+        self, observations: list[Observation], generators: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked alone (GRNN trials are not batched)."""
+        return [self.reconstruct(o, g) for o, g in zip(observations, generators, strict=True)]

@@ -44,6 +44,11 @@ class Cell:
                 "--batch-trials applies to the L-BFGS attacks (dlg, idlg); "
                 "run GRNN with --batch-trials 1"
             )
+        if self.batch_trials > 1 and self.spec.lbfgs.line_search != "none":
+            raise ConfigError(
+                "batched trials use L-BFGS without a line search; run line-search trials with "
+                "--batch-trials 1"
+            )
 
     def specs(self) -> list[AttackSpec]:
         """The configurations this cell records (one per post threshold, else its own)."""

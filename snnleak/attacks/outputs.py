@@ -68,15 +68,22 @@ def _fmt(values: list, pct: bool = False) -> str:
     return f"{scale * mean:.2f} [{scale * low:.2f}, {scale * high:.2f}]"
 
 
+def _median_text(values: list) -> str:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return f"{float(np.median(v)):.3g}" if v else "-"
+
+
 def summary_table(records: list[dict]) -> str:
-    """Markdown: one row per (attack, model, backend, dataset), means with 95% bootstrap CIs."""
+    """Markdown: one row per (attack, model, backend, dataset), means with 95% bootstrap CIs
+    (the last iterate's metrics), the median final/initial matching loss and the trials that
+    stalled (final/initial above 0.5)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["attack"], r["model"], r["backend"], r["dataset"]), []).append(r)
     lines = [
         "| attack | model | backend | dataset | n | ASR (%) | MSE | PSNR | SSIM | l2 "
-        "| label acc (%) | diverged | s/trial |",
-        "|---|---|---|---|---:|---|---|---|---|---|---|---:|---:|",
+        "| label acc (%) | loss final/initial | stalled | diverged | s/trial |",
+        "|---|---|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|",
     ]
     for (attack, model, backend, dataset), rs in sorted(groups.items()):
         synth = " (SYNTHETIC)" if rs[0].get("synthetic") else ""
@@ -87,6 +94,8 @@ def summary_table(records: list[dict]) -> str:
             f"| {_fmt([r['psnr'] for r in rs])} | {_fmt([r['ssim'] for r in rs])} "
             f"| {_fmt([r['l2'] for r in rs])} "
             f"| {_fmt([float(r['label_correct']) for r in rs], pct=True)} "
+            f"| {_median_text([r.get('loss_ratio') for r in rs])} "
+            f"| {sum(bool(r.get('stalled')) for r in rs)} "
             f"| {sum(r['diverged'] for r in rs)} "
             f"| {sum(r['seconds'] for r in rs) / len(rs):.1f} |"
         )

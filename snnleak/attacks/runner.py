@@ -3,9 +3,12 @@
 :func:`run_unit` is one batch of trials (pure: it writes nothing); :func:`run_trials` runs a
 whole cell through the one resumable loop (:mod:`snnleak.attacks.loop`).
 
-Trial ``i`` attacks the i-th item of a seeded permutation of the dataset's test split (data the
-judge never saw), with a victim freshly initialised from a seed derived from (seed, item). Every
-record carries its seed, configuration and library versions.
+Trial ``i`` attacks the i-th item of a seeded permutation of the spec's split (``train`` by
+default: the paper attacks a client's training items; ``test`` items are ones the judge never
+saw), with a victim freshly initialised from a seed derived from (seed, item). Every record
+carries its seed, split, configuration and library versions; its metrics are those of the last
+iterate, ``best_iterate`` holds the best-by-loss iterate's, and the ``loss_*`` fields say how
+the optimisation went (:func:`~snnleak.attacks.iterates.convergence`).
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from pathlib import Path
 
 import torch
 
-from snnleak import data, metrics
+from snnleak import data, layout, metrics
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import AttackSpec, DLGConfig, GRNNConfig, Thresholding
 from snnleak.attacks.dlg import GradientInversion
 from snnleak.attacks.grnn import GRNN
+from snnleak.attacks.iterates import convergence
 from snnleak.attacks.loop import (
     Cell,
     NoOutputs,
@@ -68,8 +72,15 @@ def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gene
 def build_attack(spec: AttackSpec):
     kw = {} if spec.iterations is None else {"iterations": spec.iterations}
     if spec.attack == "grnn":
-        return GRNN(GRNNConfig(threshold=spec.threshold, wasserstein=spec.grnn_wasserstein, **kw))
-    cfg = DLGConfig(lbfgs=spec.lbfgs, threshold=spec.threshold, **kw)
+        return GRNN(
+            GRNNConfig(
+                threshold=spec.threshold,
+                wasserstein=spec.grnn_wasserstein,
+                generator=spec.grnn_generator,
+                **kw,
+            )
+        )
+    cfg = DLGConfig(lbfgs=spec.lbfgs, threshold=spec.threshold, loss_norm=spec.loss_norm, **kw)
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
 
 
@@ -81,8 +92,7 @@ def evaluate(
     judge: torch.nn.Module | None,
 ) -> dict:
     """Metrics of a batch-of-one reconstruction against the private item ``x``."""
-    x_hat = rec.x[:, 0] if info.modality == "events" else rec.x[0]
-    x_hat = x_hat.detach().float()
+    x_hat = layout.item(rec.x, 0, info.modality).detach().float()
     out = {"mse": metrics.mse(x_hat, x), "l2": metrics.l2(x_hat, x), "psnr": None, "ssim": None}
     if info.modality == "image":
         out["psnr"] = metrics.psnr(x_hat, x)
@@ -90,7 +100,7 @@ def evaluate(
     judge_label = truth_label = None
     if judge is not None:  # the judge's label of the reconstruction, and of the private item
         with torch.no_grad():
-            pair = torch.stack([x_hat, x.float()], dim=1 if info.modality == "events" else 0)
+            pair = layout.stack([x_hat, x.float()], info.modality)
             judge_label, truth_label = judge(pair).argmax(-1).tolist()
     out["judge_label"] = judge_label
     out["judge_truth_label"] = truth_label
@@ -98,18 +108,34 @@ def evaluate(
     return out
 
 
+def evaluate_iterate(
+    rec: Reconstruction, x: torch.Tensor, y: int, info: data.DatasetInfo, judge
+) -> dict:
+    """The metrics of one iterate, with its label."""
+    label = int(rec.label[0])
+    out = {"recovered_label": label, "label_correct": label == y}
+    out.update(evaluate(rec, x, y, info, judge))
+    out.pop("judge_truth_label")
+    return out
+
+
+def relative_mismatch(obs, rec: Reconstruction) -> float | None:
+    r"""How well the reported reconstruction explains the observed update, on one scale for
+    every attack and setting: :math:`\sum_l \lVert g'_l - g_l \rVert^2 / \sum_l \lVert g_l
+    \rVert^2` at the reconstruction and its label target. Observable by the attacker."""
+    if rec.target is None:
+        return None
+    from snnleak.gradients import dummy_gradients, gradient_distance
+
+    true = list(obs.gradients)
+    grads = dummy_gradients(obs.model, rec.x, rec.target)
+    total = float(sum((t.double() ** 2).sum() for t in true))
+    value = float(gradient_distance(grads, true).detach())
+    return value / total if total > 0 else None
+
+
 def sample_order(n: int, seed: int) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-
-
-def _reconstruct_chunk(attack, observations, generators):
-    if len(observations) == 1:
-        return [attack.reconstruct(observations[0], generators[0])]
-    from snnleak.attacks.batched import BatchedGradientInversion
-
-    return BatchedGradientInversion(attack.config, attack.infer_label).reconstruct(
-        observations, generators
-    )
 
 
 @dataclass(frozen=True)
@@ -118,7 +144,8 @@ class Trial:
 
     record: dict
     truth: torch.Tensor
-    reconstruction: torch.Tensor
+    reconstruction: torch.Tensor  # the last iterate, as a batch of one
+    best: torch.Tensor  # the best-by-loss iterate, as a batch of one
 
 
 def run_unit(
@@ -146,10 +173,10 @@ def run_unit(
     observations = []
     for i, (x, y) in zip(indices, items, strict=True):
         victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
-        xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
+        xb = layout.as_batch(x, info.modality)
         observations.append(observe(victim, xb, torch.tensor([y]), info.modality))
-    recs = _reconstruct_chunk(
-        attack, observations, [trial_generator(seed, i, "attack") for i in indices]
+    recs = attack.reconstruct_many(
+        observations, [trial_generator(seed, i, "attack") for i in indices]
     )
     seconds = (time.perf_counter() - start) / len(indices)
     variants = (
@@ -159,9 +186,15 @@ def run_unit(
     )
     versions = package_versions()
     out = []
-    for i, (x, y), rec in zip(indices, items, recs, strict=True):
+    for i, (x, y), rec, obs in zip(indices, items, recs, observations, strict=True):
         for variant, tau in variants:
-            shown = rec if tau is None else replace(rec, x=thresholding.binarise(rec.x, tau))
+            shown = rec
+            if tau is not None:
+                shown = replace(
+                    rec,
+                    x=thresholding.binarise(rec.x, tau),
+                    best_x=thresholding.binarise(rec.best.x, tau),
+                )
             record = {
                 "attack": variant.attack,
                 "model": variant.model,
@@ -176,16 +209,17 @@ def run_unit(
                 "recovered_label": int(shown.label[0]),
                 "label_correct": int(shown.label[0]) == y,
                 **evaluate(shown, x, y, info, judge),
-                "diverged": shown.diverged,
+                "best_iterate": evaluate_iterate(shown.best, x, y, info, judge),
+                "relative_mismatch": relative_mismatch(obs, shown),
+                **convergence(shown.losses, shown.diverged),
                 "steps": shown.steps,
-                "best_loss": min(shown.losses) if shown.losses else None,
                 "seconds": round(seconds, 3),
                 "batch_trials": len(indices),
                 "shared_thresholds": len(variants) if tau is not None else 1,
                 "config": asdict(variant),
                 "versions": versions,
             }
-            out.append(Trial(record, x, shown.x))
+            out.append(Trial(record, x, shown.x.detach(), shown.best.x.detach()))
     return out
 
 
@@ -209,7 +243,7 @@ def run_trials(
     batched computation, in fixed slices (a resumed run computes the same batches).
     ``bar(total, initial)`` makes a progress bar (``update``, ``close``)."""
     cell = Cell(spec, samples, batch_trials)
-    split = split if split is not None else data.load(spec.dataset, "test", root=data_root)
+    split = split if split is not None else data.load(spec.dataset, spec.split, root=data_root)
     check_memory(spec, split.info, min(batch_trials, samples))
     items = chosen_items(cell, len(split), seed)
     outputs = outputs or NoOutputs()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from snnleak import layout
 from snnleak.gradients import parameter_gradients
 
 
@@ -31,11 +32,28 @@ class Observation:
 
 @dataclass
 class Reconstruction:
+    """The last finite iterate (``x``, ``label``: what DLG's code returns) and the iterate with
+    the lowest matching loss (``best_x``, ``best_label``), both computable by the attacker."""
+
     x: torch.Tensor  # [B, C, H, W] images, or [T, B, C, H, W] spike tensors
     label: torch.Tensor  # [B] recovered (DLG, GRNN) or inferred (iDLG) labels
-    losses: list[float] = field(default_factory=list)  # matching loss after each step
+    losses: list[float] = field(default_factory=list)  # the matching loss at each iterate
     diverged: bool = False  # a NaN/inf loss stopped the optimisation (x is the last finite)
     steps: int = 0
+    best_x: torch.Tensor | None = None  # None: the same as x
+    best_label: torch.Tensor | None = None
+    target: torch.Tensor | None = None  # the last iterate's label target (hard or soft)
+
+    @property
+    def best(self) -> Reconstruction:
+        """The best-by-loss iterate as a reconstruction of its own."""
+        return Reconstruction(
+            self.x if self.best_x is None else self.best_x,
+            self.label if self.best_label is None else self.best_label,
+            self.losses,
+            self.diverged,
+            self.steps,
+        )
 
 
 def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modality: str) -> Observation:
@@ -49,7 +67,7 @@ def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modality: str) -
     for p in server_copy.parameters():
         p.requires_grad_(True)
         p.grad = None
-    shape = (x.shape[0], *x.shape[2:]) if modality == "events" else tuple(x.shape[1:])
+    shape = layout.item_shape(x, modality)
     return Observation(
         model=server_copy,
         gradients=tuple(grads),

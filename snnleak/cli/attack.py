@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from snnleak.attacks.config import ATTACKS, GRNN_WASSERSTEIN, MODELS, THRESHOLD_MODES
+from snnleak.attacks.config import (
+    ATTACKS,
+    GRNN_GENERATORS,
+    GRNN_WASSERSTEIN,
+    LINE_SEARCHES,
+    LOSS_NORMS,
+    MODELS,
+    SPLITS,
+    THRESHOLD_MODES,
+)
 from snnleak.cli.common import interrupted_hint
 from snnleak.neurons import BACKENDS
 
@@ -24,6 +33,13 @@ from snnleak.neurons import BACKENDS
     help="Neuron backend of the SNN victim.",
 )
 @click.option("--dataset", required=True, help="A dataset name (snnleak data info).")
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    default="train",
+    show_default=True,
+    help="Where the attacked items come from (the paper: a client's training items).",
+)
 @click.option("--samples", type=int, default=8, show_default=True, help="Trials to run.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -55,12 +71,28 @@ from snnleak.neurons import BACKENDS
 @click.option(
     "--lbfgs-max-iter", type=int, default=20, show_default=True, help="L-BFGS evaluations per step."
 )
+@click.option("--lr", type=float, default=1.0, show_default=True, help="L-BFGS learning rate.")
+@click.option("--line-search", type=click.Choice(LINE_SEARCHES), default="none", show_default=True)
+@click.option(
+    "--loss-norm",
+    type=click.Choice(LOSS_NORMS),
+    default="none",
+    show_default=True,
+    help="Weighing of the matching loss's layers (none: DLG's plain sum).",
+)
 @click.option(
     "--grnn-wasserstein",
-    default="sorted",
+    default="original",
     show_default=True,
     type=click.Choice(GRNN_WASSERSTEIN),
-    help="sorted (W2 between the gradients' distributions) or original (the GRNN code's).",
+    help="original (the GRNN code's) or sorted (W2 between the gradients' distributions).",
+)
+@click.option(
+    "--grnn-generator",
+    default="glu",
+    show_default=True,
+    type=click.Choice(GRNN_GENERATORS),
+    help="glu (the published GRNN generator) or upsample (snnleak's smaller one).",
 )
 @click.option(
     "--batch-trials",
@@ -82,6 +114,7 @@ def attack(
     model: str,
     backend: str,
     dataset: str,
+    split: str,
     samples: int,
     seed: int,
     timesteps: int,
@@ -89,7 +122,11 @@ def attack(
     threshold: float | None,
     threshold_mode: str,
     lbfgs_max_iter: int,
+    lr: float,
+    line_search: str,
+    loss_norm: str,
     grnn_wasserstein: str,
+    grnn_generator: str,
     batch_trials: int,
     data_root: Path | None,
     cache_dir: Path | None,
@@ -116,13 +153,16 @@ def attack(
         timesteps=timesteps,
         iterations=iterations,
         threshold=None if threshold is None else Thresholding(threshold, threshold_mode),
-        lbfgs=LBFGSConfig(max_iter=lbfgs_max_iter),
+        lbfgs=LBFGSConfig(lr=lr, max_iter=lbfgs_max_iter, line_search=line_search),
         grnn_wasserstein=grnn_wasserstein,
+        split=split,
+        loss_norm=loss_norm,
+        grnn_generator=grnn_generator,
     )
     # everything that can fail on the input fails here, before any judge is trained
-    split = data.load(dataset, "test", root=data_root)
-    chosen_items(Cell(spec, samples, batch_trials), len(split), seed)
-    check_memory(spec, split.info, min(batch_trials, samples))
+    items = data.load(dataset, spec.split, root=data_root)
+    chosen_items(Cell(spec, samples, batch_trials), len(items), seed)
+    check_memory(spec, items.info, min(batch_trials, samples))
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     with claim_folder(out_dir), interrupted_hint(out_dir):
         judge = load_judge(dataset, data_root=data_root, cache_dir=cache_dir, log=echo).model
@@ -132,7 +172,7 @@ def attack(
             seed,
             out_dir,
             judge=judge,
-            split=split,
+            split=items,
             batch_trials=batch_trials,
             outputs=ReconstructionFiles(out_dir),
             bar=lambda total, done: tqdm(

@@ -54,7 +54,7 @@ def reproduce(
     address: str | None,
     workers: int | None,
 ) -> None:
-    """Reproduce TARGET (table4, table5, table6, fig3, fig4, fig5 or all).
+    """Reproduce TARGET (table2, table4, table5, table6, fig3, fig4, fig5 or all).
 
     Trials already in OUT/records.jsonl are skipped: rerun the same command to resume."""
     from tqdm import tqdm

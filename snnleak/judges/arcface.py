@@ -27,13 +27,19 @@ INPUT_SIZE = 64
 EMBEDDING = 512
 
 
+def imagenet_weights_path() -> Path:
+    """Where torchvision looks for ``ResNet50_Weights.IMAGENET1K_V1`` (the torch hub cache)."""
+    from torchvision.models import ResNet50_Weights
+
+    url = ResNet50_Weights.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
 def cached_imagenet_weights():
     """``ResNet50_Weights.IMAGENET1K_V1`` if its file is in the torch hub cache, else None."""
     from torchvision.models import ResNet50_Weights
 
-    weights = ResNet50_Weights.IMAGENET1K_V1
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    return weights if path.exists() else None
+    return ResNet50_Weights.IMAGENET1K_V1 if imagenet_weights_path().exists() else None
 
 
 class ArcFaceHead(nn.Module):
@@ -70,6 +76,7 @@ class ResNet50ArcFace(nn.Module):
                 stacklevel=2,
             )
         self.in_channels = in_shape[0]
+        self.init = "imagenet" if weights is not None else "scratch"
         self.backbone = resnet50(weights=weights)
         self.backbone.fc = nn.Sequential(nn.Linear(2048, EMBEDDING), nn.BatchNorm1d(EMBEDDING))
         self.head = ArcFaceHead(num_classes)

@@ -90,6 +90,7 @@ def train_judge(
         "epochs": n_epochs,
         "train_seconds": round(time.perf_counter() - start, 1),
         "num_classes": train.info.num_classes,
+        "init": getattr(model, "init", "random"),  # the LFW judge: imagenet or scratch
         "versions": package_versions(),
     }
     path = save_judge(model, meta, judge_path(dataset, cache_dir))
@@ -103,11 +104,25 @@ def load_judge(
     data_root: Path | None = None,
     cache_dir: Path | None = None,
     train_if_missing: bool = True,
+    require_imagenet: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainedJudge:
-    """The cached judge of ``dataset``; trained (and cached) first if it is missing."""
+    """The cached judge of ``dataset``; trained (and cached) first if it is missing.
+
+    ``require_imagenet``: refuse to train the ResNet-50 judge (LFW) from scratch; the paper's
+    starts from ImageNet weights."""
     spec = judge_spec(dataset)
     path = judge_path(dataset, cache_dir)
+    if not path.exists() and require_imagenet and spec.arch == "resnet50-arcface":
+        from snnleak.judges.arcface import cached_imagenet_weights, imagenet_weights_path
+
+        if cached_imagenet_weights() is None:
+            raise JudgeCheckpointError(
+                f"the {dataset} judge must start from ImageNet weights (IMAGENET1K_V1), as the "
+                f"paper's does, but {imagenet_weights_path()} is missing; put torchvision's "
+                "ResNet50_Weights.IMAGENET1K_V1 file there, or set require_imagenet = false "
+                "under [judges] in the preset to train from scratch"
+            )
     if not path.exists():
         if not train_if_missing:
             raise JudgeCheckpointError(

@@ -32,13 +32,13 @@ class Task:
 _CACHE: dict[tuple, object] = {}
 
 
-def _resources(dataset: str, data_root: Path | None, cache_dir: Path | None):
+def _resources(dataset: str, split_name: str, data_root: Path | None, cache_dir: Path | None):
     from snnleak import data
     from snnleak.judges import load_judge
 
-    key = (dataset, data_root, cache_dir)
+    key = (dataset, split_name, data_root, cache_dir)
     if key not in _CACHE:
-        split = data.load(dataset, "test", root=data_root, seed=0)
+        split = data.load(dataset, split_name, root=data_root, seed=0)
         judge = load_judge(
             dataset, data_root=data_root, cache_dir=cache_dir, train_if_missing=False
         ).model
@@ -56,7 +56,8 @@ def run_task(task: Task) -> tuple[object, list]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        split, judge = _resources(unit.cell.spec.dataset, task.data_root, task.cache_dir)
+        spec = unit.cell.spec
+        split, judge = _resources(spec.dataset, spec.split, task.data_root, task.cache_dir)
         trials = run_unit(
             unit.cell.spec,
             split,

@@ -41,10 +41,14 @@ def _image(a: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 
 def reconstructions(
-    path: Path, rows: list[tuple[str, list[tuple[str, Path | None]]]], title: str
+    path: Path,
+    rows: list[tuple[str, list[tuple[str, Path | None]]]],
+    title: str,
+    key: str = "reconstruction",
 ) -> Path:
     """A grid: one row per (dataset, item); its first column the ground truth, then one column
-    per (attack, model) reconstruction. ``rows``: (row label, [(column label, npz or None)])."""
+    per (attack, model) reconstruction. ``rows``: (row label, [(column label, npz or None)]);
+    ``key``: the array shown (``reconstruction``: the last iterate, ``best``: best by loss)."""
     plt = _pyplot()
     ncols = 1 + max((len(cols) for _, cols in rows), default=0)
     fig, axes = plt.subplots(
@@ -53,7 +57,7 @@ def reconstructions(
     for r, (label, cols) in enumerate(rows):
         truth = next((np.load(p)["truth"] for _, p in cols if p is not None), None)
         panels = [("GT", truth)] + [
-            (name, None if p is None else np.load(p)["reconstruction"]) for name, p in cols
+            (name, None if p is None else np.load(p)[key]) for name, p in cols
         ]
         for c, (name, arr) in enumerate(panels):
             ax = axes[r][c]

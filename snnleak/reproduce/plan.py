@@ -7,12 +7,20 @@ A cell's trials are chosen exactly as ``snnleak attack`` chooses them, so its re
 
 from __future__ import annotations
 
-from snnleak.attacks.config import ATTACKS, MODELS, AttackSpec, LBFGSConfig, Thresholding
+from snnleak.attacks.config import (
+    ATTACKS,
+    LINE_SEARCHES,
+    LOSS_NORMS,
+    MODELS,
+    AttackSpec,
+    LBFGSConfig,
+    Thresholding,
+)
 from snnleak.attacks.loop import Cell
 from snnleak.errors import ConfigError
-from snnleak.reproduce.preset import Preset
+from snnleak.reproduce.preset import Optimiser, Preset
 
-TARGETS = ("table4", "table5", "table6", "fig3", "fig4", "fig5", "all")
+TARGETS = ("table2", "table4", "table5", "table6", "fig3", "fig4", "fig5", "sweep", "all")
 # what each target needs: the attack tables it draws on
 NEEDS = {
     "table4": ("table4",),
@@ -20,7 +28,9 @@ NEEDS = {
     "fig4": ("table4",),
     "table5": ("table5",),
     "fig5": ("table5",),
+    "table2": (),
     "table6": (),
+    "sweep": ("sweep",),
     "all": ("table4", "table5"),
 }
 FIGURE_ATTACKS = {"fig3": ("dlg", "idlg"), "fig4": ("grnn",)}
@@ -32,6 +42,8 @@ def table4_cells(preset: Preset, backend: str, attacks=ATTACKS) -> list[Cell]:
     for attack in attacks:
         for paper, dataset in p.datasets:
             for model in MODELS:
+                # GRNN trains a generator with RMSprop: the L-BFGS choice is DLG/iDLG's only
+                opt = p.optimiser_of(model) if attack != "grnn" else Optimiser()
                 spec = AttackSpec(
                     attack,
                     model,
@@ -39,9 +51,16 @@ def table4_cells(preset: Preset, backend: str, attacks=ATTACKS) -> list[Cell]:
                     backend=backend,
                     timesteps=p.timesteps,
                     iterations=p.iterations_of(attack),
-                    lbfgs=LBFGSConfig(max_iter=p.lbfgs_max_iter),
+                    lbfgs=LBFGSConfig(
+                        lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search
+                    ),
+                    grnn_wasserstein=p.grnn_wasserstein,
+                    split=p.split,
+                    loss_norm=opt.loss_norm,
+                    grnn_generator=p.grnn_generator,
                 )
-                batch = 1 if attack == "grnn" else p.batch_trials
+                solo = attack == "grnn" or opt.line_search != "none"  # no batched form
+                batch = 1 if solo else p.batch_trials
                 cells.append(Cell(spec, p.samples, batch, table="table4", paper_dataset=paper))
     return cells
 
@@ -58,6 +77,7 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
             iterations=p.iterations,
             threshold=threshold,
             lbfgs=LBFGSConfig(max_iter=p.lbfgs_max_iter),
+            split=p.split,
         )
 
     cells = []
@@ -93,4 +113,49 @@ def cells_for(target: str, preset: Preset, backend: str) -> list[Cell]:
         cells += table4_cells(preset, backend, FIGURE_ATTACKS.get(target, ATTACKS))
     if "table5" in NEEDS[target]:
         cells += table5_cells(preset, backend)
+    if "sweep" in NEEDS[target]:
+        cells += sweep_cells(preset, backend)
+    return cells
+
+
+# the optimiser grid of `reproduce sweep`: L-BFGS lr x line search x loss normalisation
+SWEEP_LRS = (1.0, 0.1, 0.01, 1e-3)
+SWEEP_GRID = tuple(
+    Optimiser(lr, line_search, norm)
+    for lr in SWEEP_LRS
+    for line_search in LINE_SEARCHES
+    for norm in LOSS_NORMS
+)
+
+
+def sweep_spec(preset: Preset, backend: str, model: str, opt: Optimiser) -> AttackSpec:
+    p = preset.sweep
+    return AttackSpec(
+        p.attack,
+        model,
+        p.dataset,
+        backend=backend,
+        timesteps=p.timesteps,
+        iterations=p.iterations,
+        lbfgs=LBFGSConfig(
+            lr=opt.lr, max_iter=preset.table4.lbfgs_max_iter, line_search=opt.line_search
+        ),
+        split=preset.table4.split,
+        loss_norm=opt.loss_norm,
+    )
+
+
+def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> list[Cell]:
+    """The tuning cells (every grid point, ``tune`` items each) or, given the choice per model,
+    the evaluation cells: the chosen and DLG's own optimiser on ``tune + evaluate`` items (the
+    first ``tune`` are the tuning items, already done; the rest are new)."""
+    p = preset.sweep
+    cells = []
+    for model in MODELS:
+        grid = SWEEP_GRID if chosen is None else tuple(dict.fromkeys([chosen[model], Optimiser()]))
+        samples = p.tune if chosen is None else p.tune + p.evaluate
+        for opt in grid:
+            batch = preset.table4.batch_trials if opt.line_search == "none" else 1
+            spec = sweep_spec(preset, backend, model, opt)
+            cells.append(Cell(spec, samples, batch, table="sweep"))
     return cells

@@ -12,11 +12,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snnleak import data
-from snnleak.attacks.config import ATTACKS
+from snnleak.attacks.config import (
+    ATTACKS,
+    GRNN_GENERATORS,
+    GRNN_WASSERSTEIN,
+    LINE_SEARCHES,
+    LOSS_NORMS,
+    MODELS,
+    SPLITS,
+)
 from snnleak.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 PAPER_DATASETS = ("MNIST", "CIFAR-100", "LFW")
+ITERATES = ("last", "best")
+# optional keys of [table4] and their defaults: the paper's protocol
+TABLE4_DEFAULTS = {
+    "split": "train",
+    "iterate": "last",
+    "grnn_generator": "glu",
+    "grnn_wasserstein": "original",
+}
+# [table4.optimiser.ann] and [table4.optimiser.snn]: DLG/iDLG's L-BFGS per victim model
+# (defaults: DLG's own; `snnleak reproduce sweep` chooses them by what an attacker observes)
+OPTIMISER_DEFAULTS = {"lr": 1.0, "line_search": "none", "loss_norm": "none"}
+CHOICES = {
+    "split": SPLITS,
+    "iterate": ITERATES,
+    "line_search": LINE_SEARCHES,
+    "loss_norm": LOSS_NORMS,
+    "grnn_generator": GRNN_GENERATORS,
+    "grnn_wasserstein": GRNN_WASSERSTEIN,
+}
+
+
+@dataclass(frozen=True)
+class Optimiser:
+    """DLG/iDLG's L-BFGS on one victim model."""
+
+    lr: float = 1.0
+    line_search: str = "none"
+    loss_norm: str = "none"
 
 
 @dataclass(frozen=True)
@@ -27,9 +63,18 @@ class Table4Plan:
     batch_trials: int
     iterations: tuple[tuple[str, int], ...]  # (attack, optimiser steps)
     datasets: tuple[tuple[str, str], ...]  # (the paper's dataset, the snnleak dataset used)
+    split: str = "train"  # the split the attacked items come from (the paper: train)
+    iterate: str = "last"  # which iterate the tables show: last (DLG's code) or best by loss
+    grnn_generator: str = "glu"
+    grnn_wasserstein: str = "original"
+    # (model, Optimiser) for DLG/iDLG; a model not listed uses DLG's own
+    optimisers: tuple[tuple[str, Optimiser], ...] = ()
 
     def iterations_of(self, attack: str) -> int:
         return dict(self.iterations)[attack]
+
+    def optimiser_of(self, model: str) -> Optimiser:
+        return dict(self.optimisers).get(model, Optimiser())
 
 
 @dataclass(frozen=True)
@@ -40,12 +85,33 @@ class Table5Plan:
     lbfgs_max_iter: int
     batch_trials: int
     thresholds: tuple[float, ...]
+    split: str = "train"
+    iterate: str = "last"
 
 
 @dataclass(frozen=True)
 class Table6Plan:
     dataset: str
     per_class: int  # 0: every item of the test split
+    self_pairs: bool = True  # count each item's zero distance to itself among intra pairs
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """``reproduce sweep``: the L-BFGS grid per model, chosen on ``tune`` items by what an
+    attacker observes, then evaluated on ``evaluate`` other items."""
+
+    dataset: str = "digits"
+    attack: str = "idlg"
+    tune: int = 4
+    evaluate: int = 6
+    iterations: int = 30
+    timesteps: int = 20
+
+
+@dataclass(frozen=True)
+class JudgePlan:
+    require_imagenet: bool = False  # refuse to train the LFW judge from scratch
 
 
 @dataclass(frozen=True)
@@ -63,14 +129,20 @@ class Preset:
     table6: Table6Plan
     figures: FigurePlan
     source: str  # the file it was read from
+    judges: JudgePlan = JudgePlan()
+    sweep: SweepPlan = SweepPlan()
 
 
-def _take(table: dict, where: str, spec: dict[str, type]) -> dict:
+def _take(table: dict, where: str, spec: dict[str, type], defaults: dict | None = None) -> dict:
+    defaults = defaults or {}
     unknown = sorted(set(table) - set(spec))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected: {', '.join(spec)}")
     out = {}
     for key, kind in spec.items():
+        if key not in table and key in defaults:
+            out[key] = defaults[key]
+            continue
         if key not in table:
             raise ConfigError(f"{where}: missing key {key!r}")
         value = table[key]
@@ -81,6 +153,12 @@ def _take(table: dict, where: str, spec: dict[str, type]) -> dict:
         low = 0 if key in ("seed", "per_class") else 1
         if kind is int and value < low:
             raise ConfigError(f"{where}.{key} must be at least {low}, got {value}")
+        if kind is float and not value > 0:
+            raise ConfigError(f"{where}.{key} must be positive, got {value}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ConfigError(
+                f"{where}.{key} must be one of {', '.join(CHOICES[key])}, got {value!r}"
+            )
         out[key] = value
     return out
 
@@ -105,7 +183,10 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "table5": dict,
             "table6": dict,
             "figures": dict,
+            "judges": dict,
+            "sweep": dict,
         },
+        {"judges": {}, "sweep": {}},
     )
     t4 = _take(
         top["table4"],
@@ -117,7 +198,29 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "batch_trials": int,
             "iterations": dict,
             "datasets": dict,
+            "split": str,
+            "iterate": str,
+            "grnn_generator": str,
+            "grnn_wasserstein": str,
+            "optimiser": dict,
         },
+        {**TABLE4_DEFAULTS, "optimiser": {}},
+    )
+    per_model = _take(t4["optimiser"], "table4.optimiser", dict.fromkeys(MODELS, dict), {})
+    optimisers = tuple(
+        (
+            model,
+            Optimiser(
+                **_take(
+                    per_model[model],
+                    f"table4.optimiser.{model}",
+                    {"lr": float, "line_search": str, "loss_norm": str},
+                    OPTIMISER_DEFAULTS,
+                )
+            ),
+        )
+        for model in MODELS
+        if model in per_model
     )
     iterations = _take(t4["iterations"], "table4.iterations", dict.fromkeys(ATTACKS, int))
     datasets = _take(t4["datasets"], "table4.datasets", dict.fromkeys(PAPER_DATASETS, str))
@@ -133,7 +236,10 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "lbfgs_max_iter": int,
             "batch_trials": int,
             "thresholds": list,
+            "split": str,
+            "iterate": str,
         },
+        {"split": "train", "iterate": "last"},
     )
     numbers = all(isinstance(t, int | float) and not isinstance(t, bool) for t in t5["thresholds"])
     if not numbers:
@@ -143,7 +249,36 @@ def parse_preset(doc: dict, source: str) -> Preset:
     thresholds = tuple(float(t) for t in t5["thresholds"])
     if not thresholds or not all(0 < t < 1 for t in thresholds):
         raise ConfigError(f"table5.thresholds must be values in (0, 1), got {t5['thresholds']}")
-    t6 = _take(top["table6"], "table6", {"dataset": str, "per_class": int})
+    t6 = _take(
+        top["table6"],
+        "table6",
+        {"dataset": str, "per_class": int, "self_pairs": bool},
+        {"self_pairs": True},
+    )
+    judges = _take(top["judges"], "judges", {"require_imagenet": bool}, {"require_imagenet": False})
+    sweep = _take(
+        top["sweep"],
+        "sweep",
+        {
+            "dataset": str,
+            "attack": str,
+            "tune": int,
+            "evaluate": int,
+            "iterations": int,
+            "timesteps": int,
+        },
+        {
+            "dataset": datasets["MNIST"],
+            "attack": "idlg",
+            "tune": 4,
+            "evaluate": 6,
+            "iterations": iterations["idlg"],
+            "timesteps": t4["timesteps"],
+        },
+    )
+    _dataset(sweep["dataset"], "sweep.dataset")
+    if sweep["attack"] not in ("dlg", "idlg"):
+        raise ConfigError(f"sweep.attack must be dlg or idlg, got {sweep['attack']!r}")
     for where, name in (("table5.dataset", t5["dataset"]), ("table6.dataset", t6["dataset"])):
         if data.get_dataset(_dataset(name, where)).modality != "events":
             raise ConfigError(f"{where}: {name!r} is not an event dataset")
@@ -159,6 +294,8 @@ def parse_preset(doc: dict, source: str) -> Preset:
             t4["batch_trials"],
             tuple((a, iterations[a]) for a in ATTACKS),
             tuple((p, datasets[p]) for p in PAPER_DATASETS),
+            **{k: t4[k] for k in TABLE4_DEFAULTS},
+            optimisers=optimisers,
         ),
         table5=Table5Plan(
             t5["dataset"],
@@ -167,10 +304,14 @@ def parse_preset(doc: dict, source: str) -> Preset:
             t5["lbfgs_max_iter"],
             t5["batch_trials"],
             tuple(sorted(set(thresholds))),
+            t5["split"],
+            t5["iterate"],
         ),
-        table6=Table6Plan(t6["dataset"], t6["per_class"]),
+        table6=Table6Plan(t6["dataset"], t6["per_class"], t6["self_pairs"]),
         figures=FigurePlan(figures["samples"]),
         source=source,
+        judges=JudgePlan(judges["require_imagenet"]),
+        sweep=SweepPlan(**sweep),
     )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnleak import data, metrics
+from snnleak import data, layout, metrics
 from snnleak.attacks.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
 from snnleak.attacks.outputs import reconstruction_name
 from snnleak.attacks.records import RecordLog
@@ -33,13 +33,13 @@ from snnleak.data.base import download_hint
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder, write_atomic, write_json_atomic
-from snnleak.reproduce import figures, tables
+from snnleak.reproduce import figures, sweep, tables
 from snnleak.reproduce.executor import Task, check_executor, execute
-from snnleak.reproduce.plan import FIGURE_ATTACKS, NEEDS, cells_for
+from snnleak.reproduce.plan import FIGURE_ATTACKS, cells_for, sweep_cells
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import Table
 
-TABLE_TITLES = {"table4": "Table IV", "table5": "Table V"}
+TABLE_TITLES = {"table4": "Table IV", "table5": "Table V", "sweep": "Sweep"}
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,50 @@ class FigureArrays:
         return [array_path(self.out, record)]
 
     def write(self, cell: Cell, trial) -> None:
+        modality = data.get_dataset(trial.record["dataset"]).modality
         for path in self.paths(cell, trial.record):
             arrays = {
                 "truth": trial.truth.numpy(),
-                "reconstruction": trial.reconstruction[0].detach().float().numpy(),
+                "reconstruction": layout.item(trial.reconstruction, 0, modality).float().numpy(),
+                "best": layout.item(trial.best, 0, modality).float().numpy(),
             }
             write_atomic(path, lambda f, a=arrays: np.savez_compressed(f, **a))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reproduction works on, settled before any compute."""
+
+    cells: list
+    chosen: dict  # Cell -> item indices
+    splits: dict  # (dataset, split name) -> data.Split
+    shown: dict  # Cell -> the items Figures 3 and 4 show
+
+    def split_of(self, cell: Cell) -> data.Split:
+        return self.splits[(cell.spec.dataset, cell.spec.split)]
+
+    def info(self, dataset: str) -> data.DatasetInfo:
+        return next(s.info for (d, _), s in self.splits.items() if d == dataset)
+
+
+def plan_run(run: Run) -> Plan:
+    """The cells of ``run.target``, their items and data; every check on the input is here."""
+    preset, seed = run.preset, run.preset.seed
+    cells = cells_for(run.target, preset, run.backend or preset.backend)
+    wanted = [(c.spec.dataset, c.spec.split) for c in cells]
+    if run.target in ("table6", "all"):
+        wanted.append((preset.table6.dataset, "test"))
+    wanted = list(dict.fromkeys(wanted))  # each split loaded once
+    _check_data_root([d for d, _ in wanted], run)
+    splits = {(d, s): data.load(d, s, root=run.data_root, seed=0) for d, s in wanted}
+    chosen = {c: chosen_items(c, len(splits[(c.spec.dataset, c.spec.split)]), seed) for c in cells}
+    for c in cells:
+        info = splits[(c.spec.dataset, c.spec.split)].info
+        check_memory(c.spec, info, min(c.batch_trials, c.samples))
+    shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
+        c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
+    }
+    return Plan(cells, chosen, splits, shown)
 
 
 def reproduce(
@@ -117,97 +155,130 @@ def reproduce(
 
     check_executor(run.executor, run.workers, run.address)
     preset, seed, out = run.preset, run.preset.seed, run.out
-    backend = run.backend or preset.backend
-    cells = cells_for(run.target, preset, backend)
-    datasets = sorted({c.spec.dataset for c in cells})
-    data6 = [preset.table6.dataset] if run.target in ("table6", "all") else []
-    needed = list(dict.fromkeys([*datasets, *data6]))  # each split loaded once
-    _check_data_root(needed, run)
-    splits = {d: data.load(d, "test", root=run.data_root, seed=0) for d in needed}
-    chosen = {c: chosen_items(c, len(splits[c.spec.dataset]), seed) for c in cells}
-    for c in cells:
-        check_memory(c.spec, splits[c.spec.dataset].info, min(c.batch_trials, c.samples))
-    split6 = splits[data6[0]] if data6 else None
+    plan = plan_run(run)
     with claim_folder(out):
-        for d in datasets:  # trained here, once, before any worker needs them
-            load_judge(d, data_root=run.data_root, cache_dir=run.cache_dir, log=log)
-        log_ = RecordLog(out / "records.jsonl", warn=log)
-        shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
-            c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
-        }
-        outputs = FigureArrays(out, shown)
-
-        def done(cell: Cell, index: int) -> bool:
-            return is_done(log_, outputs, cell, index, seed)
-
-        queues, bars = [], {}
-        for table in NEEDS[run.target]:
-            mine = cells_of(cells, table)
-            total = sum(len(chosen[c]) * len(c.specs()) for c in mine)
-            finished = sum(k in log_ for c in mine for i in chosen[c] for k in c.keys(i, seed))
-            bars[table] = bar(total, finished, TABLE_TITLES[table])
-            queues.append([u for c in mine for u in pending_units(c, chosen[c], seed, done)])
-        # the tables' units interleaved, so that every bar moves (and its time left means
-        # something)
-        units = [u for group in zip_longest(*queues) for u in group if u is not None]
-
-        def run_all(units: list[Unit]):
-            tasks = [Task(u, run.data_root, run.cache_dir) for u in units]
-            return execute(tasks, run.executor, run.workers, run.address)
-
-        def recorded(cell: Cell, record: dict) -> None:
-            bars[cell.table].update(1)
-            if on_record is not None:
-                on_record(record)
-
-        try:
-            new = run_units(units, log_, run_all, outputs, recorded)
-        finally:
-            for b in bars.values():
-                b.close()
-        by_key = log_.by_key
-        result = _outputs(run, cells, chosen, shown, splits, split6, by_key, new, backend)
-    return result
+        judged = sorted({c.spec.dataset for c in plan.cells})
+        if run.target == "table2":
+            judged = judge_datasets(preset)
+        for d in judged:  # trained here, once, before any worker needs them
+            load_judge(
+                d,
+                data_root=run.data_root,
+                cache_dir=run.cache_dir,
+                require_imagenet=preset.judges.require_imagenet,
+                log=log,
+            )
+        records = RecordLog(out / "records.jsonl", warn=log)
+        outputs = FigureArrays(out, plan.shown)
+        new = _run_cells(run, plan.cells, plan.chosen, records, outputs, bar, on_record)
+        if run.target == "sweep":  # the second phase: the choice on held-out items
+            tune = plan.chosen[plan.cells[0]]
+            backend = run.backend or preset.backend
+            choice = sweep.choose(preset, backend, tune, seed, records.by_key)
+            cells = sweep_cells(preset, backend, choice)
+            split = plan.split_of(cells[0])
+            chosen = {c: chosen_items(c, len(split), seed) for c in cells}
+            new += _run_cells(run, cells, chosen, records, outputs, bar, on_record)
+            held_out = chosen[cells[0]][len(tune) :]
+            table = sweep.table(preset, backend, tune, held_out, seed, records.by_key, choice)
+            return _finish(run, [table], [], records.by_key, new)
+        return _outputs(run, plan, records.by_key, new)
 
 
-def _outputs(run, cells, chosen, shown, splits, split6, by_key, new, backend) -> Result:
+def _run_cells(run, cells, chosen, records, outputs, bar, on_record) -> int:
+    """The one loop over ``cells``: skip what is done, run the rest (interleaving the tables'
+    units, so that every table's progress bar moves), write outputs and records."""
+    seed = run.preset.seed
+
+    def done(cell: Cell, index: int) -> bool:
+        return is_done(records, outputs, cell, index, seed)
+
+    queues, bars = [], {}
+    for table in dict.fromkeys(c.table for c in cells):
+        mine = cells_of(cells, table)
+        total = sum(len(chosen[c]) * len(c.specs()) for c in mine)
+        finished = sum(k in records for c in mine for i in chosen[c] for k in c.keys(i, seed))
+        bars[table] = bar(total, finished, TABLE_TITLES.get(table, table))
+        queues.append([u for c in mine for u in pending_units(c, chosen[c], seed, done)])
+    units = [u for group in zip_longest(*queues) for u in group if u is not None]
+
+    def run_all(units: list[Unit]):
+        tasks = [Task(u, run.data_root, run.cache_dir) for u in units]
+        return execute(tasks, run.executor, run.workers, run.address)
+
+    def recorded(cell: Cell, record: dict) -> None:
+        bars[cell.table].update(1)
+        if on_record is not None:
+            on_record(record)
+
+    try:
+        return run_units(units, records, run_all, outputs, recorded)
+    finally:
+        for b in bars.values():
+            b.close()
+
+
+def judge_datasets(preset: Preset) -> list[str]:
+    """Every dataset the preset judges: Table IV's and Table V's."""
+    return list(dict.fromkeys([*(d for _, d in preset.table4.datasets), preset.table5.dataset]))
+
+
+def _outputs(run: Run, plan: Plan, by_key: dict, new: int) -> Result:
     """The tables, figures and manifest of ``run`` from its records."""
     preset, seed, out = run.preset, run.preset.seed, run.out
+    cells, chosen = plan.cells, plan.chosen
     made: list[Table] = []
-    files: list[Path] = []
+    figs: list[Path] = []
+    if run.target == "table2":
+        made.append(tables.table2(judge_tables(preset, run), preset.judges.require_imagenet))
     if run.target in ("table4", "all"):
-        infos = {d: s.info for d, s in splits.items()}
-        made.append(tables.table4(cells_of(cells, "table4"), chosen, seed, by_key, infos))
+        infos = {c.spec.dataset: plan.split_of(c).info for c in cells}
+        t4 = cells_of(cells, "table4")
+        made.append(tables.table4(t4, chosen, seed, by_key, infos, preset.table4))
     t5 = None
     if run.target in ("table5", "fig5", "all"):
-        info5 = splits[preset.table5.dataset].info
-        t5 = tables.table5(cells_of(cells, "table5"), chosen, seed, by_key, info5)
+        info5 = plan.info(preset.table5.dataset)
+        t5 = tables.table5(cells_of(cells, "table5"), chosen, seed, by_key, info5, preset.table5)
         if run.target != "fig5":
             made.append(t5)
-    if split6 is not None:
+    if run.target in ("table6", "all"):
+        split6 = plan.splits[(preset.table6.dataset, "test")]
         x, y = table6_items(split6, preset.table6.per_class)
-        made.append(tables.table6(metrics.class_l2_statistics(x, y), split6.info, len(y)))
-    for t in made:
-        files += write_table(out / "tables", t)
+        stats = metrics.class_l2_statistics(x, y, self_pairs=preset.table6.self_pairs)
+        made.append(tables.table6(stats, split6.info, len(y), preset.table6.self_pairs))
     for fig in ("fig3", "fig4"):
         if run.target in (fig, "all"):
-            files.append(reconstruction_figure(fig, out, cells, chosen, shown, seed, by_key))
+            figs.append(
+                reconstruction_figure(
+                    fig, out, cells, chosen, plan.shown, seed, by_key, preset.table4.iterate
+                )
+            )
     if t5 is not None and run.target in ("fig5", "all"):
-        info5 = splits[preset.table5.dataset].info
+        info5 = plan.info(preset.table5.dataset)
         label = tables.data_label(info5, "DVS128 Gesture")[0]
-        files.append(
+        figs.append(
             figures.threshold_sweep(
                 out / "figures" / "fig5.png", t5, label, 100 / info5.num_classes
             )
         )
+    return _finish(run, made, figs, by_key, new)
+
+
+def _finish(run: Run, made: list[Table], figs: list[Path], by_key: dict, new: int) -> Result:
+    """Write the tables and the manifest; the result."""
+    preset, out = run.preset, run.out
+    files: list[Path] = []
+    for t in made:
+        files += write_table(out / "tables", t)
+    files += figs
     files.append(
         write_json_atomic(
             out / "manifest.json",
             {
                 "target": run.target,
                 "preset": asdict(preset),
-                "backend": backend,
-                "seed": seed,
+                "backend": run.backend or preset.backend,
+                "seed": preset.seed,
                 "executor": run.executor,
                 "data_root": None if run.data_root is None else str(run.data_root),
                 "records": len(by_key),
@@ -221,8 +292,25 @@ def _outputs(run, cells, chosen, shown, splits, split6, by_key, new, backend) ->
     return Result(tuple(made), tuple(files), new, len(by_key))
 
 
+def judge_tables(preset: Preset, run: Run) -> list[tuple[str, str, dict]]:
+    """(the paper's dataset, ours, the judge's checkpoint meta) for Table II."""
+    from snnleak.judges import load_judge
+
+    pairs = [*preset.table4.datasets, ("DVS128 Gesture", preset.table5.dataset)]
+    return [
+        (
+            paper,
+            ours,
+            load_judge(
+                ours, data_root=run.data_root, cache_dir=run.cache_dir, train_if_missing=False
+            ).meta,
+        )
+        for paper, ours in pairs
+    ]
+
+
 def _check_data_root(datasets: list[str], run: Run) -> None:
-    real = [d for d in datasets if data.get_dataset(d).real]
+    real = list(dict.fromkeys(d for d in datasets if data.get_dataset(d).real))
     if real and run.data_root is None:
         raise ConfigError(
             f"preset {run.preset.name!r} reads {', '.join(real)} from disk: pass --data-root DIR "
@@ -263,7 +351,14 @@ def write_table(folder: Path, t: Table) -> list[Path]:
 
 
 def reconstruction_figure(
-    fig: str, out: Path, cells: list[Cell], chosen: dict, shown: dict, seed: int, by_key: dict
+    fig: str,
+    out: Path,
+    cells: list[Cell],
+    chosen: dict,
+    shown: dict,
+    seed: int,
+    by_key: dict,
+    iterate: str = "last",
 ) -> Path:
     """Fig. 3 (DLG, iDLG) or Fig. 4 (GRNN): per dataset and shown item, the ground truth and
     each attack's reconstruction on LeNet and SNN-LeNet."""
@@ -283,4 +378,5 @@ def reconstruction_figure(
                 cols.append((name, p if p is not None and p.exists() else None))
             rows.append((f"{paper}\n({row_cells[0].spec.dataset} #{i})", cols))
     title = {"fig3": "Fig. 3: DLG and iDLG", "fig4": "Fig. 4: GRNN"}[fig]
-    return figures.reconstructions(out / "figures" / f"{fig}.png", rows, title)
+    key = "reconstruction" if iterate == "last" else "best"
+    return figures.reconstructions(out / "figures" / f"{fig}.png", rows, title, key)

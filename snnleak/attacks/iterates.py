@@ -1,0 +1,73 @@
+"""Which iterate an attack reports, and how its optimisation went: one bookkeeping for every
+attack (DLG, iDLG, batched trials, GRNN).
+
+An attack evaluates its matching loss :math:`D_s` at iterates :math:`x_0, x_1, \\dots`. The
+tracker keeps
+
+- the **last** finite iterate (what DLG's code returns, and the default everywhere),
+- the **best** iterate by loss (what an attacker can also pick: it needs no ground truth),
+- every finite loss, and whether a non-finite loss stopped the run (diverged).
+
+:func:`convergence` summarises a loss trajectory for the record: initial, final and minimum
+loss, final/initial, the loss every ``k`` steps, and whether the optimiser **stalled** (made
+less than a :data:`STALL_RATIO`-fold reduction: final/initial above 1/2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+STALL_RATIO = 0.5  # final/initial above this: the optimisation did not get anywhere
+TRAJECTORY_POINTS = 20  # about this many losses kept per record
+
+
+@dataclass
+class IterateTracker:
+    losses: list[float] = field(default_factory=list)
+    last: object = None
+    best: object = None
+    best_loss: float = math.inf
+    diverged: bool = False
+
+    def observe(self, loss: float, state: object) -> bool:
+        """Record ``loss`` evaluated at ``state``; False (and diverged) if it is not finite."""
+        if not math.isfinite(loss):
+            self.diverged = True
+            return False
+        self.losses.append(loss)
+        self.last = state
+        if loss < self.best_loss:
+            self.best_loss, self.best = loss, state
+        return True
+
+
+def convergence(losses: list[float], diverged: bool) -> dict:
+    """The record's summary of one optimisation (see the module docstring)."""
+    if not losses:
+        return {
+            "loss_initial": None,
+            "loss_final": None,
+            "loss_min": None,
+            "loss_ratio": None,
+            "loss_every": None,
+            "loss_trajectory": [],
+            "stalled": None,
+            "diverged": diverged,
+        }
+    every = max(1, math.ceil((len(losses) - 1) / TRAJECTORY_POINTS))
+    trajectory = losses[::every]
+    if (len(losses) - 1) % every:
+        trajectory.append(losses[-1])  # always end on the final loss
+    initial, final = losses[0], losses[-1]
+    ratio = final / initial if initial > 0 else (0.0 if final == 0 else math.inf)
+    return {
+        "loss_initial": initial,
+        "loss_final": final,
+        "loss_min": min(losses),
+        "loss_ratio": ratio,
+        "loss_every": every,
+        "loss_trajectory": trajectory,
+        "stalled": ratio > STALL_RATIO,
+        "diverged": diverged,
+    }
