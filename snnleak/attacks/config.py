@@ -10,7 +10,12 @@ from typing import Literal
 
 from snnleak.errors import ConfigError
 
-ATTACKS = ("dlg", "idlg", "grnn")
+PAPER_ATTACKS = ("dlg", "idlg", "grnn")  # the paper's attacks, its protocol
+# attackers who know they face an SNN (issue 16): the smooth proxy (continuation + TV + polish),
+# Inverting Gradients, and the analytic last-layer features inverted, then the proxy
+ADAPTIVE_ATTACKS = ("proxy", "ig", "analytic")
+ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
+BATCHED_ATTACKS = ("dlg", "idlg")  # the attacks with a batched-trials form
 MODELS = ("ann", "snn")
 THRESHOLD_MODES = ("post", "in")
 # GRNN's Wasserstein term: "sorted" is the W2 distance between the two gradients' empirical

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from snnleak.attacks.config import AttackSpec, Thresholding
+from snnleak.attacks.config import BATCHED_ATTACKS, AttackSpec, Thresholding
 from snnleak.attacks.records import RecordLog, record_key, trial_key
 from snnleak.errors import ConfigError
 
@@ -39,10 +39,10 @@ class Cell:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}")
         if self.batch_trials < 1:
             raise ConfigError(f"--batch-trials must be at least 1, got {self.batch_trials}")
-        if self.batch_trials > 1 and self.spec.attack == "grnn":
+        if self.batch_trials > 1 and self.spec.attack not in BATCHED_ATTACKS:
             raise ConfigError(
-                "--batch-trials applies to the L-BFGS attacks (dlg, idlg); "
-                "run GRNN with --batch-trials 1"
+                f"--batch-trials applies to the L-BFGS attacks ({', '.join(BATCHED_ATTACKS)}); "
+                f"run {self.spec.attack} with --batch-trials 1"
             )
         if self.batch_trials > 1 and self.spec.lbfgs.line_search != "none":
             raise ConfigError(

@@ -24,7 +24,13 @@ import torch
 
 from snnleak import data, layout, metrics
 from snnleak.attacks import thresholding
-from snnleak.attacks.config import AttackSpec, DLGConfig, GRNNConfig, Thresholding
+from snnleak.attacks.config import (
+    ADAPTIVE_ATTACKS,
+    AttackSpec,
+    DLGConfig,
+    GRNNConfig,
+    Thresholding,
+)
 from snnleak.attacks.dlg import GradientInversion
 from snnleak.attacks.grnn import GRNN
 from snnleak.attacks.iterates import convergence
@@ -70,6 +76,10 @@ def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gene
 
 
 def build_attack(spec: AttackSpec):
+    """The attack of ``spec``; ``iterations`` is DLG/iDLG/GRNN's optimiser steps, the proxy's
+    steps per continuation stage and Inverting Gradients' Adam steps."""
+    if spec.attack in ADAPTIVE_ATTACKS:
+        return build_adaptive(spec)
     kw = {} if spec.iterations is None else {"iterations": spec.iterations}
     if spec.attack == "grnn":
         return GRNN(
@@ -82,6 +92,23 @@ def build_attack(spec: AttackSpec):
         )
     cfg = DLGConfig(lbfgs=spec.lbfgs, threshold=spec.threshold, loss_norm=spec.loss_norm, **kw)
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
+
+
+def build_adaptive(spec: AttackSpec):
+    from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
+    from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
+    from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
+
+    steps = {} if spec.iterations is None else {"stage_steps": spec.iterations}
+    proxy = ProxyConfig(
+        threshold=spec.threshold, max_iter=spec.lbfgs.max_iter, polish_steps=20, **steps
+    )
+    if spec.attack == "proxy":
+        return SmoothProxy(proxy)
+    if spec.attack == "analytic":
+        return AnalyticInversion(AnalyticConfig(proxy=proxy))
+    kw = {} if spec.iterations is None else {"iterations": spec.iterations}
+    return InvertingGradients(InvertingConfig(threshold=spec.threshold, **kw))
 
 
 def evaluate(

@@ -15,6 +15,7 @@ import click
 from snnleak.cli.attack import attack
 from snnleak.cli.bench import bench
 from snnleak.cli.data import data
+from snnleak.cli.diagnose import diagnose
 from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
 from snnleak.cli.judge import train_judge
@@ -52,6 +53,7 @@ cli.add_command(data)
 cli.add_command(train_judge)
 cli.add_command(attack)
 cli.add_command(reproduce)
+cli.add_command(diagnose)
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ A cell's trials are chosen exactly as ``snnleak attack`` chooses them, so its re
 from __future__ import annotations
 
 from snnleak.attacks.config import (
-    ATTACKS,
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
+    PAPER_ATTACKS,
     AttackSpec,
     LBFGSConfig,
     Thresholding,
@@ -20,7 +20,18 @@ from snnleak.attacks.loop import Cell
 from snnleak.errors import ConfigError
 from snnleak.reproduce.preset import Optimiser, Preset
 
-TARGETS = ("table2", "table4", "table5", "table6", "fig3", "fig4", "fig5", "sweep", "all")
+TARGETS = (
+    "table2",
+    "table4",
+    "table5",
+    "table6",
+    "fig3",
+    "fig4",
+    "fig5",
+    "sweep",
+    "adaptive",
+    "all",
+)
 # what each target needs: the attack tables it draws on
 NEEDS = {
     "table4": ("table4",),
@@ -31,12 +42,13 @@ NEEDS = {
     "table2": (),
     "table6": (),
     "sweep": ("sweep",),
+    "adaptive": ("adaptive",),
     "all": ("table4", "table5"),
 }
 FIGURE_ATTACKS = {"fig3": ("dlg", "idlg"), "fig4": ("grnn",)}
 
 
-def table4_cells(preset: Preset, backend: str, attacks=ATTACKS) -> list[Cell]:
+def table4_cells(preset: Preset, backend: str, attacks=PAPER_ATTACKS) -> list[Cell]:
     p = preset.table4
     cells = []
     for attack in attacks:
@@ -110,11 +122,13 @@ def cells_for(target: str, preset: Preset, backend: str) -> list[Cell]:
         raise ConfigError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
     cells = []
     if "table4" in NEEDS[target]:
-        cells += table4_cells(preset, backend, FIGURE_ATTACKS.get(target, ATTACKS))
+        cells += table4_cells(preset, backend, FIGURE_ATTACKS.get(target, PAPER_ATTACKS))
     if "table5" in NEEDS[target]:
         cells += table5_cells(preset, backend)
     if "sweep" in NEEDS[target]:
         cells += sweep_cells(preset, backend)
+    if "adaptive" in NEEDS[target]:
+        cells += adaptive_cells(preset, backend)
     return cells
 
 
@@ -158,4 +172,35 @@ def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> lis
             batch = preset.table4.batch_trials if opt.line_search == "none" else 1
             spec = sweep_spec(preset, backend, model, opt)
             cells.append(Cell(spec, samples, batch, table="sweep"))
+    return cells
+
+
+def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
+    """Table IV's data and victims under the paper's attacks and the adaptive ones: a paper
+    attack keeps Table IV's budget and optimiser; an adaptive one its own defaults."""
+    p, a = preset.table4, preset.adaptive
+    cells = []
+    for attack in a.attacks:
+        for paper, dataset in p.datasets:
+            for model in MODELS:
+                paper_attack = attack in PAPER_ATTACKS
+                opt = p.optimiser_of(model) if attack in ("dlg", "idlg") else Optimiser()
+                spec = AttackSpec(
+                    attack,
+                    model,
+                    dataset,
+                    backend=backend,
+                    timesteps=p.timesteps,
+                    iterations=p.iterations_of(attack) if paper_attack else a.iterations,
+                    lbfgs=LBFGSConfig(
+                        lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search
+                    ),
+                    grnn_wasserstein=p.grnn_wasserstein,
+                    split=p.split,
+                    loss_norm=opt.loss_norm,
+                    grnn_generator=p.grnn_generator,
+                )
+                batched = attack in ("dlg", "idlg") and opt.line_search == "none"
+                batch = min(p.batch_trials, a.samples) if batched else 1
+                cells.append(Cell(spec, a.samples, batch, table="adaptive", paper_dataset=paper))
     return cells

@@ -19,6 +19,7 @@ from snnleak.attacks.config import (
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
+    PAPER_ATTACKS,
     SPLITS,
 )
 from snnleak.errors import ConfigError
@@ -110,6 +111,15 @@ class SweepPlan:
 
 
 @dataclass(frozen=True)
+class AdaptivePlan:
+    """``reproduce adaptive``: the paper's attack beside the adaptive ones, on Table IV's data."""
+
+    samples: int = 4
+    attacks: tuple[str, ...] = ("idlg", "proxy", "ig", "analytic")
+    iterations: int | None = None  # the adaptive attacks' steps (None: each attack's own)
+
+
+@dataclass(frozen=True)
 class JudgePlan:
     require_imagenet: bool = False  # refuse to train the LFW judge from scratch
 
@@ -131,6 +141,7 @@ class Preset:
     source: str  # the file it was read from
     judges: JudgePlan = JudgePlan()
     sweep: SweepPlan = SweepPlan()
+    adaptive: AdaptivePlan = AdaptivePlan()
 
 
 def _take(table: dict, where: str, spec: dict[str, type], defaults: dict | None = None) -> dict:
@@ -185,8 +196,9 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "figures": dict,
             "judges": dict,
             "sweep": dict,
+            "adaptive": dict,
         },
-        {"judges": {}, "sweep": {}},
+        {"judges": {}, "sweep": {}, "adaptive": {}},
     )
     t4 = _take(
         top["table4"],
@@ -222,7 +234,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
         for model in MODELS
         if model in per_model
     )
-    iterations = _take(t4["iterations"], "table4.iterations", dict.fromkeys(ATTACKS, int))
+    iterations = _take(t4["iterations"], "table4.iterations", dict.fromkeys(PAPER_ATTACKS, int))
     datasets = _take(t4["datasets"], "table4.datasets", dict.fromkeys(PAPER_DATASETS, str))
     for paper, ours in datasets.items():
         _dataset(ours, f"table4.datasets.{paper}")
@@ -277,6 +289,18 @@ def parse_preset(doc: dict, source: str) -> Preset:
         },
     )
     _dataset(sweep["dataset"], "sweep.dataset")
+    adaptive = _take(
+        top["adaptive"],
+        "adaptive",
+        {"samples": int, "attacks": list, "iterations": int},
+        {"samples": 4, "attacks": list(AdaptivePlan.attacks), "iterations": None},
+    )
+    unknown = [a for a in adaptive["attacks"] if a not in ATTACKS]
+    if unknown or not adaptive["attacks"]:
+        raise ConfigError(
+            f"adaptive.attacks must name attacks among {', '.join(ATTACKS)}, "
+            f"got {adaptive['attacks']}"
+        )
     if sweep["attack"] not in ("dlg", "idlg"):
         raise ConfigError(f"sweep.attack must be dlg or idlg, got {sweep['attack']!r}")
     for where, name in (("table5.dataset", t5["dataset"]), ("table6.dataset", t6["dataset"])):
@@ -292,7 +316,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
             t4["timesteps"],
             t4["lbfgs_max_iter"],
             t4["batch_trials"],
-            tuple((a, iterations[a]) for a in ATTACKS),
+            tuple((a, iterations[a]) for a in PAPER_ATTACKS),
             tuple((p, datasets[p]) for p in PAPER_DATASETS),
             **{k: t4[k] for k in TABLE4_DEFAULTS},
             optimisers=optimisers,
@@ -312,6 +336,11 @@ def parse_preset(doc: dict, source: str) -> Preset:
         source=source,
         judges=JudgePlan(judges["require_imagenet"]),
         sweep=SweepPlan(**sweep),
+        adaptive=AdaptivePlan(
+            adaptive["samples"],
+            tuple(dict.fromkeys(adaptive["attacks"])),
+            adaptive["iterations"],
+        ),
     )
 
 

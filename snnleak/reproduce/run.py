@@ -33,13 +33,18 @@ from snnleak.data.base import download_hint
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder, write_atomic, write_json_atomic
-from snnleak.reproduce import figures, sweep, tables
+from snnleak.reproduce import adaptive, figures, sweep, tables
 from snnleak.reproduce.executor import Task, check_executor, execute
 from snnleak.reproduce.plan import FIGURE_ATTACKS, cells_for, sweep_cells
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import Table
 
-TABLE_TITLES = {"table4": "Table IV", "table5": "Table V", "sweep": "Sweep"}
+TABLE_TITLES = {
+    "table4": "Table IV",
+    "table5": "Table V",
+    "sweep": "Sweep",
+    "adaptive": "Adaptive",
+}
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,9 @@ def plan_run(run: Run) -> Plan:
         info = splits[(c.spec.dataset, c.spec.split)].info
         check_memory(c.spec, info, min(c.batch_trials, c.samples))
     shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
-        c: set(chosen[c][: preset.figures.samples]) for c in cells if c.table == "table4"
+        c: set(chosen[c][: preset.figures.samples])
+        for c in cells
+        if c.table in ("table4", "adaptive")
     }
     return Plan(cells, chosen, splits, shown)
 
@@ -231,8 +238,22 @@ def _outputs(run: Run, plan: Plan, by_key: dict, new: int) -> Result:
     figs: list[Path] = []
     if run.target == "table2":
         made.append(tables.table2(judge_tables(preset, run), preset.judges.require_imagenet))
+    infos = {c.spec.dataset: plan.split_of(c).info for c in cells}
+    if run.target == "adaptive":
+        mine = cells_of(cells, "adaptive")
+        made.append(adaptive.table(mine, chosen, seed, by_key, infos))
+        figs.append(
+            adaptive.figure(
+                out / "figures" / "adaptive.png",
+                mine,
+                chosen,
+                plan.shown,
+                seed,
+                by_key,
+                lambda record: array_path(out, record),
+            )
+        )
     if run.target in ("table4", "all"):
-        infos = {c.spec.dataset: plan.split_of(c).info for c in cells}
         t4 = cells_of(cells, "table4")
         made.append(tables.table4(t4, chosen, seed, by_key, infos, preset.table4))
     t5 = None

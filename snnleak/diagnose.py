@@ -1,0 +1,126 @@
+"""Landscape diagnostics of the matching loss: why descent does or does not reach the truth.
+
+**This is evaluation that uses the ground truth, outside any attacker.** No attack may call
+it. For each item, with the victim's observed gradient, the iDLG label, the attack's grey start
+:math:`x_0` and the truth :math:`x^*`, and :math:`L` the matching loss on the victim:
+
+- the loss along the segment :math:`x_0 + f (x^* - x_0)` for ``FRACTIONS`` f, divided by
+  :math:`L(x_0)`;
+- the cosine between the descent direction :math:`-\\nabla L(x_0)` and :math:`x^* - x_0`;
+- the loss at :math:`x^* + N(0, \\sigma^2)` for ``SIGMAS``, divided by :math:`L(x_0)`.
+
+Medians over the items go into a table; the segment curves of the ANN and the SNN into one
+figure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from snnleak import data, layout
+from snnleak.attacks.config import AttackSpec
+from snnleak.attacks.dlg import infer_label, initial_dummy
+from snnleak.attacks.proxy import matching_loss
+from snnleak.attacks.runner import build_victim, sample_order, trial_generator
+from snnleak.attacks.threat import observe
+
+FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)
+SIGMAS = (1e-3, 1e-2, 1e-1)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    model: str
+    segment: tuple[float, ...]  # median L / L(x0) at FRACTIONS
+    cosine: float  # median cos(-grad L(x0), x* - x0)
+    noise: tuple[float, ...]  # median L(x* + noise) / L(x0) at SIGMAS
+    items: int
+
+
+def landscape(
+    model: str, dataset: str, samples: int, seed: int = 0, timesteps: int = 20, split="train"
+) -> Landscape:
+    spec = AttackSpec("idlg", model, dataset, timesteps=timesteps, split=split)
+    items = data.load(dataset, split)
+    info = items.info
+    segments, cosines, noises = [], [], []
+    for i in sample_order(len(items), seed)[:samples]:
+        x, y = items[i]
+        victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
+        obs = observe(victim, layout.as_batch(x, info.modality), torch.tensor([y]), info.modality)
+        true, label = list(obs.gradients), infer_label(obs)
+        x0 = initial_dummy(obs, trial_generator(seed, i, "attack"))
+        truth = layout.as_batch(x, info.modality).to(x0.dtype)
+
+        def loss(z: torch.Tensor, obs=obs, label=label, true=true) -> float:
+            return float(matching_loss(obs.model, z, label, true).detach())
+
+        start = loss(x0)
+        segments.append([loss(x0 + f * (truth - x0)) / start for f in FRACTIONS])
+        z = x0.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(matching_loss(obs.model, z, label, true), [z])
+        direction = (truth - x0).reshape(-1)
+        cos = torch.nn.functional.cosine_similarity(-grad.reshape(-1), direction, dim=0)
+        cosines.append(float(cos))
+        noise_gen = trial_generator(seed, i, "diagnose-noise")
+        noises.append(
+            [
+                loss(truth + s * torch.randn(truth.shape, generator=noise_gen, dtype=truth.dtype))
+                / start
+                for s in SIGMAS
+            ]
+        )
+    return Landscape(
+        model,
+        tuple(statistics.median(col) for col in zip(*segments, strict=True)),
+        statistics.median(cosines),
+        tuple(statistics.median(col) for col in zip(*noises, strict=True)),
+        len(segments),
+    )
+
+
+def markdown(results: list[Landscape], dataset: str, timesteps: int) -> str:
+    head = (
+        "| model | n | cos(-grad L(x0), x* - x0) | "
+        + " | ".join(f"L at {f:g}" for f in FRACTIONS[1:])
+        + " | "
+        + " | ".join(f"L(x* + N(0, {s:g}^2))" for s in SIGMAS)
+        + " |"
+    )
+    lines = [
+        f"**Landscape of the matching loss on {dataset} (T = {timesteps}; uses the ground "
+        "truth: evaluation, not an attack; losses divided by L(x0), medians)**",
+        "",
+        head,
+        "|" + "---|" * (3 + len(FRACTIONS) - 1 + len(SIGMAS)),
+    ]
+    for r in results:
+        cells = [f"{v:.3g}" for v in r.segment[1:]] + [f"{v:.3g}" for v in r.noise]
+        name = "LeNet" if r.model == "ann" else "SNN-LeNet"
+        lines.append(f"| {name} | {r.items} | {r.cosine:.3g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(results: list[Landscape], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from snnleak.io import write_atomic
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for r in results:
+        ax.plot(FRACTIONS, r.segment, marker="o", label="LeNet" if r.model == "ann" else "SNN")
+    ax.set_xlabel("fraction of the way from the start to the truth")
+    ax.set_ylabel("matching loss / loss at start")
+    ax.set_yscale("log")
+    ax.set_title("Matching loss on the segment (uses the ground truth)", fontsize=9)
+    ax.legend()
+    out = write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return out
