@@ -8,6 +8,7 @@ A cell's trials are chosen exactly as ``snnleak attack`` chooses them, so its re
 from __future__ import annotations
 
 from snnleak.attacks.config import (
+    BATCHED_ATTACKS,
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
@@ -48,33 +49,58 @@ NEEDS = {
 FIGURE_ATTACKS = {"fig3": ("dlg", "idlg"), "fig4": ("grnn",)}
 
 
+def table4_cell(
+    preset: Preset,
+    backend: str,
+    attack: str,
+    model: str,
+    paper: str,
+    dataset: str,
+    *,
+    samples: int,
+    table: str,
+    iterations: int | None,
+) -> Cell:
+    """One cell on Table IV's protocol: its T, split, GRNN and, for DLG/iDLG, the per-model
+    L-BFGS (GRNN and the adaptive attacks bring their own optimisers)."""
+    p = preset.table4
+    opt = p.optimiser_of(model) if attack in BATCHED_ATTACKS else Optimiser()
+    spec = AttackSpec(
+        attack,
+        model,
+        dataset,
+        backend=backend,
+        timesteps=p.timesteps,
+        iterations=iterations,
+        lbfgs=LBFGSConfig(lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search),
+        grnn_wasserstein=p.grnn_wasserstein,
+        split=p.split,
+        loss_norm=opt.loss_norm,
+        grnn_generator=p.grnn_generator,
+    )
+    batched = attack in BATCHED_ATTACKS and opt.line_search == "none"  # else no batched form
+    batch = min(p.batch_trials, samples) if batched else 1
+    return Cell(spec, samples, batch, table=table, paper_dataset=paper)
+
+
 def table4_cells(preset: Preset, backend: str, attacks=PAPER_ATTACKS) -> list[Cell]:
     p = preset.table4
-    cells = []
-    for attack in attacks:
-        for paper, dataset in p.datasets:
-            for model in MODELS:
-                # GRNN trains a generator with RMSprop: the L-BFGS choice is DLG/iDLG's only
-                opt = p.optimiser_of(model) if attack != "grnn" else Optimiser()
-                spec = AttackSpec(
-                    attack,
-                    model,
-                    dataset,
-                    backend=backend,
-                    timesteps=p.timesteps,
-                    iterations=p.iterations_of(attack),
-                    lbfgs=LBFGSConfig(
-                        lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search
-                    ),
-                    grnn_wasserstein=p.grnn_wasserstein,
-                    split=p.split,
-                    loss_norm=opt.loss_norm,
-                    grnn_generator=p.grnn_generator,
-                )
-                solo = attack == "grnn" or opt.line_search != "none"  # no batched form
-                batch = 1 if solo else p.batch_trials
-                cells.append(Cell(spec, p.samples, batch, table="table4", paper_dataset=paper))
-    return cells
+    return [
+        table4_cell(
+            preset,
+            backend,
+            attack,
+            model,
+            paper,
+            dataset,
+            samples=p.samples,
+            table="table4",
+            iterations=p.iterations_of(attack),
+        )
+        for attack in attacks
+        for paper, dataset in p.datasets
+        for model in MODELS
+    ]
 
 
 def table5_cells(preset: Preset, backend: str) -> list[Cell]:
@@ -179,28 +205,19 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
     """Table IV's data and victims under the paper's attacks and the adaptive ones: a paper
     attack keeps Table IV's budget and optimiser; an adaptive one its own defaults."""
     p, a = preset.table4, preset.adaptive
-    cells = []
-    for attack in a.attacks:
-        for paper, dataset in p.datasets:
-            for model in MODELS:
-                paper_attack = attack in PAPER_ATTACKS
-                opt = p.optimiser_of(model) if attack in ("dlg", "idlg") else Optimiser()
-                spec = AttackSpec(
-                    attack,
-                    model,
-                    dataset,
-                    backend=backend,
-                    timesteps=p.timesteps,
-                    iterations=p.iterations_of(attack) if paper_attack else a.iterations,
-                    lbfgs=LBFGSConfig(
-                        lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search
-                    ),
-                    grnn_wasserstein=p.grnn_wasserstein,
-                    split=p.split,
-                    loss_norm=opt.loss_norm,
-                    grnn_generator=p.grnn_generator,
-                )
-                batched = attack in ("dlg", "idlg") and opt.line_search == "none"
-                batch = min(p.batch_trials, a.samples) if batched else 1
-                cells.append(Cell(spec, a.samples, batch, table="adaptive", paper_dataset=paper))
-    return cells
+    return [
+        table4_cell(
+            preset,
+            backend,
+            attack,
+            model,
+            paper,
+            dataset,
+            samples=a.samples,
+            table="adaptive",
+            iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else a.iterations,
+        )
+        for attack in a.attacks
+        for paper, dataset in p.datasets
+        for model in MODELS
+    ]
