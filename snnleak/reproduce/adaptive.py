@@ -91,7 +91,7 @@ def verdicts(asr: dict) -> list[str]:
     attack with the highest SNN ASR."""
     out = []
     for paper in dict.fromkeys(d for _, d, _ in asr):
-        attacks = {a for a, d, _ in asr if d == paper}
+        attacks = list(dict.fromkeys(a for a, d, _ in asr if d == paper))
         base = [a for a in attacks if a in PAPER_ATTACKS]
         adaptive = [a for a in attacks if a not in PAPER_ATTACKS]
         if not base or not adaptive:
@@ -107,8 +107,8 @@ def verdicts(asr: dict) -> list[str]:
             s = asr.get((attack, paper, "snn"))
             return -1.0 if s is None else s.mean
 
-        best = max(adaptive, key=snn_asr)
-        first = sorted(base)[0]
+        best = max(adaptive, key=snn_asr)  # the first listed among equals
+        first = base[0]
         out.append(
             f"{paper}: SNN/ANN ASR {ratio(first)} under {NAMES[first]}, {ratio(best)} under "
             f"{NAMES[best]} (the adaptive attack with the highest SNN ASR)."
