@@ -23,9 +23,10 @@ import torch
 
 from snnleak import data, layout
 from snnleak.attacks.config import AttackSpec
-from snnleak.attacks.dlg import infer_label, initial_dummy
+from snnleak.attacks.loop import sample_order
+from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import matching_loss
-from snnleak.attacks.runner import build_victim, sample_order, trial_generator
+from snnleak.attacks.runner import build_victim, trial_generator
 from snnleak.attacks.threat import observe
 
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)

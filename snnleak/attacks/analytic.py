@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from snnleak.attacks.dlg import initial_dummy
+from snnleak.attacks.primitives import initial_dummy
 from snnleak.attacks.proxy import (
     ProxyConfig,
     SmoothProxy,

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
-from snnleak.attacks.dlg import finish, infer_label, initial_dummy
-from snnleak.attacks.iterates import IterateTracker
+from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.lbfgs import TrialLBFGS, run_step
+from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError
 from snnleak.gradients import layer_weights

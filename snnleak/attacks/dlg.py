@@ -25,26 +25,12 @@ from __future__ import annotations
 
 import torch
 
-from snnleak import layout
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
-from snnleak.attacks.iterates import IterateTracker
+from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
-
-
-def infer_label(obs: Observation) -> torch.Tensor:
-    """iDLG: the class whose row of the classifier's weight gradient sums lowest."""
-    weight_grad = obs.gradients[-2]  # [K, D]: the last linear layer's weight
-    return weight_grad.sum(dim=1).argmin().reshape(1).expand(obs.batch_size).clone()
-
-
-def initial_dummy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
-    dtype = obs.gradients[0].dtype
-    shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
-    if obs.modality == "events":  # small non-negative spikes |N(0, 0.1)|
-        return torch.randn(shape, generator=generator, dtype=dtype).mul_(0.1).abs_()
-    return torch.rand(shape, generator=generator, dtype=dtype).mul_(0.1).add_(0.45)
 
 
 class GradientInversion:
@@ -115,25 +101,3 @@ class GradientInversion:
         return BatchedGradientInversion(self.config, self.infer_label).reconstruct(
             observations, generators
         )
-
-
-def finish(track: IterateTracker, steps: int, threshold, initial) -> Reconstruction:
-    """The reconstruction from a tracker whose states are ``(x, target)`` (``target``: hard
-    labels, or the soft label's probabilities): last and best iterates (thresholded by
-    Algorithm 1 where asked); ``initial`` stands in when not even the first loss was finite."""
-    last = track.last if track.last is not None else initial
-    best = track.best if track.best is not None else last
-    return Reconstruction(
-        thresholding.after_optimisation(last[0], threshold),
-        _hard(last[1]),
-        track.losses,
-        track.diverged,
-        steps,
-        best_x=thresholding.after_optimisation(best[0], threshold),
-        best_label=_hard(best[1]),
-        target=last[1],
-    )
-
-
-def _hard(target: torch.Tensor) -> torch.Tensor:
-    return target if not target.is_floating_point() else target.argmax(-1)

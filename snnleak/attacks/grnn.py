@@ -34,8 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnleak.attacks.config import GRNNConfig
-from snnleak.attacks.dlg import finish
-from snnleak.attacks.iterates import IterateTracker
+from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 
 from snnleak.attacks.config import Thresholding
-from snnleak.attacks.dlg import finish, infer_label, initial_dummy
-from snnleak.attacks.iterates import IterateTracker
+from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import matching_loss, smooth_copy, spiking_neurons, total_variation
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError

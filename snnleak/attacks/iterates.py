@@ -18,6 +18,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import torch
+
+from snnleak.attacks import thresholding
+from snnleak.attacks.threat import Reconstruction
+
 STALL_RATIO = 0.5  # final/initial above this: the optimisation did not get anywhere
 TRAJECTORY_POINTS = 20  # about this many losses kept per record
 
@@ -71,3 +76,25 @@ def convergence(losses: list[float], diverged: bool) -> dict:
         "stalled": ratio > STALL_RATIO,
         "diverged": diverged,
     }
+
+
+def finish(track: IterateTracker, steps: int, threshold, initial) -> Reconstruction:
+    """The reconstruction from a tracker whose states are ``(x, target)`` (``target``: hard
+    labels, or the soft label's probabilities): last and best iterates (thresholded by
+    Algorithm 1 where asked); ``initial`` stands in when not even the first loss was finite."""
+    last = track.last if track.last is not None else initial
+    best = track.best if track.best is not None else last
+    return Reconstruction(
+        thresholding.after_optimisation(last[0], threshold),
+        _hard(last[1]),
+        track.losses,
+        track.diverged,
+        steps,
+        best_x=thresholding.after_optimisation(best[0], threshold),
+        best_label=_hard(best[1]),
+        target=last[1],
+    )
+
+
+def _hard(target: torch.Tensor) -> torch.Tensor:
+    return target if not target.is_floating_point() else target.argmax(-1)

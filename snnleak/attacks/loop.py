@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+import torch
+
 from snnleak.attacks.config import BATCHED_ATTACKS, AttackSpec, Thresholding
 from snnleak.attacks.records import RecordLog, record_key, trial_key
 from snnleak.errors import ConfigError
@@ -85,9 +87,12 @@ class NoOutputs:
         pass
 
 
-def chosen_items(cell: Cell, split_size: int, seed: int) -> list[int]:
-    from snnleak.attacks.runner import sample_order
+def sample_order(n: int, seed: int) -> list[int]:
+    """A seeded permutation of ``range(n)``: trial i attacks its i-th item."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
+
+def chosen_items(cell: Cell, split_size: int, seed: int) -> list[int]:
     if cell.samples > split_size:
         where = f"{cell.table}: " if cell.table else ""
         raise ConfigError(

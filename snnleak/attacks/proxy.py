@@ -39,8 +39,8 @@ import torch
 from torch import nn
 
 from snnleak.attacks.config import Thresholding
-from snnleak.attacks.dlg import finish, infer_label, initial_dummy
-from snnleak.attacks.iterates import IterateTracker
+from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance

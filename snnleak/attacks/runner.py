@@ -161,10 +161,6 @@ def relative_mismatch(obs, rec: Reconstruction) -> float | None:
     return value / total if total > 0 else None
 
 
-def sample_order(n: int, seed: int) -> list[int]:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-
-
 @dataclass(frozen=True)
 class Trial:
     """One finished trial: its record, the private item and the reconstruction."""

@@ -1,0 +1,29 @@
+r"""What every optimisation attack starts from, computed from the Observation alone.
+
+- :func:`infer_label`: iDLG's rule. For cross entropy, :math:`\partial L/\partial W_k = (p_k -
+  y_k) h`, whose row sum is negative only for the true class when the features h are
+  non-negative (sigmoid outputs, spike counts).
+- :func:`initial_dummy`: images near-uniform grey U(0.45, 0.55) ``[B, C, H, W]``; event tensors
+  small non-negative spikes :math:`|N(0, 0.1)|` ``[T, B, C, H, W]`` (the paper's Eq. 1).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from snnleak import layout
+from snnleak.attacks.threat import Observation
+
+
+def infer_label(obs: Observation) -> torch.Tensor:
+    """iDLG: the class whose row of the classifier's weight gradient sums lowest."""
+    weight_grad = obs.gradients[-2]  # [K, D]: the last linear layer's weight
+    return weight_grad.sum(dim=1).argmin().reshape(1).expand(obs.batch_size).clone()
+
+
+def initial_dummy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    dtype = obs.gradients[0].dtype
+    shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
+    if obs.modality == "events":  # small non-negative spikes |N(0, 0.1)|
+        return torch.randn(shape, generator=generator, dtype=dtype).mul_(0.1).abs_()
+    return torch.rand(shape, generator=generator, dtype=dtype).mul_(0.1).add_(0.45)
