@@ -106,6 +106,7 @@ def test_convergence_summary():
     flat = convergence([4.0, 3.5, 3.9], diverged=False)
     assert flat["stalled"] is True and flat["loss_trajectory"] == [4.0, 3.5, 3.9]
     assert convergence([], diverged=True)["diverged"] is True
+    assert convergence([2.0], diverged=False)["stalled"] is None  # nothing was optimised
     track = IterateTracker()
     assert track.observe(2.0, "a") and track.observe(1.0, "b") and track.observe(3.0, "c")
     assert not track.observe(math.nan, "d")

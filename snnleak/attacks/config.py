@@ -12,8 +12,9 @@ from snnleak.errors import ConfigError
 
 PAPER_ATTACKS = ("dlg", "idlg", "grnn")  # the paper's attacks, its protocol
 # attackers who know they face an SNN (issue 16): the smooth proxy (continuation + TV + polish),
-# Inverting Gradients, and the analytic last-layer features inverted, then the proxy
-ADAPTIVE_ATTACKS = ("proxy", "ig", "analytic")
+# Inverting Gradients, the analytic last-layer features inverted then the proxy, and a decoder
+# learned on public data, alone or as the proxy's start
+ADAPTIVE_ATTACKS = ("proxy", "ig", "analytic", "learned", "learned-proxy")
 ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
 BATCHED_ATTACKS = ("dlg", "idlg")  # the attacks with a batched-trials form
 MODELS = ("ann", "snn")

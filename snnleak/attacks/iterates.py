@@ -73,7 +73,7 @@ def convergence(losses: list[float], diverged: bool) -> dict:
         "loss_ratio": ratio,
         "loss_every": every,
         "loss_trajectory": trajectory,
-        "stalled": ratio > STALL_RATIO,
+        "stalled": ratio > STALL_RATIO if len(losses) > 1 else None,  # None: no optimisation
         "diverged": diverged,
     }
 

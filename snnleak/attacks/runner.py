@@ -107,6 +107,13 @@ def build_adaptive(spec: AttackSpec):
         return SmoothProxy(proxy)
     if spec.attack == "analytic":
         return AnalyticInversion(AnalyticConfig(proxy=proxy))
+    if spec.attack in ("learned", "learned-proxy"):
+        from snnleak.attacks.learned import LearnedConfig, LearnedInversion
+
+        # the attacker's public data: the other split, disjoint from the victims' items
+        public = data.load(spec.dataset, "test" if spec.split == "train" else "train")
+        cfg = LearnedConfig(then_proxy=spec.attack == "learned-proxy", proxy=proxy)
+        return LearnedInversion(replace(cfg, aux_items=min(cfg.aux_items, len(public))), public)
     kw = {} if spec.iterations is None else {"iterations": spec.iterations}
     return InvertingGradients(InvertingConfig(threshold=spec.threshold, **kw))
 

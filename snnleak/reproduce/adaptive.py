@@ -30,6 +30,7 @@ from snnleak.reproduce.tables import (
 
 NAMES = {"dlg": "DLG", "idlg": "iDLG", "grnn": "GRNN", "proxy": "Smooth proxy"}
 NAMES |= {"ig": "Inverting Gradients", "analytic": "Analytic + proxy"}
+NAMES |= {"learned": "Learned decoder", "learned-proxy": "Learned + proxy"}
 MODELS = {"ann": "LeNet", "snn": "SNN-LeNet"}
 
 

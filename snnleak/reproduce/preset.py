@@ -115,7 +115,7 @@ class AdaptivePlan:
     """``reproduce adaptive``: the paper's attack beside the adaptive ones, on Table IV's data."""
 
     samples: int = 4
-    attacks: tuple[str, ...] = ("idlg", "proxy", "ig", "analytic")
+    attacks: tuple[str, ...] = ("idlg", "proxy", "ig", "analytic", "learned")
     iterations: int | None = None  # the adaptive attacks' steps (None: each attack's own)
 
 
