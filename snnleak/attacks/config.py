@@ -31,6 +31,7 @@ LINE_SEARCHES = ("none", "strong_wolfe")
 # term divided by that layer's squared norm)
 LOSS_NORMS = ("none", "global", "layer")
 SPLITS = ("train", "test")
+NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class AttackSpec:
     split: str = "train"  # the paper attacks a client's training items
     loss_norm: str = "none"
     grnn_generator: str = "glu"
+    neuron: str = "if"  # the SNN victim's neuron: IF (the paper's) or LIF
+    alpha: float = 2.0  # the SNN victim's ATan surrogate sharpness
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -152,6 +155,11 @@ class AttackSpec:
         _choice("--grnn-generator", self.grnn_generator, GRNN_GENERATORS)
         _choice("--split", self.split, SPLITS)
         _choice("--loss-norm", self.loss_norm, LOSS_NORMS)
+        _choice("--neuron", self.neuron, NEURONS)
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
+            raise ConfigError(f"--alpha must be a number, got {self.alpha!r}")
+        if not self.alpha > 0:
+            raise ConfigError(f"--alpha must be positive, got {self.alpha}")
         if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
             raise ConfigError(
                 f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "

@@ -51,6 +51,7 @@ from snnleak.info import package_versions
 from snnleak.io import claim_folder
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.models.lenet import CHANNELS, KERNEL, PADDING, STRIDES
+from snnleak.neurons import NeuronParams
 
 
 def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
@@ -59,20 +60,16 @@ def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
 
 
 def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
-    if info.modality == "events":  # AttackSpec has refused event data for the ANN
-        t, *item = info.input_shape
-        return LeNet5SNN(
-            tuple(item), info.num_classes, t, backend=spec.backend, generator=generator
-        )
-    if spec.model == "ann":
+    """A freshly initialised victim: the sigmoid LeNet, or LeNet5SNN with the spec's neuron
+    (IF or LIF, ATan at ``alpha``), T and backend (event data bring their own T)."""
+    if spec.model == "ann":  # AttackSpec has refused event data for the ANN
         return LeNet(info.input_shape, info.num_classes, generator=generator)
-    return LeNet5SNN(
-        info.input_shape,
-        info.num_classes,
-        spec.timesteps,
-        backend=spec.backend,
-        generator=generator,
-    )
+    neuron = NeuronParams(kind=spec.neuron, alpha=float(spec.alpha))
+    shape, t = info.input_shape, spec.timesteps
+    if info.modality == "events":
+        t, *item = info.input_shape
+        shape = tuple(item)
+    return LeNet5SNN(shape, info.num_classes, t, neuron, backend=spec.backend, generator=generator)
 
 
 def build_attack(spec: AttackSpec):

@@ -13,6 +13,7 @@ from snnleak.attacks.config import (
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
+    NEURONS,
     SPLITS,
     THRESHOLD_MODES,
 )
@@ -42,6 +43,20 @@ from snnleak.neurons import BACKENDS
 )
 @click.option("--samples", type=int, default=8, show_default=True, help="Trials to run.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--neuron",
+    type=click.Choice(NEURONS),
+    default="if",
+    show_default=True,
+    help="The SNN victim's neuron (LIF: tau 2).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="The SNN victim's ATan surrogate sharpness.",
+)
 @click.option(
     "--timesteps",
     type=int,
@@ -117,6 +132,8 @@ def attack(
     split: str,
     samples: int,
     seed: int,
+    neuron: str,
+    alpha: float,
     timesteps: int,
     iterations: int | None,
     threshold: float | None,
@@ -158,6 +175,8 @@ def attack(
         split=split,
         loss_norm=loss_norm,
         grnn_generator=grnn_generator,
+        neuron=neuron,
+        alpha=alpha,
     )
     # everything that can fail on the input fails here, before any judge is trained
     items = data.load(dataset, spec.split, root=data_root)

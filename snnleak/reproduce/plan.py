@@ -7,6 +7,8 @@ A cell's trials are chosen exactly as ``snnleak attack`` chooses them, so its re
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from snnleak.attacks.config import (
     BATCHED_ATTACKS,
     LINE_SEARCHES,
@@ -31,6 +33,7 @@ TARGETS = (
     "fig5",
     "sweep",
     "adaptive",
+    "ablations",
     "all",
 )
 # what each target needs: the attack tables it draws on
@@ -44,6 +47,7 @@ NEEDS = {
     "table6": (),
     "sweep": ("sweep",),
     "adaptive": ("adaptive",),
+    "ablations": ("ablations",),
     "all": ("table4", "table5"),
 }
 FIGURE_ATTACKS = {"fig3": ("dlg", "idlg"), "fig4": ("grnn",)}
@@ -155,6 +159,8 @@ def cells_for(target: str, preset: Preset, backend: str) -> list[Cell]:
         cells += sweep_cells(preset, backend)
     if "adaptive" in NEEDS[target]:
         cells += adaptive_cells(preset, backend)
+    if "ablations" in NEEDS[target]:
+        cells += ablation_cells(preset, backend)
     return cells
 
 
@@ -221,3 +227,49 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
         for paper, dataset in p.datasets
         for model in MODELS
     ]
+
+
+BASE_VICTIM = {"timesteps": 20, "neuron": "if", "alpha": 2.0}
+
+
+def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
+    """(factor, value, victim settings): one factor at a time away from BASE_VICTIM; the base
+    itself appears once per factor, so every factor's row set is complete."""
+    a = preset.ablations
+    points = [("T", t, {**BASE_VICTIM, "timesteps": t}) for t in a.timesteps]
+    points += [("neuron", n.upper(), {**BASE_VICTIM, "neuron": n}) for n in a.neurons]
+    points += [("alpha", al, {**BASE_VICTIM, "alpha": al}) for al in a.alphas]
+    return points
+
+
+def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
+    """The SNN victim at every ablation point, under each of the preset's ablation attacks
+    (a paper attack keeps Table IV's budget and optimiser; an adaptive one its defaults)."""
+    p, a = preset.table4, preset.ablations
+    cells = []
+    seen = set()
+    for _, _, victim in ablation_points(preset):
+        for attack in a.attacks:
+            key = (attack, tuple(sorted(victim.items())))
+            if key in seen:  # the base victim is shared by the three factors
+                continue
+            seen.add(key)
+            base = table4_cell(
+                preset,
+                backend,
+                attack,
+                "snn",
+                "MNIST",
+                a.dataset,
+                samples=a.samples,
+                table="ablations",
+                iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else None,
+            )
+            spec = replace(
+                base.spec,
+                timesteps=victim["timesteps"],
+                neuron=victim["neuron"],
+                alpha=victim["alpha"],
+            )
+            cells.append(replace(base, spec=spec))
+    return cells

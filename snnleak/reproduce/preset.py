@@ -120,6 +120,19 @@ class AdaptivePlan:
 
 
 @dataclass(frozen=True)
+class AblationPlan:
+    """``reproduce ablations``: one factor at a time away from the base victim (IF, ATan
+    alpha 2, T = 20): T, the neuron, the surrogate's alpha."""
+
+    dataset: str = "digits"
+    samples: int = 4
+    timesteps: tuple[int, ...] = (1, 4, 8, 20)
+    neurons: tuple[str, ...] = ("if", "lif")
+    alphas: tuple[float, ...] = (1.0, 2.0, 4.0)
+    attacks: tuple[str, ...] = ("idlg", "learned")
+
+
+@dataclass(frozen=True)
 class JudgePlan:
     require_imagenet: bool = False  # refuse to train the LFW judge from scratch
 
@@ -142,6 +155,7 @@ class Preset:
     judges: JudgePlan = JudgePlan()
     sweep: SweepPlan = SweepPlan()
     adaptive: AdaptivePlan = AdaptivePlan()
+    ablations: AblationPlan = AblationPlan()
 
 
 def _take(table: dict, where: str, spec: dict[str, type], defaults: dict | None = None) -> dict:
@@ -197,8 +211,9 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "judges": dict,
             "sweep": dict,
             "adaptive": dict,
+            "ablations": dict,
         },
-        {"judges": {}, "sweep": {}, "adaptive": {}},
+        {"judges": {}, "sweep": {}, "adaptive": {}, "ablations": {}},
     )
     t4 = _take(
         top["table4"],
@@ -307,6 +322,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
         if data.get_dataset(_dataset(name, where)).modality != "events":
             raise ConfigError(f"{where}: {name!r} is not an event dataset")
     figures = _take(top["figures"], "figures", {"samples": int})
+    ablations = _ablations(top["ablations"])
     return Preset(
         name=top["name"],
         seed=top["seed"],
@@ -341,6 +357,45 @@ def parse_preset(doc: dict, source: str) -> Preset:
             tuple(dict.fromkeys(adaptive["attacks"])),
             adaptive["iterations"],
         ),
+        ablations=ablations,
+    )
+
+
+def _ablations(table: dict) -> AblationPlan:
+    base = AblationPlan()
+    a = _take(
+        table,
+        "ablations",
+        {
+            "dataset": str,
+            "samples": int,
+            "timesteps": list,
+            "neurons": list,
+            "alphas": list,
+            "attacks": list,
+        },
+        {k: getattr(base, k) for k in ("dataset", "samples")}
+        | {k: list(getattr(base, k)) for k in ("timesteps", "neurons", "alphas", "attacks")},
+    )
+    _dataset(a["dataset"], "ablations.dataset")
+    if data.get_dataset(a["dataset"]).modality != "image":
+        raise ConfigError(f"ablations.dataset must be an image dataset, got {a['dataset']!r}")
+    checks = {
+        "timesteps": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000,
+        "neurons": lambda v: v in ("if", "lif"),
+        "alphas": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
+        "attacks": lambda v: v in ATTACKS,
+    }
+    for key, ok in checks.items():
+        if not a[key] or not all(ok(v) for v in a[key]):
+            raise ConfigError(f"ablations.{key} has a value out of range: {a[key]}")
+    return AblationPlan(
+        a["dataset"],
+        a["samples"],
+        tuple(a["timesteps"]),
+        tuple(a["neurons"]),
+        tuple(float(v) for v in a["alphas"]),
+        tuple(dict.fromkeys(a["attacks"])),
     )
 
 

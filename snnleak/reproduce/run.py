@@ -33,7 +33,7 @@ from snnleak.data.base import download_hint
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder, write_atomic, write_json_atomic
-from snnleak.reproduce import adaptive, figures, sweep, tables
+from snnleak.reproduce import ablations, adaptive, figures, sweep, tables
 from snnleak.reproduce.executor import Task, check_executor, execute
 from snnleak.reproduce.plan import FIGURE_ATTACKS, cells_for, sweep_cells
 from snnleak.reproduce.preset import Preset
@@ -44,6 +44,7 @@ TABLE_TITLES = {
     "table5": "Table V",
     "sweep": "Sweep",
     "adaptive": "Adaptive",
+    "ablations": "Ablations",
 }
 
 
@@ -253,6 +254,10 @@ def _outputs(run: Run, plan: Plan, by_key: dict, new: int) -> Result:
                 lambda record: array_path(out, record),
             )
         )
+    if run.target == "ablations":
+        t = ablations.table(preset, cells_of(cells, "ablations"), chosen, seed, by_key)
+        made.append(t)
+        figs.append(ablations.figure(out / "figures" / "ablations.png", t))
     if run.target in ("table4", "all"):
         t4 = cells_of(cells, "table4")
         made.append(tables.table4(t4, chosen, seed, by_key, infos, preset.table4))
