@@ -54,7 +54,7 @@ $(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cuda
 setup: $(STAMP)
 
 # The main job: the paper's Tables IV to VI and Figures 3 to 5 on the embedded offline data
-# (trains the four judges on first use; about 8 minutes on 2 cores). Prints the tables; writes
+# (trains the four judges on first use; about 6 minutes on 2 cores). Prints the tables; writes
 # them, the figures and every trial's record under runs/reproduce-quick. Rerunning resumes.
 run: setup
 	$(VENV)/bin/snnleak reproduce all --preset quick --out runs/reproduce-quick

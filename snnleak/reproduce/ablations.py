@@ -15,13 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from snnleak.reproduce import figures
+from snnleak.reproduce.adaptive import NAMES
 from snnleak.reproduce.plan import Cell, ablation_points
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import Stat, Table, asr_stat, cell_records, loss_ratio
-
-NAMES = {"dlg": "DLG", "idlg": "iDLG", "grnn": "GRNN", "proxy": "Smooth proxy"}
-NAMES |= {"ig": "Inverting Gradients", "analytic": "Analytic + proxy"}
-NAMES |= {"learned": "Learned decoder", "learned-proxy": "Learned + proxy"}
 
 
 def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
