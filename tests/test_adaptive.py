@@ -213,13 +213,27 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
             quick.table4, lbfgs_max_iter=2, iterations=(("dlg", 1), ("idlg", 1), ("grnn", 1))
         ),
         ablations=AblationPlan(
-            samples=1, timesteps=(1, 2), neurons=("if", "lif"), alphas=(2.0,), attacks=("idlg",)
+            samples=1,
+            timesteps=(1, 2),
+            neurons=("if", "lif"),
+            alphas=(2.0,),
+            attacks=("idlg",),
+            surrogates=("atan", "triangle"),
+            encodings=("poisson",),
         ),
     )
     cells = ablation_cells(tiny, "fused")
-    victims = {(c.spec.timesteps, c.spec.neuron, c.spec.alpha) for c in cells}
-    assert victims == {(1, "if", 2.0), (2, "if", 2.0), (20, "if", 2.0), (20, "lif", 2.0)}
-    assert len(cells) == 4 and all(c.spec.model == "snn" for c in cells)
+    victims = {(c.spec.timesteps, c.spec.neuron, c.spec.surrogate) for c in cells}
+    assert victims == {
+        (1, "if", "atan"),
+        (2, "if", "atan"),
+        (20, "if", "atan"),
+        (20, "lif", "atan"),
+        (20, "if", "triangle"),
+    }
+    assert sum(c.spec.encoding == "poisson" for c in cells) == 1
+    assert len(cells) == 6 and all(c.spec.model == "snn" for c in cells)
+    assert {c.spec.backend for c in cells if c.spec.surrogate == "triangle"} == {"reference"}
     load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("ablations", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
@@ -229,6 +243,55 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
         ("neuron", "IF"),
         ("neuron", "LIF"),
         ("alpha", "2"),
+        ("surrogate", "atan"),
+        ("surrogate", "triangle"),
+        ("encoding", "poisson"),
     ]
     assert all(r[3] == 1 for r in table.rows)  # every point attacked
     assert (tmp_path / "out" / "figures" / "ablations.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_poisson_coding_hides_the_clients_draw_from_the_server():
+    x, y = data.load("digits", "train")[3]
+    model = LeNet5SNN(
+        (1, 28, 28),
+        10,
+        4,
+        backend="fused",
+        generator=torch.Generator().manual_seed(0),
+        encoding="poisson",
+        rate_generator=torch.Generator().manual_seed(7),
+    )
+    xb = x.unsqueeze(0)
+    seq = model.encode(xb)
+    assert set(seq.unique().tolist()) <= {0.0, 1.0}  # spikes
+    # the straight-through code: the gradient reaches the pixels
+    xr = xb.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(model(xr).sum(), xr)
+    assert g.abs().sum() > 0
+    obs = observe(model, xb, torch.tensor([y]), "image")
+    client_next = model.encode(xb)
+    server_next = obs.model.encode(xb)
+    assert not torch.equal(client_next, server_next)  # the server draws its own spikes
+
+
+def test_the_spec_builds_the_victim_it_names():
+    from snnleak.attacks import AttackSpec
+    from snnleak.attacks.runner import build_victim, trial_generator
+
+    info = data.load("digits", "train").info
+    spec = AttackSpec(
+        "idlg",
+        "snn",
+        "digits",
+        backend="reference",
+        timesteps=3,
+        neuron="lif",
+        alpha=4.0,
+        surrogate="triangle",
+        encoding="poisson",
+    )
+    victim = build_victim(spec, info, trial_generator(0, 1, "victim"))
+    p = victim.neuron_params
+    assert (victim.timesteps, p.kind, p.alpha, p.surrogate) == (3, "lif", 4.0, "triangle")
+    assert victim.encoding == "poisson" and victim.backend == "reference"

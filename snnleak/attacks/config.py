@@ -135,7 +135,9 @@ class AttackSpec:
     loss_norm: str = "none"
     grnn_generator: str = "glu"
     neuron: str = "if"  # the SNN victim's neuron: IF (the paper's) or LIF
-    alpha: float = 2.0  # the SNN victim's ATan surrogate sharpness
+    alpha: float = 2.0  # the SNN victim's surrogate sharpness
+    surrogate: str = "atan"  # the SNN victim's surrogate family (others: reference backend)
+    encoding: str = "direct"  # the SNN victim's image code: direct, or poisson (rate coding)
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -156,6 +158,16 @@ class AttackSpec:
         _choice("--split", self.split, SPLITS)
         _choice("--loss-norm", self.loss_norm, LOSS_NORMS)
         _choice("--neuron", self.neuron, NEURONS)
+        from snnleak.neurons.surrogate import SURROGATES
+
+        _choice("--encoding", self.encoding, ("direct", "poisson"))
+
+        _choice("--surrogate", self.surrogate, tuple(SURROGATES))
+        if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
+            raise ConfigError(
+                f"the {self.surrogate} surrogate runs on the reference backend only; "
+                "pass --backend reference"
+            )
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
             raise ConfigError(f"--alpha must be a number, got {self.alpha!r}")
         if not self.alpha > 0:

@@ -61,15 +61,29 @@ def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
 
 def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
     """A freshly initialised victim: the sigmoid LeNet, or LeNet5SNN with the spec's neuron
-    (IF or LIF, ATan at ``alpha``), T and backend (event data bring their own T)."""
+    (IF or LIF), surrogate at ``alpha``, image code, T and backend (event data bring their own
+    T)."""
     if spec.model == "ann":  # AttackSpec has refused event data for the ANN
         return LeNet(info.input_shape, info.num_classes, generator=generator)
-    neuron = NeuronParams(kind=spec.neuron, alpha=float(spec.alpha))
+    neuron = NeuronParams(kind=spec.neuron, alpha=float(spec.alpha), surrogate=spec.surrogate)
     shape, t = info.input_shape, spec.timesteps
     if info.modality == "events":
         t, *item = info.input_shape
         shape = tuple(item)
-    return LeNet5SNN(shape, info.num_classes, t, neuron, backend=spec.backend, generator=generator)
+    rates = None
+    if spec.encoding != "direct":  # the client's own draw, seeded from the victim's generator
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        rates = torch.Generator().manual_seed(seed)
+    return LeNet5SNN(
+        shape,
+        info.num_classes,
+        t,
+        neuron,
+        backend=spec.backend,
+        generator=generator,
+        encoding=spec.encoding,
+        rate_generator=rates,
+    )
 
 
 def build_attack(spec: AttackSpec):

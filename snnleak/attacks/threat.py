@@ -64,6 +64,9 @@ def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modality: str) -
     model.train()  # the client trains: surrogate gradients, batch statistics
     grads = parameter_gradients(model, x, y)
     server_copy = copy.deepcopy(model).train()
+    for m in server_copy.modules():  # a stochastic encoder: the server never sees the draw
+        if hasattr(m, "redraw"):
+            m.redraw()
     for p in server_copy.parameters():
         p.requires_grad_(True)
         p.grad = None

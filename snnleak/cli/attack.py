@@ -58,6 +58,20 @@ from snnleak.neurons import BACKENDS
     help="The SNN victim's ATan surrogate sharpness.",
 )
 @click.option(
+    "--surrogate",
+    type=click.Choice(("atan", "sigmoid", "fast_sigmoid", "triangle")),
+    default="atan",
+    show_default=True,
+    help="The SNN victim's surrogate family (all but atan: --backend reference).",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(("direct", "poisson")),
+    default="direct",
+    show_default=True,
+    help="The SNN victim's image code (poisson: rate coding, draw unknown to the attacker).",
+)
+@click.option(
     "--timesteps",
     type=int,
     default=20,
@@ -134,6 +148,8 @@ def attack(
     seed: int,
     neuron: str,
     alpha: float,
+    surrogate: str,
+    encoding: str,
     timesteps: int,
     iterations: int | None,
     threshold: float | None,
@@ -177,6 +193,8 @@ def attack(
         grnn_generator=grnn_generator,
         neuron=neuron,
         alpha=alpha,
+        surrogate=surrogate,
+        encoding=encoding,
     )
     # everything that can fail on the input fails here, before any judge is trained
     items = data.load(dataset, spec.split, root=data_root)

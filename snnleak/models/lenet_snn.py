@@ -7,7 +7,11 @@ and the output is the temporal mean of the linear layer's per-step outputs:
 .. math::
     \text{logits} = \frac{1}{T} \sum_{t=0}^{T-1} W\, s^{(3)}_t + b
 
-Images ``[B, C, H, W]`` are replicated over the T steps (direct encoding); event tensors
+Images ``[B, C, H, W]`` are replicated over the T steps (direct encoding, the paper's), or,
+with ``encoding="poisson"``, drawn as Bernoulli spikes with probability the pixel value at every
+step (rate coding; the gradient passes straight through the draw). The draws come from the
+model's own ``rate_generator``; :meth:`redraw` gives a copy (the server's, the attacker's) a
+generator of its own, so the attacker never knows the client's draw. Event tensors
 ``[T, B, C, H, W]`` are used as they are. No membrane state is kept between calls.
 """
 
@@ -20,6 +24,8 @@ from snnleak.errors import ConfigError
 from snnleak.models.lenet import check_shape, feature_size, init_uniform_, make_convs
 from snnleak.neurons import NeuronParams, SpikingNeuron
 
+ENCODINGS = ("direct", "poisson")
+
 
 class LeNet5SNN(nn.Module):
     def __init__(
@@ -31,13 +37,19 @@ class LeNet5SNN(nn.Module):
         backend: str = "reference",
         *,
         generator: torch.Generator | None = None,
+        encoding: str = "direct",
+        rate_generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         self.in_shape = check_shape(in_shape, num_classes)
         if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
             raise ConfigError(f"timesteps must be a positive integer, got {timesteps!r}")
+        if encoding not in ENCODINGS:
+            raise ConfigError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
         self.num_classes = num_classes
         self.timesteps = timesteps
+        self.encoding = encoding
+        self.rate_generator = rate_generator or torch.Generator().manual_seed(0)
         self.neuron_params = NeuronParams(kind="if") if neuron is None else neuron
         self.convs = make_convs(self.in_shape[0])
         self.neurons = nn.ModuleList(SpikingNeuron(self.neuron_params, backend) for _ in self.convs)
@@ -48,10 +60,22 @@ class LeNet5SNN(nn.Module):
     def backend(self) -> str:
         return self.neurons[0].backend
 
+    def redraw(self) -> None:
+        """A generator of its own for the rate code, derived from, but not equal to, this one's
+        state: what a copy that must not replay the original's draws needs."""
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.rate_generator))
+        self.rate_generator = torch.Generator().manual_seed(seed ^ 0x5EED)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` images -> ``[T, B, C, H, W]`` by replication; sequences pass."""
+        """``[B, C, H, W]`` images -> ``[T, B, C, H, W]`` (replicated, or Poisson rate-coded);
+        sequences pass."""
         if x.dim() == 4 and tuple(x.shape[1:]) == self.in_shape:
-            return x.unsqueeze(0).expand(self.timesteps, *x.shape)
+            seq = x.unsqueeze(0).expand(self.timesteps, *x.shape)
+            if self.encoding == "direct":
+                return seq
+            draw = torch.rand(seq.shape, generator=self.rate_generator, dtype=x.dtype)
+            spikes = (draw.to(x.device) < seq.clamp(0, 1)).to(x.dtype)
+            return seq + (spikes - seq).detach()  # the gradient passes straight through
         if x.dim() == 5 and tuple(x.shape[2:]) == self.in_shape:
             if x.shape[0] != self.timesteps:
                 raise ConfigError(

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from snnleak.errors import BackendUnavailable
+from snnleak.errors import BackendUnavailable, UnsupportedConfiguration
 from snnleak.fused import build, ops
 from snnleak.neurons.params import NeuronParams
 from snnleak.neurons.reference import NeuronTrace
@@ -28,6 +28,11 @@ def availability() -> tuple[bool, str]:
 
 
 def multistep_trace(x_seq: torch.Tensor, p: NeuronParams) -> NeuronTrace:
+    if p.surrogate != "atan":
+        raise UnsupportedConfiguration(
+            f"backend 'fused' implements the ATan surrogate only, not {p.surrogate!r}; use "
+            "backend='reference' for this configuration"
+        )
     lib = build.load()
     if x_seq.device.type == "cuda" and not lib.cuda:
         raise BackendUnavailable(

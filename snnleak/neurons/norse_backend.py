@@ -69,6 +69,8 @@ def check_supported(p: NeuronParams) -> None:
         problems.append("a detached reset (Norse's reset always carries the spike's gradient)")
     if p.smooth:
         problems.append("the smooth surrogate mode")
+    if p.surrogate != "atan":
+        problems.append(f"the {p.surrogate} surrogate (ATan only)")
     if problems:
         raise UnsupportedConfiguration(
             "backend 'norse' cannot represent "

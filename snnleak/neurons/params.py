@@ -23,7 +23,10 @@ class NeuronParams:
             (subtract theta on a spike).
         decay_input: LIF only: whether the input is divided by tau.
         detach_reset: treat the spike as a constant inside the reset (no gradient through it).
-        alpha: ATan surrogate sharpness; the surrogate derivative at threshold is alpha / 2.
+        alpha: surrogate sharpness; the ATan derivative at threshold is alpha / 2.
+        surrogate: the surrogate family (``snnleak.neurons.surrogate.SURROGATES``): ``atan``
+            (the paper's; every backend), or ``sigmoid``, ``fast_sigmoid`` (SuperSpike),
+            ``triangle`` (the reference backend only).
         smooth: use the smooth primitive atan(pi*alpha*x/2)/pi + 1/2 instead of the Heaviside
             in the forward pass (SpikingJelly's ``spiking=False``): for finite-difference checks.
     """
@@ -36,6 +39,7 @@ class NeuronParams:
     detach_reset: bool = False
     alpha: float = 2.0
     smooth: bool = False
+    surrogate: str = "atan"
 
     def __post_init__(self) -> None:
         if self.kind not in ("if", "lif"):
@@ -64,6 +68,12 @@ class NeuronParams:
             raise ConfigError(
                 f"v_threshold ({self.v_threshold}) must be above the resting/reset potential "
                 f"({rest}), otherwise the neuron fires at rest; raise v_threshold or lower v_reset"
+            )
+        from snnleak.neurons.surrogate import SURROGATES
+
+        if self.surrogate not in SURROGATES:
+            raise ConfigError(
+                f"unknown surrogate {self.surrogate!r}; choose one of: {', '.join(SURROGATES)}"
             )
         for name in ("decay_input", "detach_reset", "smooth"):
             if not isinstance(getattr(self, name), bool):

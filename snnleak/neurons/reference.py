@@ -68,7 +68,7 @@ def step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One time step: ``(x_t, v_{t-1}) -> (s_t, h_t, v_t)``."""
     h = charge(x, v, p)
-    s = atan_spike(h - p.v_threshold, p.alpha, smooth=p.smooth)
+    s = atan_spike(h - p.v_threshold, p.alpha, smooth=p.smooth, family=p.surrogate)
     return s, h, reset(h, s, p)
 
 

@@ -57,6 +57,8 @@ def check_supported(p: NeuronParams) -> None:
         )
     if p.smooth:
         problems.append("the smooth surrogate mode")
+    if p.surrogate != "atan":
+        problems.append(f"the {p.surrogate} surrogate (ATan only)")
     if problems:
         raise UnsupportedConfiguration(
             "backend 'snntorch' cannot represent "

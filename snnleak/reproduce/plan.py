@@ -229,7 +229,13 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
     ]
 
 
-BASE_VICTIM = {"timesteps": 20, "neuron": "if", "alpha": 2.0}
+BASE_VICTIM = {
+    "timesteps": 20,
+    "neuron": "if",
+    "alpha": 2.0,
+    "surrogate": "atan",
+    "encoding": "direct",
+}
 
 
 def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
@@ -239,6 +245,8 @@ def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
     points = [("T", t, {**BASE_VICTIM, "timesteps": t}) for t in a.timesteps]
     points += [("neuron", n.upper(), {**BASE_VICTIM, "neuron": n}) for n in a.neurons]
     points += [("alpha", al, {**BASE_VICTIM, "alpha": al}) for al in a.alphas]
+    points += [("surrogate", f, {**BASE_VICTIM, "surrogate": f}) for f in a.surrogates]
+    points += [("encoding", e, {**BASE_VICTIM, "encoding": e}) for e in a.encodings]
     return points
 
 
@@ -270,6 +278,10 @@ def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
                 timesteps=victim["timesteps"],
                 neuron=victim["neuron"],
                 alpha=victim["alpha"],
+                surrogate=victim["surrogate"],
+                encoding=victim["encoding"],
+                # the fused kernels implement ATan only
+                backend=base.spec.backend if victim["surrogate"] == "atan" else "reference",
             )
             cells.append(replace(base, spec=spec))
     return cells

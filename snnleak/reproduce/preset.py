@@ -130,6 +130,8 @@ class AblationPlan:
     neurons: tuple[str, ...] = ("if", "lif")
     alphas: tuple[float, ...] = (1.0, 2.0, 4.0)
     attacks: tuple[str, ...] = ("idlg", "learned")
+    surrogates: tuple[str, ...] = ("atan", "sigmoid", "fast_sigmoid", "triangle")
+    encodings: tuple[str, ...] = ("direct", "poisson")
 
 
 @dataclass(frozen=True)
@@ -373,9 +375,14 @@ def _ablations(table: dict) -> AblationPlan:
             "neurons": list,
             "alphas": list,
             "attacks": list,
+            "surrogates": list,
+            "encodings": list,
         },
         {k: getattr(base, k) for k in ("dataset", "samples")}
-        | {k: list(getattr(base, k)) for k in ("timesteps", "neurons", "alphas", "attacks")},
+        | {
+            k: list(getattr(base, k))
+            for k in ("timesteps", "neurons", "alphas", "attacks", "surrogates", "encodings")
+        },
     )
     _dataset(a["dataset"], "ablations.dataset")
     if data.get_dataset(a["dataset"]).modality != "image":
@@ -385,6 +392,8 @@ def _ablations(table: dict) -> AblationPlan:
         "neurons": lambda v: v in ("if", "lif"),
         "alphas": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
         "attacks": lambda v: v in ATTACKS,
+        "surrogates": lambda v: v in ("atan", "sigmoid", "fast_sigmoid", "triangle"),
+        "encodings": lambda v: v in ("direct", "poisson"),
     }
     for key, ok in checks.items():
         if not a[key] or not all(ok(v) for v in a[key]):
@@ -396,6 +405,8 @@ def _ablations(table: dict) -> AblationPlan:
         tuple(a["neurons"]),
         tuple(float(v) for v in a["alphas"]),
         tuple(dict.fromkeys(a["attacks"])),
+        tuple(dict.fromkeys(a["surrogates"])),
+        tuple(dict.fromkeys(a["encodings"])),
     )
 
 
