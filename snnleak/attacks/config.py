@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from snnleak.errors import ConfigError
+from snnleak.models.lenet_snn import ENCODINGS
+from snnleak.neurons.surrogate import SURROGATES
 
 PAPER_ATTACKS = ("dlg", "idlg", "grnn")  # the paper's attacks, its protocol
 # attackers who know they face an SNN (issue 16): the smooth proxy (continuation + TV + polish),
@@ -32,6 +34,7 @@ LINE_SEARCHES = ("none", "strong_wolfe")
 LOSS_NORMS = ("none", "global", "layer")
 SPLITS = ("train", "test")
 NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
+SURROGATE_FAMILIES = tuple(SURROGATES)  # ATan everywhere; the others on the reference backend
 
 
 @dataclass(frozen=True)
@@ -158,11 +161,9 @@ class AttackSpec:
         _choice("--split", self.split, SPLITS)
         _choice("--loss-norm", self.loss_norm, LOSS_NORMS)
         _choice("--neuron", self.neuron, NEURONS)
-        from snnleak.neurons.surrogate import SURROGATES
+        _choice("--encoding", self.encoding, ENCODINGS)
 
-        _choice("--encoding", self.encoding, ("direct", "poisson"))
-
-        _choice("--surrogate", self.surrogate, tuple(SURROGATES))
+        _choice("--surrogate", self.surrogate, SURROGATE_FAMILIES)
         if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
             raise ConfigError(
                 f"the {self.surrogate} surrogate runs on the reference backend only; "

@@ -8,6 +8,7 @@ import click
 
 from snnleak.attacks.config import (
     ATTACKS,
+    ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
     LINE_SEARCHES,
@@ -15,6 +16,7 @@ from snnleak.attacks.config import (
     MODELS,
     NEURONS,
     SPLITS,
+    SURROGATE_FAMILIES,
     THRESHOLD_MODES,
 )
 from snnleak.cli.common import interrupted_hint
@@ -59,14 +61,14 @@ from snnleak.neurons import BACKENDS
 )
 @click.option(
     "--surrogate",
-    type=click.Choice(("atan", "sigmoid", "fast_sigmoid", "triangle")),
+    type=click.Choice(SURROGATE_FAMILIES),
     default="atan",
     show_default=True,
     help="The SNN victim's surrogate family (all but atan: --backend reference).",
 )
 @click.option(
     "--encoding",
-    type=click.Choice(("direct", "poisson")),
+    type=click.Choice(ENCODINGS),
     default="direct",
     show_default=True,
     help="The SNN victim's image code (poisson: rate coding, draw unknown to the attacker).",

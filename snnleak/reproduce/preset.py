@@ -14,6 +14,7 @@ from pathlib import Path
 from snnleak import data
 from snnleak.attacks.config import (
     ATTACKS,
+    ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
     LINE_SEARCHES,
@@ -21,6 +22,7 @@ from snnleak.attacks.config import (
     MODELS,
     PAPER_ATTACKS,
     SPLITS,
+    SURROGATE_FAMILIES,
 )
 from snnleak.errors import ConfigError
 
@@ -130,8 +132,8 @@ class AblationPlan:
     neurons: tuple[str, ...] = ("if", "lif")
     alphas: tuple[float, ...] = (1.0, 2.0, 4.0)
     attacks: tuple[str, ...] = ("idlg", "learned")
-    surrogates: tuple[str, ...] = ("atan", "sigmoid", "fast_sigmoid", "triangle")
-    encodings: tuple[str, ...] = ("direct", "poisson")
+    surrogates: tuple[str, ...] = SURROGATE_FAMILIES
+    encodings: tuple[str, ...] = ENCODINGS
 
 
 @dataclass(frozen=True)
@@ -392,8 +394,8 @@ def _ablations(table: dict) -> AblationPlan:
         "neurons": lambda v: v in ("if", "lif"),
         "alphas": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
         "attacks": lambda v: v in ATTACKS,
-        "surrogates": lambda v: v in ("atan", "sigmoid", "fast_sigmoid", "triangle"),
-        "encodings": lambda v: v in ("direct", "poisson"),
+        "surrogates": lambda v: v in SURROGATE_FAMILIES,
+        "encodings": lambda v: v in ENCODINGS,
     }
     for key, ok in checks.items():
         if not a[key] or not all(ok(v) for v in a[key]):
