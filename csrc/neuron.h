@@ -134,7 +134,7 @@ void with_flags(int64_t flags, Fn&& fn) {
   }
 }
 
-// The three scans on [T, N] contiguous tensors (CPU implementations; CUDA ones are registered
+// The three scans on contiguous [T, ...] tensors seen as [T, N] (CPU implementations; CUDA ones are registered
 // for the same ops in cuda/neuron_cuda.cu).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cpu(const at::Tensor& x,
                                                               at::ArrayRef<double> params,
@@ -150,7 +150,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cpu(
     const std::optional<at::Tensor>& grad_v, const at::Tensor& h, const at::Tensor& gh,
     at::ArrayRef<double> params, int64_t flags, std::array<bool, 4> output_mask);
 
-// Input checks shared by the CPU and CUDA ops: [T, N] tensors of one shape, dtype (float32 or
+// Input checks shared by the CPU and CUDA ops: [T, ...] tensors of one shape, dtype (float32 or
 // float64) and device; null entries and undefined tensors are absent optional inputs.
 void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
                   at::ArrayRef<double> params);
@@ -173,6 +173,11 @@ inline std::array<at::Tensor, 4> masked_outputs(const at::Tensor& h,
   std::array<at::Tensor, 4> out;
   for (int i = 0; i < 4; ++i) out[i] = output_mask[i] ? at::empty_like(h) : h.new_empty({0});
   return out;
+}
+
+// N of the [T, N] view of a [T, ...] tensor: the neurons at one time step.
+inline int64_t neurons(const at::Tensor& t) {
+  return t.size(0) > 0 ? t.numel() / t.size(0) : 0;
 }
 
 // Sentinel: how many times each kernel ran, per device, since the library was loaded.

@@ -1,6 +1,7 @@
 // The fused neuron ops: schemas (torch's operator registry) and the CPU kernels.
 //
-// Every op works on a contiguous [T, N] view: T time steps of N independent neurons. The CPU
+// Every op works on a contiguous [T, ...] tensor seen as [T, N]: T time steps of N = numel / T
+// independent neurons (the outputs keep the input's shape, so callers reshape nothing). The CPU
 // kernels are parallel over neurons (at::parallel_for); inside a thread, a block of neurons is
 // carried through time with its state in a small local array, so the inner loop runs over
 // contiguous memory along N and the compiler can vectorise it.
@@ -150,7 +151,8 @@ void check_inputs(const char* op, std::initializer_list<const at::Tensor*> ts,
                   at::ArrayRef<double> params) {
   TORCH_CHECK(params.size() == 4, op, ": params must be (tau, v_threshold, v_reset, alpha)");
   const at::Tensor& first = **ts.begin();
-  TORCH_CHECK(first.dim() == 2, op, ": expected [T, N] tensors, got ", first.sizes());
+  TORCH_CHECK(first.dim() >= 1, op, ": expected [T, ...] tensors with a time axis, got ",
+              first.sizes());
   TORCH_CHECK(first.scalar_type() == at::kFloat || first.scalar_type() == at::kDouble, op,
               ": expected float32 or float64, got ", first.scalar_type());
   for (const at::Tensor* t : ts) {
@@ -176,7 +178,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cpu(const at::Tensor& 
     with_flags(flags, [&](auto f) {
       fwd_kernel<scalar_t, decltype(f)::value>(
           x.const_data_ptr<scalar_t>(), s.mutable_data_ptr<scalar_t>(),
-          v.mutable_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1),
+          v.mutable_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), x.size(0), neurons(x),
           params.data());
     });
   });
@@ -196,7 +198,7 @@ at::Tensor neuron_bwd_cpu(const std::optional<at::Tensor>& grad_spikes,
     with_flags(flags, [&](auto f) {
       bwd_kernel<scalar_t, decltype(f)::value>(
           ptr_or_null<scalar_t>(gs), ptr_or_null<scalar_t>(gv), ptr_or_null<scalar_t>(ghx),
-          h.const_data_ptr<scalar_t>(), gh.mutable_data_ptr<scalar_t>(), h.size(0), h.size(1),
+          h.const_data_ptr<scalar_t>(), gh.mutable_data_ptr<scalar_t>(), h.size(0), neurons(h),
           params.data());
     });
   });
@@ -219,7 +221,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cpu(
           cot.const_data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gs), ptr_or_null<scalar_t>(gv),
           h.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
           out_ptr_or_null<scalar_t>(a), out_ptr_or_null<scalar_t>(cgs),
-          out_ptr_or_null<scalar_t>(cgv), out_ptr_or_null<scalar_t>(ch), h.size(0), h.size(1),
+          out_ptr_or_null<scalar_t>(cgv), out_ptr_or_null<scalar_t>(ch), h.size(0), neurons(h),
           params.data());
     });
   });

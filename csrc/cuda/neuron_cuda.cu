@@ -1,6 +1,6 @@
 // CUDA kernels of the fused neuron ops: one thread per neuron, looping over T.
 //
-// Tensors are [T, N] contiguous, so at every step the threads of a warp read and write
+// Tensors are [T, ...] contiguous, seen as [T, N], so at every step the threads of a warp read and write
 // consecutive addresses along N (coalesced). The per-element math is Neuron<T> from neuron.h,
 // shared with the CPU kernels.
 #include "../neuron.h"
@@ -91,7 +91,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> neuron_fwd_cuda(const at::Tensor&
   const c10::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = x_in.contiguous();
   at::Tensor s = at::empty_like(x), v = at::empty_like(x), h = at::empty_like(x);
-  const int64_t n = x.size(1);
+  const int64_t n = neurons(x);
   if (x.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuron_fwd_cuda", [&] {
       with_flags(flags, [&](auto f) {
@@ -118,7 +118,7 @@ at::Tensor neuron_bwd_cuda(const std::optional<at::Tensor>& grad_spikes,
   check_inputs("neuron_bwd", {&h, &gs, &gv, &ghx}, params);
   const c10::cuda::CUDAGuard guard(h.device());
   at::Tensor gh = at::empty_like(h);
-  const int64_t n = h.size(1);
+  const int64_t n = neurons(h);
   if (h.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "neuron_bwd_cuda", [&] {
       with_flags(flags, [&](auto f) {
@@ -147,7 +147,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> neuron_bwd2_cuda(
   check_inputs("neuron_bwd2", {&h, &cot, &gs, &gv, &gh}, params);
   const c10::cuda::CUDAGuard guard(h.device());
   auto [a, cgs, cgv, ch] = masked_outputs(h, output_mask);
-  const int64_t n = h.size(1);
+  const int64_t n = neurons(h);
   if (h.numel() > 0) {
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "neuron_bwd2_cuda", [&] {
       with_flags(flags, [&](auto f) {

@@ -26,7 +26,7 @@ from snnleak.errors import BackendUnavailable
 from snnleak.io import cache_root
 
 NAME = "snnleak_fused"
-CPU_SOURCES = ("neuron_cpu.cpp",)
+CPU_SOURCES = ("neuron_cpu.cpp", "neuron_autograd.cpp")
 CUDA_SOURCES = ("cuda/neuron_cuda.cu",)
 HEADERS = ("neuron.h",)
 # -fno-trapping-math lets the float compare of the spike be if-converted so the loops

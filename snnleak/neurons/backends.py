@@ -112,7 +112,7 @@ def get_backend(name: str) -> Backend:
         ) from None
 
 
-def _check_input(x_seq: torch.Tensor) -> None:
+def check_input(x_seq: torch.Tensor) -> None:
     if not isinstance(x_seq, torch.Tensor):
         raise ConfigError(f"x_seq must be a torch.Tensor [T, ...], got {type(x_seq).__name__}")
     if x_seq.dim() < 1:
@@ -130,7 +130,7 @@ def multistep_trace(
     """Run the neuron over ``x_seq`` (``[T, ...]``): spikes and the membrane sequences."""
     if not isinstance(params, NeuronParams):
         raise ConfigError(f"params must be a NeuronParams, got {type(params).__name__}")
-    _check_input(x_seq)
+    check_input(x_seq)
     return get_backend(backend).load()(x_seq, params)
 
 

@@ -1,12 +1,14 @@
 """The ``fused`` backend: the multi-step neuron as one C++/CUDA kernel per scan (``csrc/``).
 
 Exact to the reference in every configuration the reference supports, with first- and
-second-order gradients from dedicated reverse- and forward-time scans (``snnleak.fused.ops``).
+second-order gradients from dedicated reverse- and forward-time scans whose autograd chain runs
+in C++ (``snnleak.fused.ops``). A configuration is encoded into the ops' arguments once and
+cached, so a forward pays for no Python repacking.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 
 import torch
 
@@ -27,21 +29,41 @@ def availability() -> tuple[bool, str]:
     return (True, "") if st["built"] or st.get("buildable") else (False, str(st["reason"]))
 
 
-def multistep_trace(x_seq: torch.Tensor, p: NeuronParams) -> NeuronTrace:
+@functools.lru_cache(maxsize=256)
+def encode(p: NeuronParams) -> tuple[list[float], int]:
+    """``NeuronParams`` -> the ops' ``(params, flags)`` arguments (cached per configuration;
+    the returned list is shared: do not mutate it)."""
     if p.surrogate != "atan":
         raise UnsupportedConfiguration(
             f"backend 'fused' implements the ATan surrogate only, not {p.surrogate!r}; use "
             "backend='reference' for this configuration"
         )
-    lib = build.load()
-    if x_seq.device.type == "cuda" and not lib.cuda:
+    params = [p.tau, p.v_threshold, p.v_rest, p.alpha]
+    flags = (
+        (ops.LIF if p.kind == "lif" else 0)
+        | (ops.HARD if p.hard_reset else 0)
+        | (ops.DECAY if p.decay_input else 0)
+        | (ops.DETACH if p.detach_reset else 0)
+        | (ops.SMOOTH if p.smooth else 0)
+    )
+    return params, flags
+
+
+def _check_device(x_seq: torch.Tensor) -> None:
+    kind = x_seq.device.type
+    if kind == "cpu":
+        return
+    if kind != "cuda":
+        raise BackendUnavailable(f"backend 'fused' runs on cpu and cuda, not {x_seq.device}")
+    if not build.load().cuda:
         raise BackendUnavailable(
             "backend 'fused' was built without its CUDA kernels, but the input is on a GPU; "
             "set CUDA_HOME to a CUDA toolkit and rebuild (SNNLEAK_FUSED_CUDA=1)"
         )
-    if x_seq.device.type not in ("cpu", "cuda"):
-        raise BackendUnavailable(f"backend 'fused' runs on cpu and cuda, not {x_seq.device}")
-    steps = x_seq.shape[0]
-    flat = x_seq.reshape(steps, math.prod(x_seq.shape[1:]))
-    s, v, h = ops.neuron(flat, p)
-    return NeuronTrace(s.view(x_seq.shape), h.view(x_seq.shape), v.view(x_seq.shape))
+
+
+def multistep_trace(x_seq: torch.Tensor, p: NeuronParams) -> NeuronTrace:
+    params, flags = encode(p)
+    _check_device(x_seq)
+    s, v, h = ops.neuron(x_seq, params, flags)  # the ops keep the [T, ...] shape
+    return NeuronTrace(s, h, v)
