@@ -83,7 +83,7 @@ def class_l2_statistics(
     flat = x.reshape(len(x), -1).double()
     dist = torch.cdist(flat, flat).clamp_min(0)
     out: dict[str, list] = {"intra": [], "inter": []}
-    eye = torch.eye(len(x), dtype=torch.bool)
+    eye = torch.eye(len(x), dtype=torch.bool, device=x.device)
     for c in torch.unique(y):
         rows = y == c
         same = (rows[:, None] & rows[None, :]) & ~eye

@@ -126,9 +126,9 @@ def test_runner_batches_trials_and_records_them(tmp_path):
         assert a["mse"] == pytest.approx(b["mse"], rel=1e-3, abs=1e-6)
 
 
-def test_grnn_cannot_be_batched(tmp_path):
-    with pytest.raises(ConfigError, match="applies to the L-BFGS attacks"):
-        run_trials(AttackSpec("grnn", "ann", "digits"), 2, 0, tmp_path, judge=None, batch_trials=2)
+def test_an_unbatched_attack_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="--batch-trials applies to .*grnn.*run ig with"):
+        run_trials(AttackSpec("ig", "ann", "digits"), 2, 0, tmp_path, judge=None, batch_trials=2)
 
 
 def test_attack_cli_accepts_batch_trials(tmp_path):

@@ -26,6 +26,31 @@ from snnleak.gradients import layer_weights
 from snnleak.models.stacked import StackedLeNet
 
 
+def stack_victims(observations: list[Observation]):
+    """The K victims as one :class:`StackedLeNet`: ``(model, params, true, order)``, with the
+    true gradients stacked like ``params`` and ``order[j']`` the stacked index of the solo
+    model's j'-th parameter (conv1 w, b, conv2 w, b, ..., fc w, b)."""
+    model = StackedLeNet([o.model for o in observations]).train()
+    params = model.ordered_parameters()
+    n_conv = len(model.conv_w)
+    true = [torch.cat([o.gradients[2 * i] for o in observations]) for i in range(n_conv)]
+    true += [torch.cat([o.gradients[2 * i + 1] for o in observations]) for i in range(n_conv)]
+    true += [
+        torch.stack([o.gradients[-2] for o in observations]),
+        torch.stack([o.gradients[-1] for o in observations]),
+    ]
+    order = [j for i in range(n_conv) for j in (i, n_conv + i)] + [2 * n_conv, 2 * n_conv + 1]
+    return model, params, true, order
+
+
+def check_alike(observations: list[Observation]) -> None:
+    obs0 = observations[0]
+    if any(
+        o.input_shape != obs0.input_shape or o.batch_size != obs0.batch_size for o in observations
+    ):
+        raise ConfigError("batched trials must share input shape and batch size")
+
+
 class BatchedGradientInversion:
     def __init__(self, config: DLGConfig, infer_label: bool) -> None:
         self.config = config
@@ -36,26 +61,13 @@ class BatchedGradientInversion:
     ) -> list[Reconstruction]:
         cfg, k = self.config, len(observations)
         obs0 = observations[0]
-        if any(
-            o.input_shape != obs0.input_shape or o.batch_size != obs0.batch_size
-            for o in observations
-        ):
-            raise ConfigError("batched trials must share input shape and batch size")
+        check_alike(observations)
         if cfg.lbfgs.line_search != "none":
             raise ConfigError(
                 "batched trials use L-BFGS without a line search; run line-search trials with "
                 "--batch-trials 1"
             )
-        model = StackedLeNet([o.model for o in observations]).train()
-        params = model.ordered_parameters()
-        n_conv = len(model.conv_w)
-        # the true gradients, stacked like the parameters
-        true = [torch.cat([o.gradients[2 * i] for o in observations]) for i in range(n_conv)]
-        true += [torch.cat([o.gradients[2 * i + 1] for o in observations]) for i in range(n_conv)]
-        true += [
-            torch.stack([o.gradients[-2] for o in observations]),
-            torch.stack([o.gradients[-1] for o in observations]),
-        ]
+        model, params, true, order = stack_victims(observations)
         # per trial, in GradientInversion's order of random draws: dummy, then label logits
         rows, x_shape = [], None
         for obs, g in zip(observations, generators, strict=True):
@@ -65,8 +77,10 @@ class BatchedGradientInversion:
             if not self.infer_label:
                 parts.append(
                     torch.randn(
-                        obs.batch_size, obs.num_classes, generator=g, dtype=x0.dtype
-                    ).reshape(-1)
+                        obs.batch_size, obs.num_classes, generator=g, dtype=x0.dtype, device="cpu"
+                    )
+                    .to(x0.device)
+                    .reshape(-1)
                 )
             rows.append(torch.cat(parts))
         v = torch.stack(rows)  # [K, n]: trial k's flat variables, updated in place
@@ -75,15 +89,15 @@ class BatchedGradientInversion:
         labels = torch.stack([infer_label(o) for o in observations]) if self.infer_label else None
         events = obs0.modality == "events"
         b, classes = obs0.batch_size, obs0.num_classes
-        # solo order of the squared-distance terms: conv1 w, b, conv2 w, b, ..., fc w, b
-        order = [j for i in range(n_conv) for j in (i, n_conv + i)] + [2 * n_conv, 2 * n_conv + 1]
         per_trial = [layer_weights(list(o.gradients), cfg.loss_norm) for o in observations]
         # weights[j]: the [K] weights of the j-th stacked term (solo layer order[j'] == j)
         weights = None
         if per_trial[0] is not None:
             weights = [None] * len(order)
             for solo_index, j in enumerate(order):
-                weights[j] = torch.tensor([w[solo_index] for w in per_trial], dtype=v_dtype)
+                weights[j] = torch.tensor(
+                    [w[solo_index] for w in per_trial], dtype=v_dtype, device=v.device
+                )
 
         def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
             leaf = v.detach().clone().requires_grad_(True)

@@ -18,7 +18,7 @@ PAPER_ATTACKS = ("dlg", "idlg", "grnn")  # the paper's attacks, its protocol
 # learned on public data, alone or as the proxy's start
 ADAPTIVE_ATTACKS = ("proxy", "ig", "analytic", "learned", "learned-proxy")
 ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
-BATCHED_ATTACKS = ("dlg", "idlg")  # the attacks with a batched-trials form
+BATCHED_ATTACKS = ("dlg", "idlg", "grnn")  # the attacks with a batched-trials form
 MODELS = ("ann", "snn")
 THRESHOLD_MODES = ("post", "in")
 # GRNN's Wasserstein term: "sorted" is the W2 distance between the two gradients' empirical

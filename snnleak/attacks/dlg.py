@@ -53,12 +53,16 @@ class GradientInversion:
             label = infer_label(obs)
             variables = [x]
         else:
-            logits = torch.randn(
-                obs.batch_size,
-                obs.num_classes,
-                generator=generator,
-                dtype=x.dtype,
-                requires_grad=True,
+            logits = (
+                torch.randn(
+                    obs.batch_size,
+                    obs.num_classes,
+                    generator=generator,
+                    dtype=x.dtype,
+                    device="cpu",
+                )
+                .to(obs.device)
+                .requires_grad_(True)
             )
             variables = [x, logits]
         opt = torch.optim.LBFGS(variables, **cfg.lbfgs.kwargs())

@@ -36,6 +36,7 @@ from torch import nn
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.device import on_cpu
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance
 
@@ -165,15 +166,29 @@ class GRNN:
             )
         self.config = config
 
-    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
+    def generator_and_noise(
+        self, obs: Observation, generator: torch.Generator
+    ) -> tuple[nn.Module, torch.Tensor]:
+        """The trial's generator network and noise, drawn on the CPU from the trial's generator
+        (the same on every device, solo or batched) and placed on the observation's device."""
         cfg = self.config
         dtype = obs.gradients[0].dtype
-        events = obs.modality == "events"
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device="cpu"))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+            torch.manual_seed(seed)
             build = GENERATORS[cfg.generator]
-            gen = build(obs.input_shape, obs.num_classes, cfg.noise_dim, events).to(dtype).train()
-        z = torch.randn(obs.batch_size, cfg.noise_dim, generator=generator, dtype=dtype)
+            with on_cpu():
+                gen = build(
+                    obs.input_shape, obs.num_classes, cfg.noise_dim, obs.modality == "events"
+                )
+        z = torch.randn(
+            obs.batch_size, cfg.noise_dim, generator=generator, dtype=dtype, device="cpu"
+        )
+        return gen.to(obs.device, dtype).train(), z.to(obs.device)
+
+    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
+        cfg = self.config
+        gen, z = self.generator_and_noise(obs, generator)
         opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr, momentum=cfg.momentum)
         true = list(obs.gradients)
         flat_true = torch.cat([g.reshape(-1) for g in true])
@@ -206,5 +221,11 @@ class GRNN:
     def reconstruct_many(
         self, observations: list[Observation], generators: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked alone (GRNN trials are not batched)."""
-        return [self.reconstruct(o, g) for o, g in zip(observations, generators, strict=True)]
+        """Each observation attacked as :meth:`reconstruct` would; several run together as one
+        batched computation (:mod:`snnleak.attacks.grnn_batched`), the same per trial up to
+        float rounding."""
+        if len(observations) == 1:
+            return [self.reconstruct(observations[0], generators[0])]
+        from snnleak.attacks.grnn_batched import reconstruct_batched
+
+        return reconstruct_batched(self.config, observations, generators, self.generator_and_noise)

@@ -52,18 +52,22 @@ def fit_decoder(
     """Ridge regression from the standardised flattened update to the flattened item:
     ``(mean_g, std_g, weights, mean_x)``, solved in the dual (items << features)."""
     model.train()
+    ref = next(model.parameters())
     feats, targets = [], []
     for x, y in items:
-        xb = layout.as_batch(x, modality).to(next(model.parameters()).dtype)
-        feats.append(_flat(parameter_gradients(model, xb, torch.tensor([y]))))
-        targets.append(x.reshape(-1).to(feats[-1].dtype))
+        xb = layout.as_batch(x, modality).to(ref.device, ref.dtype)
+        label = torch.tensor([y], device=ref.device)
+        feats.append(_flat(parameter_gradients(model, xb, label)))
+        targets.append(x.reshape(-1).to(ref.device, feats[-1].dtype))
     g, t = torch.stack(feats).double(), torch.stack(targets).double()
     mean_g, std_g = g.mean(0), g.std(0).clamp_min(1e-12)
     z = (g - mean_g) / std_g
     mean_x = t.mean(0)
     gram = z @ z.T
     lam = ridge * float(gram.diagonal().mean())
-    alpha = torch.linalg.solve(gram + lam * torch.eye(len(z), dtype=z.dtype), t - mean_x)
+    alpha = torch.linalg.solve(
+        gram + lam * torch.eye(len(z), dtype=z.dtype, device=z.device), t - mean_x
+    )
     return mean_g, std_g, z.T @ alpha, mean_x
 
 

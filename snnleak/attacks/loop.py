@@ -43,7 +43,7 @@ class Cell:
             raise ConfigError(f"--batch-trials must be at least 1, got {self.batch_trials}")
         if self.batch_trials > 1 and self.spec.attack not in BATCHED_ATTACKS:
             raise ConfigError(
-                f"--batch-trials applies to the L-BFGS attacks ({', '.join(BATCHED_ATTACKS)}); "
+                f"--batch-trials applies to the attacks {', '.join(BATCHED_ATTACKS)}; "
                 f"run {self.spec.attack} with --batch-trials 1"
             )
         if self.batch_trials > 1 and self.spec.lbfgs.line_search != "none":
@@ -89,7 +89,7 @@ class NoOutputs:
 
 def sample_order(n: int, seed: int) -> list[int]:
     """A seeded permutation of ``range(n)``: trial i attacks its i-th item."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed), device="cpu").tolist()
 
 
 def chosen_items(cell: Cell, split_size: int, seed: int) -> list[int]:

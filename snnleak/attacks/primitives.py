@@ -22,8 +22,12 @@ def infer_label(obs: Observation) -> torch.Tensor:
 
 
 def initial_dummy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    """The starting dummy, drawn on the CPU from the trial's generator (the same draw on
+    every device) and placed on the observation's device."""
     dtype = obs.gradients[0].dtype
     shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
     if obs.modality == "events":  # small non-negative spikes |N(0, 0.1)|
-        return torch.randn(shape, generator=generator, dtype=dtype).mul_(0.1).abs_()
-    return torch.rand(shape, generator=generator, dtype=dtype).mul_(0.1).add_(0.45)
+        x = torch.randn(shape, generator=generator, dtype=dtype, device="cpu").mul_(0.1).abs_()
+    else:
+        x = torch.rand(shape, generator=generator, dtype=dtype, device="cpu").mul_(0.1).add_(0.45)
+    return x.to(obs.device)

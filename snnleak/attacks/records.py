@@ -62,6 +62,8 @@ RECORD_FIELDS = (
     "shared_thresholds",
     "config",
     "versions",
+    "device",
+    "device_name",
 )
 
 

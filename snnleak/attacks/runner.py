@@ -46,6 +46,7 @@ from snnleak.attacks.loop import (
 )
 from snnleak.attacks.records import RecordLog, trial_key
 from snnleak.attacks.threat import Reconstruction, observe
+from snnleak.device import CPU, describe, on_cpu
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder
@@ -59,10 +60,22 @@ def trial_generator(seed: int, index: int, purpose: str) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
-def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
-    """A freshly initialised victim: the sigmoid LeNet, or LeNet5SNN with the spec's neuron
-    (IF or LIF), surrogate at ``alpha``, image code, T and backend (event data bring their own
-    T)."""
+def build_victim(
+    spec: AttackSpec,
+    info: data.DatasetInfo,
+    generator: torch.Generator,
+    device: torch.device = CPU,
+):
+    """A freshly initialised victim on ``device``: the sigmoid LeNet, or LeNet5SNN with the
+    spec's neuron (IF or LIF), surrogate at ``alpha``, image code, T and backend (event data
+    bring their own T). Initialised on the CPU from ``generator``: the same weights on every
+    device."""
+    with on_cpu():
+        victim = _build_victim(spec, info, generator)
+    return victim.to(device)
+
+
+def _build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
     if spec.model == "ann":  # AttackSpec has refused event data for the ANN
         return LeNet(info.input_shape, info.num_classes, generator=generator)
     neuron = NeuronParams(kind=spec.neuron, alpha=float(spec.alpha), surrogate=spec.surrogate)
@@ -72,7 +85,7 @@ def build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gene
         shape = tuple(item)
     rates = None
     if spec.encoding != "direct":  # the client's own draw, seeded from the victim's generator
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device="cpu"))
         rates = torch.Generator().manual_seed(seed)
     return LeNet5SNN(
         shape,
@@ -137,7 +150,7 @@ def evaluate(
     judge: torch.nn.Module | None,
 ) -> dict:
     """Metrics of a batch-of-one reconstruction against the private item ``x``."""
-    x_hat = layout.item(rec.x, 0, info.modality).detach().float()
+    x_hat = layout.item(rec.x, 0, info.modality).detach().float().cpu()
     out = {"mse": metrics.mse(x_hat, x), "l2": metrics.l2(x_hat, x), "psnr": None, "ssim": None}
     if info.modality == "image":
         out["psnr"] = metrics.psnr(x_hat, x)
@@ -146,6 +159,7 @@ def evaluate(
     if judge is not None:  # the judge's label of the reconstruction, and of the private item
         with torch.no_grad():
             pair = layout.stack([x_hat, x.float()], info.modality)
+            pair = pair.to(next(judge.parameters()).device)
             judge_label, truth_label = judge(pair).argmax(-1).tolist()
     out["judge_label"] = judge_label
     out["judge_truth_label"] = truth_label
@@ -197,6 +211,7 @@ def run_unit(
     *,
     judge: torch.nn.Module | None,
     post_thresholds: Sequence[float] = (),
+    device: torch.device = CPU,
 ) -> list[Trial]:
     """Attack the items ``indices`` of ``split`` (together, as one batched computation, when
     there are several), each against its own freshly initialised victim.
@@ -204,7 +219,8 @@ def run_unit(
     With ``post_thresholds`` (Algorithm 1 only: binarisation after the optimisation, which the
     optimisation never sees) one optimisation serves every threshold: the trials returned are
     those of ``spec`` with ``Thresholding(tau, "post")`` for each ``tau``, exactly what running
-    each of those specs alone would give."""
+    each of those specs alone would give. Victims, updates and attacks run on ``device``; the
+    metrics are computed on the CPU."""
     if post_thresholds and spec.threshold is not None:
         raise ConfigError("post_thresholds needs a spec without its own threshold")
     info = split.info
@@ -213,9 +229,10 @@ def run_unit(
     items = [split[i] for i in indices]
     observations = []
     for i, (x, y) in zip(indices, items, strict=True):
-        victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
-        xb = layout.as_batch(x, info.modality)
-        observations.append(observe(victim, xb, torch.tensor([y]), info.modality))
+        victim = build_victim(spec, info, trial_generator(seed, i, "victim"), device)
+        xb = layout.as_batch(x, info.modality).to(device)
+        label = torch.tensor([y], device=device)
+        observations.append(observe(victim, xb, label, info.modality))
     recs = attack.reconstruct_many(
         observations, [trial_generator(seed, i, "attack") for i in indices]
     )
@@ -226,6 +243,7 @@ def run_unit(
         else [(replace(spec, threshold=Thresholding(tau, "post")), tau) for tau in post_thresholds]
     )
     versions = package_versions()
+    where = describe(device)
     out = []
     for i, (x, y), rec, obs in zip(indices, items, recs, observations, strict=True):
         for variant, tau in variants:
@@ -259,8 +277,9 @@ def run_unit(
                 "shared_thresholds": len(variants) if tau is not None else 1,
                 "config": asdict(variant),
                 "versions": versions,
+                **where,
             }
-            out.append(Trial(record, x, shown.x.detach(), shown.best.x.detach()))
+            out.append(Trial(record, x, shown.x.detach().cpu(), shown.best.x.detach().cpu()))
     return out
 
 
@@ -277,6 +296,7 @@ def run_trials(
     outputs: Outputs | None = None,
     bar: Callable | None = None,
     warn: Callable[[str], None] = print,
+    device: torch.device = CPU,
 ) -> list[dict]:
     """Run ``samples`` trials through the one resumable loop: claim ``out_dir``, skip the trials
     done there, append each new record to ``out_dir/records.jsonl`` (after its ``outputs``)
@@ -293,7 +313,9 @@ def run_trials(
         done = sum(is_done(log, outputs, cell, i, seed) for i in items)
         progress = bar(len(items), done) if bar is not None else None
         units = pending_units(cell, items, seed, lambda c, i: is_done(log, outputs, c, i, seed))
-        execute = in_process(lambda u: run_unit(spec, split, u.indices, seed, judge=judge))
+        execute = in_process(
+            lambda u: run_unit(spec, split, u.indices, seed, judge=judge, device=device)
+        )
         try:
             run_units(
                 units,

@@ -29,6 +29,11 @@ class Observation:
     modality: str  # "image" or "events"
     timesteps: int | None  # T of a spiking model, None for an ANN
 
+    @property
+    def device(self) -> torch.device:
+        """Where the server holds the model and the update (and where the attack runs)."""
+        return self.gradients[0].device
+
 
 @dataclass
 class Reconstruction:

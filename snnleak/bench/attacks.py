@@ -65,7 +65,8 @@ def markdown(result: dict) -> str:
     return "\n".join(
         [
             f"{cfg['attack']} on {cfg['model']} ({cfg['backend']}), {cfg['dataset']}, "
-            f"{cfg['trials']} trials x {cfg['iterations']} L-BFGS steps, {cfg['threads']} threads",
+            f"{cfg['trials']} trials x {cfg['iterations']} optimiser steps, "
+            f"{cfg['threads']} threads",
             "| mode | trials per hour |",
             "|---|---:|",
             f"| solo | {rate['solo']:.0f} |",

@@ -19,7 +19,7 @@ from snnleak.attacks.config import (
     SURROGATE_FAMILIES,
     THRESHOLD_MODES,
 )
-from snnleak.cli.common import interrupted_hint
+from snnleak.cli.common import device_option, interrupted_hint
 from snnleak.neurons import BACKENDS
 
 
@@ -140,6 +140,7 @@ from snnleak.neurons import BACKENDS
     help="Where judge checkpoints live (default ~/.cache/snnleak).",
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@device_option
 def attack(
     attack: str,
     model: str,
@@ -166,6 +167,7 @@ def attack(
     data_root: Path | None,
     cache_dir: Path | None,
     out_dir: Path,
+    device: str,
 ) -> None:
     """Run N trials; write OUT/records.jsonl and reconstructions; print a summary.
 
@@ -177,6 +179,7 @@ def attack(
     from snnleak.attacks.loop import Cell, chosen_items
     from snnleak.attacks.outputs import ReconstructionFiles, summary_table
     from snnleak.attacks.runner import check_memory
+    from snnleak.device import resolve
     from snnleak.io import claim_folder
     from snnleak.judges import load_judge
 
@@ -199,12 +202,15 @@ def attack(
         encoding=encoding,
     )
     # everything that can fail on the input fails here, before any judge is trained
+    where = resolve(device)
     items = data.load(dataset, spec.split, root=data_root)
     chosen_items(Cell(spec, samples, batch_trials), len(items), seed)
     check_memory(spec, items.info, min(batch_trials, samples))
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     with claim_folder(out_dir), interrupted_hint(out_dir):
-        judge = load_judge(dataset, data_root=data_root, cache_dir=cache_dir, log=echo).model
+        judge = load_judge(
+            dataset, data_root=data_root, cache_dir=cache_dir, log=echo, device=where
+        ).model
         records = run_trials(
             spec,
             samples,
@@ -218,6 +224,7 @@ def attack(
                 total=total, initial=done, desc=f"{attack} on {model}", unit="trial"
             ),
             warn=echo,
+            device=where,
         )
     click.echo(summary_table(records))
     click.echo(f"records: {out_dir / 'records.jsonl'}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snnleak.attacks.config import MODELS
+from snnleak.attacks.config import BATCHED_ATTACKS, MODELS
 from snnleak.neurons import BACKENDS
 
 
@@ -59,7 +59,7 @@ def kernels(
     required=True,
     help="Folder for bench_attacks.json.",
 )
-@click.option("--attack", type=click.Choice(("dlg", "idlg")), default="dlg", show_default=True)
+@click.option("--attack", type=click.Choice(BATCHED_ATTACKS), default="dlg", show_default=True)
 @click.option("--model", type=click.Choice(MODELS), default="snn", show_default=True)
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--backend", type=click.Choice(tuple(BACKENDS)), default="fused", show_default=True)

@@ -26,3 +26,14 @@ def interrupted_hint(out: Path) -> Iterator[None]:
             err=True,
         )
         sys.exit(130)
+
+
+def device_option(f):
+    """``--device``: where the tensors live (checked before any work)."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        metavar="[auto|cpu|cuda|cuda:N]",
+        help="auto: cuda when a GPU is available, else cpu.",
+    )(f)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from snnleak.cli.common import device_option
 from snnleak.judges import JUDGES
 
 
@@ -22,21 +23,30 @@ from snnleak.judges import JUDGES
     default=None,
     help="Where checkpoints live (default ~/.cache/snnleak).",
 )
+@device_option
 def train_judge(
-    name: str, epochs: int | None, seed: int, data_root: Path | None, cache_dir: Path | None
+    name: str,
+    epochs: int | None,
+    seed: int,
+    data_root: Path | None,
+    cache_dir: Path | None,
+    device: str,
 ) -> None:
     """Train a dataset's judge; print its Table II row; save the checkpoint."""
     from tqdm import tqdm
 
+    from snnleak.device import resolve
     from snnleak.judges import train_judge as train
 
+    where = resolve(device)
     result = train(
         name,
         epochs=epochs,
         seed=seed,
         data_root=data_root,
         cache_dir=cache_dir,
-        progress=lambda it: tqdm(it, desc=f"train {name} judge", unit="epoch"),
+        progress=lambda it: tqdm(it, desc=f"train {name} judge on {where}", unit="epoch"),
+        device=where,
     )
     m = result.meta
     click.echo("| Dataset | Judge Model | Acc. (%) | epochs | train time (s) |")

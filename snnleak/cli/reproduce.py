@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snnleak.cli.common import interrupted_hint
+from snnleak.cli.common import device_option, interrupted_hint
 from snnleak.neurons import BACKENDS
 from snnleak.reproduce.plan import TARGETS
 
@@ -41,7 +41,17 @@ Dir = click.Path(file_okay=False, path_type=Path)
 )
 @click.option("--address", default=None, help="The Ray cluster to join (default: start one here).")
 @click.option(
-    "--workers", type=int, default=None, help="Trials run at once (default: one per core)."
+    "--workers",
+    type=int,
+    default=None,
+    help="Trials run at once (default: one per core, or one per GPU).",
+)
+@device_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Plan only: print the trial count and an hours estimate per table (times a few "
+    "optimiser steps per kind of cell on --device; needs no dataset).",
 )
 def reproduce(
     target: str,
@@ -53,17 +63,33 @@ def reproduce(
     executor: str,
     address: str | None,
     workers: int | None,
+    device: str,
+    dry_run: bool,
 ) -> None:
     """Reproduce TARGET (table2, table4, table5, table6, fig3, fig4, fig5 or all).
 
     Trials already in OUT/records.jsonl are skipped: rerun the same command to resume."""
     from tqdm import tqdm
 
+    from snnleak.device import resolve
     from snnleak.reproduce import Run, load_preset
     from snnleak.reproduce import reproduce as run_reproduction
     from snnleak.reproduce.tables import to_markdown
 
     chosen = load_preset(preset)
+    where = resolve(device)
+    if dry_run:
+        from snnleak.reproduce.cost import estimate, summary
+
+        click.echo(f"timing a few steps of each kind of cell of {target} on {where} ...", err=True)
+        rows = estimate(target, chosen, backend or chosen.backend, where)
+        click.echo(summary(rows, where))
+        if where.type == "cpu":
+            click.echo(
+                "for one GPU's estimate, rerun this with --device cuda on a GPU machine",
+                err=True,
+            )
+        return
     out = out or Path("runs") / f"reproduce-{chosen.name}"
     positions: list[int] = []
 
@@ -71,7 +97,9 @@ def reproduce(
         positions.append(len(positions))
         return tqdm(total=total, initial=initial, desc=desc, unit="trial", position=positions[-1])
 
-    job = Run(target, chosen, out, backend, data_root, cache_dir, executor, workers, address)
+    job = Run(
+        target, chosen, out, backend, data_root, cache_dir, executor, workers, address, device
+    )
     with interrupted_hint(out):
         result = run_reproduction(job, log=lambda m: click.echo(m, err=True), bar=bar)
     for t in result.tables:

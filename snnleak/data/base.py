@@ -63,7 +63,7 @@ def tensor_split(info: DatasetInfo, x: torch.Tensor, y: torch.Tensor) -> Split:
 
 def seeded_indices(n: int, seed: int, train_fraction: float = 0.8) -> dict[str, torch.Tensor]:
     """A seeded train/test partition of ``range(n)``."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed), device="cpu")
     cut = round(train_fraction * n)
     return {"train": perm[:cut].sort().values, "test": perm[cut:].sort().values}
 

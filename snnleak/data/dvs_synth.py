@@ -163,7 +163,7 @@ def _generate(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
             events = sample(digit, kind, rng)
             xs.append(frame(events, (SENSOR, SENSOR, 2), TIME_BINS).clamp_(max=255))
             ys.append(kind)
-    return torch.stack(xs), torch.tensor(ys)
+    return torch.stack(xs), torch.tensor(ys, device="cpu")
 
 
 def load_dvs_synth(req: LoadRequest) -> Split:

@@ -68,7 +68,7 @@ def _lfw_subset() -> tuple[torch.Tensor, torch.Tensor]:
     from skimage.data import lfw_subset
 
     x = torch.from_numpy(lfw_subset().astype(np.float32)).unsqueeze(1)  # [200, 1, 25, 25]
-    y = torch.tensor([0] * 100 + [1] * 100)  # the first 100 are faces
+    y = torch.tensor([0] * 100 + [1] * 100, device="cpu")  # the first 100 are faces
     return x.clamp_(0, 1), y
 
 
@@ -98,11 +98,11 @@ def _patches(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         # shrink so that a 32x32 patch holds recognisable structure of its photograph
         img = F.interpolate(img, scale_factor=160 / min(img.shape[-2:]), mode="area")[0]
         h, w = img.shape[-2:]
-        tops = torch.randint(0, h - PATCH + 1, (PATCHES_PER_SOURCE,), generator=g)
-        lefts = torch.randint(0, w - PATCH + 1, (PATCHES_PER_SOURCE,), generator=g)
+        tops = torch.randint(0, h - PATCH + 1, (PATCHES_PER_SOURCE,), generator=g, device="cpu")
+        lefts = torch.randint(0, w - PATCH + 1, (PATCHES_PER_SOURCE,), generator=g, device="cpu")
         xs += [img[:, t : t + PATCH, s : s + PATCH] for t, s in zip(tops, lefts, strict=True)]
         ys += [label] * PATCHES_PER_SOURCE
-    return torch.stack(xs).clamp_(0, 1), torch.tensor(ys)
+    return torch.stack(xs).clamp_(0, 1), torch.tensor(ys, device="cpu")
 
 
 def load_patches(req: LoadRequest) -> Split:

@@ -25,7 +25,8 @@ def judge_path(dataset: str, cache_dir: Path | None = None) -> Path:
 
 
 def save_judge(model: nn.Module, meta: dict, path: Path) -> Path:
-    return save_atomic({"state_dict": model.state_dict(), "meta": meta}, path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_atomic({"state_dict": state, "meta": meta}, path)
 
 
 def load_judge_state(path: Path, dataset: str, arch: str, split_seed: int) -> tuple[dict, dict]:

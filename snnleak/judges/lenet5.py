@@ -23,7 +23,8 @@ class LeNet5Judge(nn.Module):
             nn.MaxPool2d(2),
         )
         with torch.no_grad():
-            n = self.features(torch.zeros(1, c, h, w)).numel()
+            probe = torch.zeros(1, c, h, w, device=self.features[0].weight.device)
+            n = self.features(probe).numel()
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(n, 120),

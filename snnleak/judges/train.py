@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from snnleak import data
+from snnleak.device import CPU, describe, on_cpu
 from snnleak.info import package_versions
 from snnleak.judges.checkpoint import (
     JudgeCheckpointError,
@@ -42,9 +43,10 @@ def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, info) -> torch.Ten
 @torch.no_grad()
 def accuracy(model: nn.Module, split: data.Split, batch_size: int = 128) -> float:
     model.eval()
+    where = next(model.parameters()).device
     correct = 0
     for x, y in DataLoader(split, batch_size=batch_size):
-        correct += int((logits(model, x, split.info).argmax(1) == y).sum())
+        correct += int((logits(model, x.to(where), split.info).argmax(1).cpu() == y).sum())
     return correct / max(1, len(split))
 
 
@@ -56,13 +58,17 @@ def train_judge(
     data_root: Path | None = None,
     cache_dir: Path | None = None,
     progress: Callable | None = None,
+    device: torch.device = CPU,
 ) -> TrainedJudge:
-    """Train the dataset's judge, report held-out accuracy, save the checkpoint."""
+    """Train the dataset's judge on ``device``, report held-out accuracy, save the checkpoint
+    (with CPU tensors: it loads anywhere)."""
     spec = judge_spec(dataset)
     train = data.load(dataset, "train", root=data_root, seed=seed)
     test = data.load(dataset, "test", root=data_root, seed=seed)
     torch.manual_seed(seed)
-    model = spec.build(train.info)
+    with on_cpu():  # the same initial weights on every device
+        model = spec.build(train.info)
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     n_epochs = spec.epochs if epochs is None else epochs
     loader = DataLoader(
@@ -78,7 +84,7 @@ def train_judge(
         model.train()
         for x, y in loader:
             opt.zero_grad(set_to_none=True)
-            _loss(model, x, y, train.info).backward()
+            _loss(model, x.to(device), y.to(device), train.info).backward()
             opt.step()
             sched.step()
     acc = accuracy(model, test)
@@ -92,6 +98,7 @@ def train_judge(
         "num_classes": train.info.num_classes,
         "init": getattr(model, "init", "random"),  # the LFW judge: imagenet or scratch
         "versions": package_versions(),
+        **describe(device),
     }
     path = save_judge(model, meta, judge_path(dataset, cache_dir))
     return TrainedJudge(model.eval(), meta, path)
@@ -106,6 +113,7 @@ def load_judge(
     train_if_missing: bool = True,
     require_imagenet: bool = False,
     log: Callable[[str], None] = print,
+    device: torch.device = CPU,
 ) -> TrainedJudge:
     """The cached judge of ``dataset``; trained (and cached) first if it is missing.
 
@@ -130,10 +138,13 @@ def load_judge(
                 f"'snnleak train-judge --dataset {dataset}'"
             )
         log(f"no judge for {dataset} in {path.parent}: training one now")
-        return train_judge(dataset, seed=seed, data_root=data_root, cache_dir=cache_dir)
+        return train_judge(
+            dataset, seed=seed, data_root=data_root, cache_dir=cache_dir, device=device
+        )
     state, meta = load_judge_state(path, dataset, spec.arch, seed)
     info = data.load(dataset, "test", root=data_root, seed=seed).info
-    model = spec.build(info, False)  # the checkpoint holds every weight
+    with on_cpu():
+        model = spec.build(info, False)  # the checkpoint holds every weight
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as exc:
@@ -142,4 +153,4 @@ def load_judge(
             f"judge checkpoint {path} does not fit the {spec.arch} judge ({first}); retrain it "
             f"with 'snnleak train-judge --dataset {dataset}'"
         ) from exc
-    return TrainedJudge(model.eval(), meta, path)
+    return TrainedJudge(model.to(device).eval(), meta, path)

@@ -63,7 +63,7 @@ class LeNet5SNN(nn.Module):
     def redraw(self) -> None:
         """A generator of its own for the rate code, derived from, but not equal to, this one's
         state: what a copy that must not replay the original's draws needs."""
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.rate_generator))
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.rate_generator, device="cpu"))
         self.rate_generator = torch.Generator().manual_seed(seed ^ 0x5EED)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +73,7 @@ class LeNet5SNN(nn.Module):
             seq = x.unsqueeze(0).expand(self.timesteps, *x.shape)
             if self.encoding == "direct":
                 return seq
-            draw = torch.rand(seq.shape, generator=self.rate_generator, dtype=x.dtype)
+            draw = torch.rand(seq.shape, generator=self.rate_generator, dtype=x.dtype, device="cpu")
             spikes = (draw.to(x.device) < seq.clamp(0, 1)).to(x.dtype)
             return seq + (spikes - seq).detach()  # the gradient passes straight through
         if x.dim() == 5 and tuple(x.shape[2:]) == self.in_shape:

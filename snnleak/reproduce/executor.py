@@ -2,6 +2,8 @@
 
 Every unit runs with one torch thread wherever it runs, so a unit's records do not depend on the
 executor or on how many units run beside it: the same seeds give the same records on either.
+On GPUs, ``--device cuda`` runs one local worker per GPU (each pinned to its own card), and Ray
+gives each task one GPU (``num_gpus=1``); ``cuda:N`` runs every unit on that one card.
 Workers load each dataset split and judge once (the judges are trained beforehand by the caller)
 and return the finished trials; only the caller writes files. On Ctrl-C the workers are stopped
 at once and the caller's ``KeyboardInterrupt`` propagates: what was recorded stays recorded.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from snnleak.errors import ConfigError
@@ -27,20 +29,52 @@ class Task:
     unit: object  # snnleak.reproduce.plan.Unit
     data_root: Path | None
     cache_dir: Path | None
+    device: str = "cpu"  # as asked: auto, cpu, cuda or cuda:N (a pool worker may pin its GPU)
 
 
 _CACHE: dict[tuple, object] = {}
+_WORKER_GPU: str | None = None  # set in a pool worker that owns one GPU
 
 
-def _resources(dataset: str, split_name: str, data_root: Path | None, cache_dir: Path | None):
+def gpu_plan(device: str) -> list[str]:
+    """The GPUs that get a worker each: every GPU for ``cuda`` (and ``auto`` on a GPU
+    machine), the one named by ``cuda:N``, none on the CPU."""
+    import torch
+
+    from snnleak.device import resolve
+
+    resolved = resolve(device)
+    if resolved.type != "cuda":
+        return []
+    if device.strip().lower() in ("cuda", "auto"):
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [str(resolved)]
+
+
+def devices_of(device: str) -> dict:
+    """What a manifest says: the device asked for, and each device's hardware."""
+    import torch
+
+    from snnleak.device import name, resolve
+
+    gpus = gpu_plan(device)
+    used = gpus or [str(resolve(device))]
+    return {"device": device, "devices": {d: name(torch.device(d)) for d in used}}
+
+
+def _resources(dataset: str, split_name: str, task: Task, device):
     from snnleak import data
     from snnleak.judges import load_judge
 
-    key = (dataset, split_name, data_root, cache_dir)
+    key = (dataset, split_name, task.data_root, task.cache_dir, str(device))
     if key not in _CACHE:
-        split = data.load(dataset, split_name, root=data_root, seed=0)
+        split = data.load(dataset, split_name, root=task.data_root, seed=0)
         judge = load_judge(
-            dataset, data_root=data_root, cache_dir=cache_dir, train_if_missing=False
+            dataset,
+            data_root=task.data_root,
+            cache_dir=task.cache_dir,
+            train_if_missing=False,
+            device=device,
         ).model
         _CACHE[key] = (split, judge)
     return _CACHE[key]
@@ -51,13 +85,15 @@ def run_task(task: Task) -> tuple[object, list]:
     import torch
 
     from snnleak.attacks.runner import run_unit
+    from snnleak.device import resolve
 
     unit = task.unit
+    device = resolve(_WORKER_GPU or task.device)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         spec = unit.cell.spec
-        split, judge = _resources(spec.dataset, spec.split, task.data_root, task.cache_dir)
+        split, judge = _resources(spec.dataset, spec.split, task, device)
         trials = run_unit(
             unit.cell.spec,
             split,
@@ -65,24 +101,34 @@ def run_task(task: Task) -> tuple[object, list]:
             unit.seed,
             judge=judge,
             post_thresholds=unit.cell.post_thresholds,
+            device=device,
         )
     finally:
         torch.set_num_threads(threads)
     return unit, trials
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+def _init_worker(gpus: list[str] | None = None, counter=None) -> None:
+    """A pool worker: ignore Ctrl-C (the parent stops us); take the next GPU, if any."""
+    global _WORKER_GPU
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if gpus:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        _WORKER_GPU = gpus[index % len(gpus)]
 
 
-def _local(tasks: Sequence[Task], workers: int) -> Iterator[tuple[object, list]]:
+def _local(tasks: Sequence[Task], workers: int, gpus: list[str]) -> Iterator[tuple[object, list]]:
     if workers == 1 or len(tasks) <= 1:  # in this process: no pool to start
         for task in tasks:
             yield run_task(task)
         return
     import multiprocessing
 
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), _init_worker)
+    ctx = multiprocessing.get_context("spawn")
+    init_args = (gpus, ctx.Value("i", 0)) if gpus else ()
+    pool = ctx.Pool(min(workers, len(tasks)), _init_worker, init_args)
     try:
         yield from pool.imap_unordered(run_task, tasks, chunksize=1)
         pool.close()
@@ -91,7 +137,9 @@ def _local(tasks: Sequence[Task], workers: int) -> Iterator[tuple[object, list]]
         pool.terminate()
 
 
-def _ray(tasks: Sequence[Task], workers: int, address: str | None) -> Iterator[tuple]:
+def _ray(
+    tasks: Sequence[Task], workers: int, address: str | None, gpus: list[str]
+) -> Iterator[tuple]:
     import ray
 
     started = not ray.is_initialized()
@@ -105,7 +153,10 @@ def _ray(tasks: Sequence[Task], workers: int, address: str | None) -> Iterator[t
                 logging_level="WARNING",
                 log_to_driver=False,
             )
-    remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
+    # a GPU task sees only its GPU (Ray sets CUDA_VISIBLE_DEVICES): it runs on cuda:0
+    remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0)(run_task)
+    if gpus:
+        tasks = [replace(t, device="cuda:0") for t in tasks]
     pending = [remote.remote(task) for task in tasks]
     try:
         while pending:
@@ -140,9 +191,11 @@ def execute(
     workers: int | None = None,
     address: str | None = None,
 ) -> Iterator[tuple[object, list]]:
-    """Yield ``(unit, trials)`` for every task, in the order they finish."""
+    """Yield ``(unit, trials)`` for every task, in the order they finish: on the CPU one
+    worker per core, on GPUs one per GPU (unless ``workers`` says otherwise)."""
     check_executor(executor, workers, address)
-    workers = workers or os.cpu_count() or 1
+    gpus = gpu_plan(tasks[0].device) if tasks else []
+    workers = workers or len(gpus) or os.cpu_count() or 1
     if executor == "ray":
-        return _ray(tasks, workers, address)
-    return _local(tasks, workers)
+        return _ray(tasks, workers, address, gpus)
+    return _local(tasks, workers, gpus)

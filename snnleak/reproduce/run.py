@@ -30,11 +30,12 @@ from snnleak.attacks.outputs import reconstruction_name
 from snnleak.attacks.records import RecordLog
 from snnleak.attacks.runner import check_memory
 from snnleak.data.base import download_hint
+from snnleak.device import resolve as resolve_device
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder, write_atomic, write_json_atomic
 from snnleak.reproduce import ablations, adaptive, figures, sweep, tables
-from snnleak.reproduce.executor import Task, check_executor, execute
+from snnleak.reproduce.executor import Task, check_executor, devices_of, execute
 from snnleak.reproduce.plan import FIGURE_ATTACKS, cells_for, sweep_cells
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import Table
@@ -61,6 +62,7 @@ class Run:
     executor: str = "local"
     workers: int | None = None  # None: one per core
     address: str | None = None  # a Ray cluster's address
+    device: str = "cpu"  # auto, cpu, cuda (one worker per GPU) or cuda:N
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def reproduce(
                 cache_dir=run.cache_dir,
                 require_imagenet=preset.judges.require_imagenet,
                 log=log,
+                device=resolve_device(run.device),
             )
         records = RecordLog(out / "records.jsonl", warn=log)
         outputs = FigureArrays(out, plan.shown)
@@ -211,7 +214,7 @@ def _run_cells(run, cells, chosen, records, outputs, bar, on_record) -> int:
     units = [u for group in zip_longest(*queues) for u in group if u is not None]
 
     def run_all(units: list[Unit]):
-        tasks = [Task(u, run.data_root, run.cache_dir) for u in units]
+        tasks = [Task(u, run.data_root, run.cache_dir, run.device) for u in units]
         return execute(tasks, run.executor, run.workers, run.address)
 
     def recorded(cell: Cell, record: dict) -> None:
@@ -306,6 +309,7 @@ def _finish(run: Run, made: list[Table], figs: list[Path], by_key: dict, new: in
                 "backend": run.backend or preset.backend,
                 "seed": preset.seed,
                 "executor": run.executor,
+                **devices_of(run.device),
                 "data_root": None if run.data_root is None else str(run.data_root),
                 "records": len(by_key),
                 "new_records": new,
@@ -360,7 +364,7 @@ def table6_items(split: data.Split, per_class: int) -> tuple[torch.Tensor, torch
         taken[y] = taken.get(y, 0) + 1
         xs.append(x)
         ys.append(y)
-    return torch.stack(xs), torch.tensor(ys)
+    return torch.stack(xs), torch.tensor(ys, device="cpu")
 
 
 def write_table(folder: Path, t: Table) -> list[Path]:

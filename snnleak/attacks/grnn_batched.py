@@ -1,0 +1,109 @@
+"""K independent GRNN trials as one batched computation.
+
+Each trial keeps everything of its own, as :class:`~snnleak.attacks.grnn.GRNN` gives it: its
+victim (stacked into one :class:`~snnleak.models.stacked.StackedLeNet`), its generator (the K
+generators' parameters stacked and run with ``torch.func.vmap``; batch norm uses each trial's own
+batch statistics), its noise, its RMSprop state (RMSprop is elementwise, so one optimiser over
+the stacked parameters is K independent ones) and its iterate bookkeeping. A step runs every
+trial's generator, victim forward, parameter gradients, GRNN loss and the gradient to the
+generators in one pass. A trial that stops (a non-finite loss) keeps its parameters from then on.
+The same draws as solo trials, in the same order: results agree with solo runs up to float
+rounding (tested).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+
+from snnleak.attacks.batched import check_alike, stack_victims
+from snnleak.attacks.config import GRNNConfig
+from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.threat import Observation, Reconstruction
+
+
+def _tv(x: torch.Tensor, k: int) -> torch.Tensor:
+    """GRNN's total variation per trial; ``x`` is ``[K, B, C, H, W]`` (or ``[K, T, B, ...]``)."""
+    x = x.reshape(k, -1, *x.shape[-3:])
+    b, c, h, w = x.shape[1:]
+    h_tv = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).reshape(k, -1).sum(1) / (c * (h - 1) * w)
+    w_tv = ((x[..., :, 1:] - x[..., :, :-1]) ** 2).reshape(k, -1).sum(1) / (c * h * (w - 1))
+    return 2 * (h_tv + w_tv) / b
+
+
+def reconstruct_batched(
+    cfg: GRNNConfig,
+    observations: list[Observation],
+    generators: list[torch.Generator],
+    build_generator,
+) -> list[Reconstruction]:
+    """``build_generator(obs, generator) -> (net, z)``: one trial's generator network and noise,
+    drawn exactly as a solo trial draws them."""
+    check_alike(observations)
+    obs0, k = observations[0], len(observations)
+    events = obs0.modality == "events"
+    victims, victim_params, true, order = stack_victims(observations)
+    pairs = [build_generator(o, g) for o, g in zip(observations, generators, strict=True)]
+    nets, zs = [n for n, _ in pairs], [z for _, z in pairs]
+    params, buffers = stack_module_state(nets)
+    base = copy.deepcopy(nets[0]).to("meta")
+    z = torch.stack(zs)
+
+    def one(p, b, noise):
+        return functional_call(base, (p, b), (noise,))
+
+    generate = vmap(one, in_dims=(0, 0, 0), randomness="error")
+    leaves = list(params.values())
+    opt = torch.optim.RMSprop(leaves, lr=cfg.lr, momentum=cfg.momentum)
+    flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
+    if cfg.wasserstein == "sorted":
+        sorted_true = torch.sort(flat_true, dim=1).values
+
+    def losses() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, probs = generate(params, buffers, z)  # [K, ...item batch], [K, B, classes]
+        logits = victims(x.transpose(0, 1) if events else x)  # [K, B, classes]
+        ce = torch.sum(-probs * F.log_softmax(logits, -1), -1).mean(1)
+        grads = torch.autograd.grad(ce.sum(), victim_params, create_graph=True)
+        dist = sum(((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order)
+        if cfg.wasserstein == "sorted":
+            flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
+            diff = torch.sort(flat, dim=1).values - sorted_true
+            wd = torch.sqrt((diff**2).mean(1) + 1e-30)
+        else:  # the published code's ||a - b||_2
+            wd = torch.sqrt(dist + 1e-30)
+        return dist + wd + cfg.tv_weight * _tv(x, k), x, probs
+
+    with torch.no_grad():
+        x0, p0 = generate(params, buffers, z)
+    initial = [(x0[i].clone(), p0[i].clone()) for i in range(k)]
+    tracks = [IterateTracker() for _ in range(k)]
+    steps, active = [0] * k, [True] * k
+    for step in range(cfg.iterations):
+        opt.zero_grad(set_to_none=True)
+        loss, x, probs = losses()
+        values = loss.detach().tolist()
+        for i in range(k):
+            if active[i] and not tracks[i].observe(
+                values[i], (x[i].detach().clone(), probs[i].detach().clone())
+            ):
+                active[i] = False
+            elif active[i]:
+                steps[i] = step + 1
+        if not any(active):
+            break
+        kept = {n: t.detach()[~_mask(active, t)].clone() for n, t in params.items()}
+        for leaf, g in zip(leaves, torch.autograd.grad(loss.sum(), leaves), strict=True):
+            leaf.grad = g
+        opt.step()
+        if not all(active):  # a stopped trial keeps its parameters
+            with torch.no_grad():
+                for n, t in params.items():
+                    t[~_mask(active, t)] = kept[n]
+    return [finish(tracks[i], steps[i], cfg.threshold, initial[i]) for i in range(k)]
+
+
+def _mask(active: list[bool], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(active, dtype=torch.bool, device=like.device)

@@ -1,0 +1,92 @@
+"""Where computation runs: ``--device {auto,cpu,cuda,cuda:N}`` resolved once, described in records.
+
+Random draws stay on the CPU, from the seeded CPU generators, and move to the device afterwards,
+so a trial draws the same victim, dummy and noise on every device (results then differ only by
+floating-point rounding). Modules are built on the CPU (:func:`on_cpu`) for the same reason and
+moved with ``.to(device)``. No code path relies on torch's default device: a test runs an attack
+with the default set to ``meta``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import re
+from collections.abc import Iterator
+
+import torch
+
+from snnleak.errors import ConfigError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+CPU = torch.device("cpu")
+_SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def resolve(spec: str | torch.device | None) -> torch.device:
+    """``auto`` (cuda when available, else cpu), ``cpu``, ``cuda`` or ``cuda:N``, checked here:
+    a device that is not present is one clear error."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    spec = "auto" if spec is None else str(spec).strip().lower()
+    if not _SPEC.match(spec):
+        raise ConfigError(
+            f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N (N a GPU index)"
+        )
+    if spec == "auto":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else CPU
+    if spec == "cpu":
+        return CPU
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {spec} needs a CUDA GPU, but torch sees none here "
+            f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use --device cpu"
+        )
+    index = int(spec.split(":")[1]) if ":" in spec else 0
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ConfigError(
+            f"--device {spec}: this machine has {count} GPU(s) (cuda:0 to cuda:{count - 1})"
+        )
+    return torch.device("cuda", index)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def name(device: torch.device) -> str:
+    """The hardware: the GPU's name, or the CPU's model."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_name()
+
+
+def describe(device: torch.device) -> dict[str, str]:
+    """What a record or manifest says about where it was computed."""
+    return {"device": str(device), "device_name": name(device)}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gpu_devices(device: torch.device) -> list[torch.device]:
+    """The GPUs one worker each may use: all of them for a bare ``cuda`` request, else the one
+    named (or none on the CPU)."""
+    if device.type != "cuda":
+        return []
+    return [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+
+
+@contextlib.contextmanager
+def on_cpu() -> Iterator[None]:
+    """Build modules here: their initial draws come from the CPU generators, as on every
+    device, whatever torch's default device is."""
+    with torch.device("cpu"):
+        yield

@@ -1,0 +1,172 @@
+"""``reproduce --dry-run``: what a target would cost, before any of it runs.
+
+Every cell of the target is planned as the real run plans it (same cells, same samples). For each
+distinct kind of cell (attack, model, neuron, threshold mode, data shape) a few optimiser steps
+of one real trial are timed at the data's shape, on the device the run would use, after one
+warm-up step; the hours are ``seconds per step x steps x trials / workers``. The real datasets
+need not be here: a real set is timed on random tensors of its shape (a step's cost does not
+depend on the pixel values). Judge training is not counted.
+
+On the CPU each worker runs one torch thread, one worker per core (as ``--executor local``
+does); on a GPU, one worker per GPU. A timed L-BFGS step counts all its closure evaluations,
+while a real step may stop early: the estimate errs on the high side.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+
+import torch
+
+from snnleak import data
+from snnleak import device as devices
+from snnleak.attacks.config import AttackSpec
+from snnleak.attacks.runner import build_attack, build_victim, trial_generator
+from snnleak.attacks.threat import observe
+from snnleak.reproduce.plan import cells_for
+from snnleak.reproduce.preset import Preset
+
+# the paper's data, for the real sets that need not be on this machine
+REAL_SHAPES = {
+    "mnist": ((1, 28, 28), 10, "image"),
+    "cifar100": ((3, 32, 32), 100, "image"),
+    "lfw": ((3, 32, 32), 5749, "image"),
+    "dvsgesture": ((20, 2, 128, 128), 11, "events"),
+}
+
+
+@dataclass(frozen=True)
+class CostRow:
+    table: str
+    attack: str
+    dataset: str
+    model: str
+    cells: int
+    trials: int  # optimisations (Algorithm 1 shares one among its thresholds)
+    steps: int  # optimiser steps per trial
+    seconds_per_step: float
+
+    @property
+    def device_hours(self) -> float:
+        return self.seconds_per_step * self.steps * self.trials / 3600
+
+
+def info_of(dataset: str) -> data.DatasetInfo:
+    if dataset in REAL_SHAPES:
+        shape, classes, modality = REAL_SHAPES[dataset]
+        names = tuple(str(i) for i in range(classes))
+        return data.DatasetInfo(dataset, shape, classes, names, modality, False, "shape only")
+    return data.load(dataset, "test").info
+
+
+def steps_of(spec: AttackSpec) -> int:
+    """Optimiser steps of one trial: the spec's, or its attack's default."""
+    if spec.iterations is not None:
+        return spec.iterations
+    config = getattr(build_attack(spec), "config", None)
+    return int(getattr(config, "iterations", 1))
+
+
+def seconds_per_step(
+    spec: AttackSpec, info: data.DatasetInfo, steps: int, device: torch.device
+) -> float:
+    """Wall seconds of one optimiser step of one trial on ``device`` (mean over ``steps``)."""
+    g = torch.Generator().manual_seed(0)
+    victim = build_victim(spec, info, trial_generator(0, 0, "victim"), device)
+    x = torch.rand(info.input_shape, generator=g, device="cpu")
+    if info.modality == "events":
+        x = (x < 0.1).float()
+    xb = (x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)).to(device)
+    obs = observe(victim, xb, torch.tensor([1], device=device), info.modality)
+    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_generator(0, 0, "attack"))
+    attack = build_attack(replace(spec, iterations=steps))  # timed after that warm-up step
+    devices.synchronize(device)
+    start = time.perf_counter()
+    rec = attack.reconstruct(obs, trial_generator(0, 0, "attack"))
+    devices.synchronize(device)
+    return (time.perf_counter() - start) / max(1, rec.steps)
+
+
+def _kind(spec: AttackSpec) -> AttackSpec:
+    """The spec with what does not change a step's cost made equal (so it is timed once)."""
+    threshold = spec.threshold and replace(spec.threshold, tau=0.5)
+    return replace(spec, iterations=None, split="train", threshold=threshold)
+
+
+def estimate(
+    target: str,
+    preset: Preset,
+    backend: str,
+    device: torch.device,
+    steps: int = 2,
+    on_row=None,
+) -> list[CostRow]:
+    """One row per (table, attack, dataset, model) of ``target``."""
+    cells = cells_for(target, preset, backend)
+    timed: dict[tuple, float] = {}
+    groups: dict[tuple, dict] = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if device.type == "cpu" else threads)  # as a worker runs
+    try:
+        for cell in cells:
+            spec = cell.spec
+            info = info_of(spec.dataset)
+            key = (_kind(spec), info.input_shape)
+            if key not in timed:
+                timed[key] = seconds_per_step(spec, info, steps, device)
+            g = groups.setdefault(
+                (cell.table, spec.attack, spec.dataset, spec.model),
+                {"cells": 0, "trials": 0, "work": 0.0, "steps": 0},
+            )
+            n = steps_of(spec)
+            g["cells"] += 1
+            g["trials"] += cell.samples
+            g["work"] += timed[key] * n * cell.samples
+            g["steps"] = max(g["steps"], n)
+    finally:
+        torch.set_num_threads(threads)
+    rows = []
+    for (table, attack, dataset, model), g in groups.items():
+        per_step = g["work"] / max(1, g["steps"] * g["trials"])
+        row = CostRow(table, attack, dataset, model, g["cells"], g["trials"], g["steps"], per_step)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def workers_for(device: torch.device) -> int:
+    if device.type == "cuda":
+        return 1  # per GPU: the estimate is for one card
+    return os.cpu_count() or 1
+
+
+def summary(rows: list[CostRow], device: torch.device) -> str:
+    """A markdown table per row and per table, in device-hours and wall hours."""
+    workers = workers_for(device)
+    unit = "GPU" if device.type == "cuda" else "CPU"
+    lines = [
+        f"| table | attack | dataset | model | cells | trials | steps | s/step | {unit}-h |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.table} | {r.attack} | {r.dataset} | {r.model} | {r.cells} | {r.trials} "
+            f"| {r.steps} | {r.seconds_per_step:.3f} | {r.device_hours:.2f} |"
+        )
+    per_table: dict[str, list] = {}
+    for r in rows:
+        t = per_table.setdefault(r.table, [0, 0.0])
+        t[0] += r.trials
+        t[1] += r.device_hours
+    where = "one GPU" if device.type == "cuda" else f"here, {workers} worker(s)"
+    lines += ["", f"| table | trials | {unit}-hours | wall hours ({where}) |"]
+    lines += ["|---|---:|---:|---:|"]
+    for table, (trials, hours) in per_table.items():
+        lines.append(f"| {table} | {trials} | {hours:.2f} | {hours / workers:.2f} |")
+    trials = sum(t[0] for t in per_table.values())
+    total = sum(t[1] for t in per_table.values())
+    lines.append(f"| total | {trials} | {total:.2f} | {total / workers:.2f} |")
+    return "\n".join(lines)
