@@ -127,7 +127,7 @@ def test_runner_batches_trials_and_records_them(tmp_path):
 
 
 def test_an_unbatched_attack_is_one_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match="--batch-trials applies to .*grnn.*run ig with"):
+    with pytest.raises(ConfigError, match=r"--batch-trials applies to .*grnn.*run ig with"):
         run_trials(AttackSpec("ig", "ann", "digits"), 2, 0, tmp_path, judge=None, batch_trials=2)
 
 

@@ -23,7 +23,7 @@ def test_bench_kernels_writes_every_case(tmp_path):
         "--batch",
         "1",
     ]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, "--device", "cpu"])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "bench.json").read_text())
     assert set(data["dlg_step_ms"]) == {
@@ -31,15 +31,41 @@ def test_bench_kernels_writes_every_case(tmp_path):
         "ann_bT",
         "reference",
         "snntorch",
+        "snntorch_loop",
         "spikingjelly",
         "fused",
     }
     assert set(data["neuron_op_ms"]) == {"reference", "snntorch", "spikingjelly", "fused"}
-    assert all(v > 0 for v in data["dlg_step_ms"].values())
+    assert all(v["q1"] <= v["median"] <= v["q3"] for v in data["dlg_step_ms"].values())
+    assert all(v["median"] > 0 for v in data["dlg_step_ms"].values())
+    assert set(data["targets"]) >= {
+        "fused_over_ann_bT",
+        "spikingjelly_over_fused",
+        "snntorch_loop_over_fused",
+    }
+    assert data["memory_mib"]["fused"] > 0 and data["memory_mib"]["ann_bT"] > 0
+    assert "memory_fused_over_ann_bT" in data["ratios"]
     assert data["meta"]["T"] == 2 and data["meta"]["threads"] == 2
+    assert data["meta"]["device"] == "cpu" and data["meta"]["device_name"]
     assert data["meta"]["versions"]["torch"]
     assert "| fused |" in result.output and "fused_over_ann_bT" in result.output
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_idiomatic_snntorch_lenet_computes_the_backends_logits():
+    import torch
+
+    from snnleak.bench.snntorch_lenet import SnnTorchLoopLeNet
+    from snnleak.models import LeNet5SNN
+    from snnleak.neurons import NeuronParams
+
+    p = NeuronParams("if", detach_reset=True)
+    gen = torch.Generator().manual_seed(0)
+    model = LeNet5SNN((3, 16, 16), 10, 6, p, "snntorch", generator=gen).train()
+    loop = SnnTorchLoopLeNet(model).train()
+    x = torch.rand(2, 3, 16, 16, generator=gen)
+    torch.testing.assert_close(loop(x), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_bench_attacks_compares_batched_and_solo(tmp_path):

@@ -1,26 +1,36 @@
 """``snnleak bench kernels``: the DLG step and the neuron op on every backend, side by side.
 
 Everything runs in one process with the same thread count, interleaved round-robin so that a
-change in machine load affects every backend alike; results are medians, reported as ratios.
+change in machine load affects every case alike. Each case reports its median and quartiles;
+each ratio is the median (and quartiles) of the per-round ratios, paired within a round.
 
 - ``dlg_step_ms``: one DLG gradient-matching step (forward, parameter gradients with
   create_graph, matching loss, gradient to the dummy input) on LeNet5SNN, 3x32x32, 100
   classes, T = 20, batch 1, per backend; ``ann_b1`` and ``ann_bT`` are the sigmoid LeNet at batch
-  1 and batch T (the same convolution work as the SNN: the floor).
+  1 and batch T (the same convolution work as the SNN: the floor); ``snntorch_loop`` is the same
+  SNN written as snnTorch's tutorials do (``snn.Leaky`` stepped in a Python loop), the anchor
+  for snnTorch users; ``snntorch`` is the project's one-op snnTorch backend.
 - ``neuron_op_ms``: forward + backward + double backward of the neuron alone at LeNet5SNN's
   first-layer size (T = 20, 12x16x16, batch 32).
+- ``memory_mib``: the peak memory of one DLG step above what the case holds before it: on the
+  CPU the peak RSS of a fresh process (glibc told to return large blocks, so that RSS follows
+  the live memory), on CUDA ``max_memory_allocated``.
 """
 
 from __future__ import annotations
 
-import platform
+import multiprocessing
+import os
+import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
+from snnleak import device as devices
 from snnleak.gradients import dlg_step, parameter_gradients
 from snnleak.info import package_versions
 from snnleak.models import LeNet, LeNet5SNN
@@ -37,28 +47,37 @@ class KernelBenchConfig:
     repeats: int = 15
     warmup: int = 3
     seed: int = 0
+    device: str = "cpu"
+    memory: bool = True
 
 
 # snnTorch cannot represent a gradient through the reset; it runs with detach_reset=True
 DEFAULT_NEURON = NeuronParams("if")
 SNNTORCH_NEURON = NeuronParams("if", detach_reset=True)
+MEMORY_CASES = ("ann_bT", "fused")  # the issue's memory ratio: fused over the floor
 
 
 def _dlg_case(model: torch.nn.Module, x_shape, cfg: KernelBenchConfig) -> Callable[[], None]:
+    where = torch.device(cfg.device)
     g = torch.Generator().manual_seed(cfg.seed)
-    x = torch.rand(x_shape, generator=g)
-    y = torch.randint(0, cfg.num_classes, (x_shape[0],), generator=g)
+    x = torch.rand(x_shape, generator=g, device="cpu").to(where)
+    y = torch.randint(0, cfg.num_classes, (x_shape[0],), generator=g, device="cpu").to(where)
+    model = model.to(where)
     true_grads = parameter_gradients(model, x, y)
-    x_dummy = (torch.rand(x_shape, generator=g) * 0.1 + 0.45).requires_grad_()
-    labels = torch.randn(x_shape[0], cfg.num_classes, generator=g, requires_grad=True)
+    x_dummy = (torch.rand(x_shape, generator=g, device="cpu") * 0.1 + 0.45).to(where)
+    x_dummy.requires_grad_()
+    labels = torch.randn(x_shape[0], cfg.num_classes, generator=g, device="cpu").to(where)
+    labels.requires_grad_()
     return lambda: dlg_step(model, true_grads, x_dummy, labels)
 
 
 def _neuron_case(run: Callable[[torch.Tensor], torch.Tensor], cfg: KernelBenchConfig):
+    where = torch.device(cfg.device)
     g = torch.Generator().manual_seed(cfg.seed)
     shape = (cfg.timesteps, cfg.op_batch, 12, 16, 16)
-    x = (torch.randn(shape, generator=g) * 0.8 + 0.5).requires_grad_()
-    c, u = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+    x = (torch.randn(shape, generator=g, device="cpu") * 0.8 + 0.5).to(where).requires_grad_()
+    c = torch.randn(shape, generator=g, device="cpu").to(where)
+    u = torch.randn(shape, generator=g, device="cpu").to(where)
 
     def step() -> None:
         (gx,) = torch.autograd.grad((run(x) * c).sum(), x, create_graph=True)
@@ -85,26 +104,52 @@ def _spikingjelly_neuron(p: NeuronParams) -> Callable[[torch.Tensor], torch.Tens
     return run
 
 
-def build_cases(cfg: KernelBenchConfig) -> dict[str, dict[str, Callable[[], None]]]:
-    """Every benchmarked case; a backend whose library is missing here is left out."""
-    from snnleak.bench.spikingjelly_lenet import SpikingJellyLeNet
+def dlg_factories(cfg: KernelBenchConfig) -> dict[str, Callable[[], Callable[[], None]]]:
+    """Every DLG-step case, as a function that builds it (so a process can build just one); a
+    case whose library is missing here is left out."""
 
     def snn(backend: str, p: NeuronParams = DEFAULT_NEURON) -> LeNet5SNN:
         gen = torch.Generator().manual_seed(cfg.seed)
-        return LeNet5SNN(
-            cfg.in_shape, cfg.num_classes, cfg.timesteps, p, backend, generator=gen
-        ).train()
+        with devices.on_cpu():
+            return LeNet5SNN(
+                cfg.in_shape, cfg.num_classes, cfg.timesteps, p, backend, generator=gen
+            ).train()
 
-    one = (1, *cfg.in_shape)
-    dlg = {
-        "ann_b1": _dlg_case(LeNet(cfg.in_shape, cfg.num_classes).train(), one, cfg),
-        "ann_bT": _dlg_case(
-            LeNet(cfg.in_shape, cfg.num_classes).train(), (cfg.timesteps, *cfg.in_shape), cfg
-        ),
-        "reference": _dlg_case(snn("reference"), one, cfg),
-        "snntorch": _dlg_case(snn("snntorch", SNNTORCH_NEURON), one, cfg),
-        "fused": _dlg_case(snn("fused"), one, cfg),
+    def ann() -> LeNet:
+        with devices.on_cpu():
+            return LeNet(cfg.in_shape, cfg.num_classes).train()
+
+    def snntorch_loop() -> torch.nn.Module:
+        from snnleak.bench.snntorch_lenet import SnnTorchLoopLeNet
+
+        return SnnTorchLoopLeNet(snn("snntorch", SNNTORCH_NEURON)).train()
+
+    def spikingjelly() -> torch.nn.Module:
+        from snnleak.bench.spikingjelly_lenet import SpikingJellyLeNet
+
+        return SpikingJellyLeNet(snn("reference")).train()
+
+    one, batch_t = (1, *cfg.in_shape), (cfg.timesteps, *cfg.in_shape)
+    out = {
+        "ann_b1": lambda: _dlg_case(ann(), one, cfg),
+        "ann_bT": lambda: _dlg_case(ann(), batch_t, cfg),
+        "reference": lambda: _dlg_case(snn("reference"), one, cfg),
+        "snntorch": lambda: _dlg_case(snn("snntorch", SNNTORCH_NEURON), one, cfg),
+        "snntorch_loop": lambda: _dlg_case(snntorch_loop(), one, cfg),
+        "fused": lambda: _dlg_case(snn("fused"), one, cfg),
+        "spikingjelly": lambda: _dlg_case(spikingjelly(), one, cfg),
     }
+    for name, module in (("snntorch_loop", "snntorch"), ("spikingjelly", "spikingjelly")):
+        try:
+            __import__(module)
+        except ImportError:
+            del out[name]
+    return out
+
+
+def build_cases(cfg: KernelBenchConfig) -> dict[str, dict[str, Callable[[], None]]]:
+    """Every benchmarked case, built."""
+    dlg = {name: make() for name, make in dlg_factories(cfg).items()}
     ops = {
         b: _neuron_case(lambda x, b=b, p=p: multistep(x, p, b), cfg)
         for b, p in (
@@ -113,74 +158,215 @@ def build_cases(cfg: KernelBenchConfig) -> dict[str, dict[str, Callable[[], None
             ("fused", DEFAULT_NEURON),
         )
     }
-    try:
-        dlg["spikingjelly"] = _dlg_case(SpikingJellyLeNet(snn("reference")).train(), one, cfg)
+    if "spikingjelly" in dlg:
         ops["spikingjelly"] = _neuron_case(_spikingjelly_neuron(DEFAULT_NEURON), cfg)
-    except ImportError:
-        pass
     return {"dlg_step_ms": dlg, "neuron_op_ms": ops}
 
 
-def time_cases(cases: dict[str, Callable[[], None]], cfg: KernelBenchConfig) -> dict[str, float]:
-    """Median milliseconds per call, the cases interleaved round-robin."""
+def time_cases(cases: dict[str, Callable[[], None]], cfg: KernelBenchConfig) -> dict[str, list]:
+    """Milliseconds per call, per round: the cases interleaved round-robin."""
+    where = torch.device(cfg.device)
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for i in range(cfg.warmup + cfg.repeats):
         for name, fn in cases.items():
+            devices.synchronize(where)
             start = time.perf_counter()
             fn()
+            devices.synchronize(where)
             if i >= cfg.warmup:
                 samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
 
 
-def ratios(results: dict[str, dict[str, float]]) -> dict[str, float]:
-    dlg, op = results["dlg_step_ms"], results["neuron_op_ms"]
-    out = {
-        "fused_over_ann_bT": dlg["fused"] / dlg["ann_bT"],
-        "snntorch_over_fused": dlg["snntorch"] / dlg["fused"],
-        "reference_over_fused_dlg": dlg["reference"] / dlg["fused"],
-        "reference_over_fused_op": op["reference"] / op["fused"],
-    }
-    if "spikingjelly" in dlg:
-        out["spikingjelly_over_fused"] = dlg["spikingjelly"] / dlg["fused"]
-        out["spikingjelly_over_fused_op"] = op["spikingjelly"] / op["fused"]
+def spread(values: list[float]) -> dict[str, float]:
+    """Median and quartiles."""
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    return {"median": statistics.median(values), "q1": q[0], "q3": q[2]}
+
+
+# (name, numerator, denominator, section): every ratio is "how many times slower than"
+RATIOS = (
+    ("fused_over_ann_bT", "fused", "ann_bT", "dlg_step_ms"),
+    ("spikingjelly_over_fused", "spikingjelly", "fused", "dlg_step_ms"),
+    ("snntorch_loop_over_fused", "snntorch_loop", "fused", "dlg_step_ms"),
+    ("snntorch_over_fused", "snntorch", "fused", "dlg_step_ms"),
+    ("reference_over_fused_dlg", "reference", "fused", "dlg_step_ms"),
+    ("reference_over_fused_op", "reference", "fused", "neuron_op_ms"),
+    ("spikingjelly_over_fused_op", "spikingjelly", "fused", "neuron_op_ms"),
+)
+# the issue's targets: (ratio, bound, "max" or "min")
+TARGETS = {
+    "fused_over_ann_bT": (1.15, "max"),
+    "spikingjelly_over_fused": (3.5, "min"),
+    "snntorch_loop_over_fused": (8.0, "min"),
+    "memory_fused_over_ann_bT": (1.3, "max"),
+}
+
+
+def ratios(samples: dict[str, dict[str, list]]) -> dict[str, dict[str, float]]:
+    """Each ratio's median and quartiles over the rounds, paired within a round."""
+    out = {}
+    for name, num, den, section in RATIOS:
+        s = samples[section]
+        if num in s and den in s:
+            out[name] = spread([a / b for a, b in zip(s[num], s[den], strict=True)])
     return out
 
 
-def _device_name() -> str:
+def _status_kib(key: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{key}:\s+(\d+)", text, re.M).group(1))
+
+
+def _memory_child(cfg: KernelBenchConfig, name: str, queue) -> None:
+    torch.set_num_threads(cfg.threads)
+    step = dlg_factories(cfg)[name]()
+    step()  # warm: lazy initialisation is not the step's memory
+    base = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
+    step()
+    queue.put((_status_kib("VmHWM") - base) / 1024)
+
+
+def step_memory_mib(cfg: KernelBenchConfig, name: str) -> float | None:
+    """Peak memory (MiB) of one DLG step of case ``name`` above what it held before."""
+    where = torch.device(cfg.device)
+    if where.type == "cuda":
+        step = dlg_factories(cfg)[name]()
+        step()
+        torch.cuda.synchronize(where)
+        base = torch.cuda.memory_allocated(where)
+        torch.cuda.reset_peak_memory_stats(where)
+        step()
+        torch.cuda.synchronize(where)
+        return (torch.cuda.max_memory_allocated(where) - base) / 2**20
+    if not Path("/proc/self/clear_refs").exists():
+        return None
+    ctx = multiprocessing.get_context("spawn")
+    env = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # inherited by the spawned child: RSS follows the live memory
     try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return f"cpu: {model}"
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_memory_child, args=(cfg, name, queue))
+        proc.start()
+        value = queue.get(timeout=600)
+        proc.join()
+        return value
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run(cfg: KernelBenchConfig) -> dict:
+    where = devices.resolve(cfg.device)
+    cfg = KernelBenchConfig(**{**asdict(cfg), "device": str(where)})
     torch.set_num_threads(cfg.threads)
-    cases = build_cases(cfg)
-    results = {section: time_cases(c, cfg) for section, c in cases.items()}
-    results["ratios"] = ratios(results)
+    samples = {section: time_cases(c, cfg) for section, c in build_cases(cfg).items()}
+    results: dict = {
+        section: {name: spread(v) for name, v in cases.items()}
+        for section, cases in samples.items()
+    }
+    results["ratios"] = ratios(samples)
+    if cfg.memory:
+        mem = {name: step_memory_mib(cfg, name) for name in MEMORY_CASES}
+        results["memory_mib"] = mem
+        if all(mem.values()):
+            value = mem["fused"] / mem["ann_bT"]
+            results["ratios"]["memory_fused_over_ann_bT"] = {
+                "median": value,
+                "q1": value,
+                "q3": value,
+            }
+    results["targets"] = {
+        name: {
+            "bound": bound,
+            "kind": kind,
+            "met": _met(results["ratios"][name]["median"], bound, kind),
+        }
+        for name, (bound, kind) in TARGETS.items()
+        if name in results["ratios"]
+    }
     results["meta"] = {
         "threads": cfg.threads,
         "T": cfg.timesteps,
         "torch": torch.__version__,
-        "device": f"cpu ({platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads)",
+        **devices.describe(where),
         "config": asdict(cfg),
         "versions": package_versions(),
-        "note": "snntorch runs detach_reset=True (it cannot represent a gradient through the "
-        "reset); every other SNN case runs NeuronParams('if')",
+        "raw_ms": samples,
+        "note": "snntorch cases run detach_reset=True (snnTorch cannot represent a gradient "
+        "through the reset); every other SNN case runs NeuronParams('if')",
     }
     return results
 
 
+def _met(value: float, bound: float, kind: str) -> bool:
+    return value <= bound if kind == "max" else value >= bound
+
+
 def markdown(results: dict) -> str:
     dlg, op = results["dlg_step_ms"], results["neuron_op_ms"]
-    lines = ["| case | DLG step (ms) | neuron op (ms) |", "|---|---:|---:|"]
-    for name in dlg:
-        cell = f"{op[name]:.2f}" if name in op else "-"
-        lines.append(f"| {name} | {dlg[name]:.2f} | {cell} |")
-    lines += ["", "| ratio | value |", "|---|---:|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    meta = results["meta"]
+    lines = [
+        f"{meta['device']} ({meta['device_name']}), {meta['threads']} threads, T = {meta['T']}",
+        "",
+        "| case | DLG step (ms): median [q1, q3] | neuron op (ms) |",
+        "|---|---:|---:|",
+    ]
+    for name, d in dlg.items():
+        o = op.get(name)
+        cell = f"{o['median']:.2f} [{o['q1']:.2f}, {o['q3']:.2f}]" if o else "-"
+        lines.append(f"| {name} | {d['median']:.2f} [{d['q1']:.2f}, {d['q3']:.2f}] | {cell} |")
+    lines += ["", "| ratio (paired per round) | median [q1, q3] | target |", "|---|---:|---|"]
+    for name, r in results["ratios"].items():
+        t = results["targets"].get(name)
+        goal = ""
+        if t is not None:
+            sign = "<=" if t["kind"] == "max" else ">="
+            goal = f"{sign} {t['bound']} ({'met' if t['met'] else 'missed'})"
+        lines.append(f"| {name} | {r['median']:.2f} [{r['q1']:.2f}, {r['q3']:.2f}] | {goal} |")
+    if "memory_mib" in results:
+        mem = ", ".join(
+            f"{k} {v:.1f} MiB" if v is not None else f"{k} n/a"
+            for k, v in results["memory_mib"].items()
+        )
+        lines += ["", f"peak memory of one DLG step: {mem}"]
     return "\n".join(lines)
+
+
+def chart(results: dict, path: Path) -> Path:
+    """A bar chart of the ratios, each target drawn as a tick on its bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from snnleak.io import write_atomic
+
+    names = list(results["ratios"])
+    med = [results["ratios"][n]["median"] for n in names]
+    lo = [m - results["ratios"][n]["q1"] for n, m in zip(names, med, strict=True)]
+    hi = [results["ratios"][n]["q3"] - m for n, m in zip(names, med, strict=True)]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.2))
+    ax.barh(names, med, xerr=[lo, hi], color="#4c72b0", capsize=3)
+    for i, n in enumerate(names):
+        t = results["targets"].get(n)
+        if t is not None:
+            ax.plot([t["bound"]] * 2, [i - 0.4, i + 0.4], color="#c44e52", lw=2)
+        ax.text(med[i], i, f" {med[i]:.2f}", va="center", fontsize=8)
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.invert_yaxis()
+    meta = results["meta"]
+    ax.set_title(
+        f"bench kernels on {meta['device']} ({meta['device_name']}); red: target", fontsize=9
+    )
+    ax.set_xlabel("ratio (median over paired rounds, bars: quartiles)")
+    fig.tight_layout()
+    try:
+        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    finally:
+        plt.close(fig)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from snnleak.attacks.config import BATCHED_ATTACKS, MODELS
+from snnleak.cli.common import device_option
 from snnleak.neurons import BACKENDS
 
 
@@ -35,20 +36,36 @@ def bench() -> None:
     show_default=True,
     help="Batch of the neuron-op case.",
 )
+@device_option
+@click.option("--no-memory", is_flag=True, help="Skip the peak-memory measurement.")
 def kernels(
-    out_dir: Path, threads: int, repeats: int, warmup: int, timesteps: int, op_batch: int
+    out_dir: Path,
+    threads: int,
+    repeats: int,
+    warmup: int,
+    timesteps: int,
+    op_batch: int,
+    device: str,
+    no_memory: bool,
 ) -> None:
-    """DLG step and neuron op on every backend: prints a table, writes OUT/bench.json."""
-    from snnleak.bench.kernels import KernelBenchConfig, markdown, run
+    """DLG step and neuron op on every backend, the ratios against their targets and the peak
+    memory: prints the tables, writes OUT/bench.json and OUT/bench.png."""
+    from snnleak.bench.kernels import KernelBenchConfig, chart, markdown, run
     from snnleak.io import write_json_atomic
 
     cfg = KernelBenchConfig(
-        timesteps=timesteps, op_batch=op_batch, threads=threads, repeats=repeats, warmup=warmup
+        timesteps=timesteps,
+        op_batch=op_batch,
+        threads=threads,
+        repeats=repeats,
+        warmup=warmup,
+        device=device,
+        memory=not no_memory,
     )
     results = run(cfg)
     click.echo(markdown(results))
-    path = write_json_atomic(out_dir / "bench.json", results)
-    click.echo(f"\nwrote {path}")
+    click.echo(f"\nwrote {write_json_atomic(out_dir / 'bench.json', results)}")
+    click.echo(f"wrote {chart(results, out_dir / 'bench.png')}")
 
 
 @bench.command()
