@@ -150,8 +150,11 @@ class AttackSpec:
             raise ConfigError(
                 f"unknown attack {self.attack!r}; choose one of: {', '.join(ATTACKS)}"
             )
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; choose 'ann' or 'snn'")
+        if self.model not in MODELS and ":" not in self.model:
+            raise ConfigError(
+                f"unknown model {self.model!r}; choose 'ann', 'snn' or your own as "
+                "path/to/file.py:factory or package.module:factory"
+            )
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"

@@ -41,6 +41,11 @@ class Cell:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}")
         if self.batch_trials < 1:
             raise ConfigError(f"--batch-trials must be at least 1, got {self.batch_trials}")
+        if self.batch_trials > 1 and ":" in self.spec.model:
+            raise ConfigError(
+                "--batch-trials stacks LeNet victims into one computation; run a plug-in "
+                "model with --batch-trials 1"
+            )
         if self.batch_trials > 1 and self.spec.attack not in BATCHED_ATTACKS:
             raise ConfigError(
                 f"--batch-trials applies to the attacks {', '.join(BATCHED_ATTACKS)}; "

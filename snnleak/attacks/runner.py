@@ -51,6 +51,7 @@ from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder
 from snnleak.models import LeNet, LeNet5SNN
+from snnleak.models import plugin
 from snnleak.models.lenet import CHANNELS, KERNEL, PADDING, STRIDES
 from snnleak.neurons import NeuronParams
 
@@ -76,6 +77,10 @@ def build_victim(
 
 
 def _build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Generator):
+    if plugin.is_plugin(spec.model):
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device="cpu"))
+        model = plugin.build(spec.model, info.input_shape, info.num_classes, spec.timesteps, seed)
+        return plugin.check(spec.model, model, info.input_shape, info.num_classes, info.modality)
     if spec.model == "ann":  # AttackSpec has refused event data for the ANN
         return LeNet(info.input_shape, info.num_classes, generator=generator)
     neuron = NeuronParams(kind=spec.neuron, alpha=float(spec.alpha), surrogate=spec.surrogate)
@@ -366,7 +371,10 @@ def available_memory() -> int:
 
 
 def check_memory(spec: AttackSpec, info: data.DatasetInfo, batch: int) -> None:
-    """One clear error, before any work, when a trial batch cannot fit in memory."""
+    """One clear error, before any work, when a trial batch cannot fit in memory (LeNet
+    victims: a plug-in model's memory is its own)."""
+    if plugin.is_plugin(spec.model):
+        return
     need, have = step_memory(spec, info, batch), available_memory()
     if need > have:
         gib = 2**30

@@ -23,10 +23,22 @@ from snnleak.cli.common import device_option, interrupted_hint
 from snnleak.neurons import BACKENDS
 
 
+def _model_choice(value: str) -> str:
+    if value in MODELS or ":" in value:
+        return value
+    raise click.BadParameter(
+        f"{value!r} is not ann, snn or a plug-in FILE.py:FACTORY / MODULE:FACTORY"
+    )
+
+
 @click.command()
 @click.option("--attack", required=True, type=click.Choice(ATTACKS), help="The attack.")
 @click.option(
-    "--model", required=True, type=click.Choice(MODELS), help="ann (sigmoid LeNet) or snn."
+    "--model",
+    required=True,
+    callback=lambda ctx, param, v: _model_choice(v),
+    metavar="[ann|snn|FILE.py:FACTORY|MODULE:FACTORY]",
+    help="ann (sigmoid LeNet), snn (LeNet5SNN), or your own (see the README).",
 )
 @click.option(
     "--backend",
@@ -178,10 +190,10 @@ def attack(
     from snnleak.attacks import AttackSpec, LBFGSConfig, Thresholding, run_trials
     from snnleak.attacks.loop import Cell, chosen_items
     from snnleak.attacks.outputs import ReconstructionFiles, summary_table
-    from snnleak.attacks.runner import check_memory
+    from snnleak.attacks.runner import build_victim, check_memory, trial_generator
     from snnleak.device import resolve
     from snnleak.io import claim_folder
-    from snnleak.judges import load_judge
+    from snnleak.judges import JUDGES, load_judge
 
     spec = AttackSpec(
         attack,
@@ -206,11 +218,16 @@ def attack(
     items = data.load(dataset, spec.split, root=data_root)
     chosen_items(Cell(spec, samples, batch_trials), len(items), seed)
     check_memory(spec, items.info, min(batch_trials, samples))
+    build_victim(spec, items.info, trial_generator(seed, 0, "check"))  # a plug-in's contract
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     with claim_folder(out_dir), interrupted_hint(out_dir):
-        judge = load_judge(
-            dataset, data_root=data_root, cache_dir=cache_dir, log=echo, device=where
-        ).model
+        judge = None
+        if dataset in JUDGES:
+            judge = load_judge(
+                dataset, data_root=data_root, cache_dir=cache_dir, log=echo, device=where
+            ).model
+        else:
+            echo(f"no judge exists for {dataset}: the attack success rate is not measured")
         records = run_trials(
             spec,
             samples,

@@ -12,6 +12,7 @@ from snnleak.data.base import (
     LoadRequest,
     Split,
 )
+from snnleak.data import folder
 from snnleak.data.dvs_synth import load_dvs_synth
 from snnleak.data.embedded import load_digits, load_lfw_subset, load_patches
 from snnleak.data.events import load_dvsgesture
@@ -38,11 +39,14 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def get_dataset(name: str) -> DatasetSpec:
+    if name.startswith(folder.PREFIX):
+        return folder.spec(name)
     try:
         return DATASETS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}"
+            f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}, or "
+            "folder:PATH (your images, ImageFolder layout)"
         ) from None
 
 

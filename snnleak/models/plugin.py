@@ -1,0 +1,148 @@
+"""Your own victim: ``--model path/to/file.py:factory`` or ``--model package.module:factory``.
+
+The victim contract (checked before any attack runs; a model that breaks it gets one error
+line listing everything that is missing):
+
+1. ``factory(input_shape, num_classes, timesteps)`` returns an ``nn.Module``. ``input_shape`` is
+   one item's shape (``[C, H, W]`` for images, ``[T, C, H, W]`` for event data), ``timesteps``
+   the T asked for on images (a model may ignore it). Initial weights come from torch's global
+   RNG, which snnleak seeds per trial.
+2. ``forward(x)`` takes a batch: images ``[B, C, H, W]`` (a spiking model encodes time itself)
+   or event tensors ``[T, B, C, H, W]``, and returns logits ``[B, num_classes]``, differentiable
+   twice (gradient matching differentiates a gradient: no ``torch.no_grad``, no
+   ``once_differentiable``, no ``torch.compile``).
+3. The attribute ``timesteps`` is the model's T (an int) for a spiking model, ``None`` for an ANN.
+4. The last two parameters, in ``parameters()`` order, are the classifier's weight
+   ``[num_classes, D]`` and bias ``[num_classes]`` (iDLG's label rule reads them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from snnleak import layout
+from snnleak.errors import ConfigError
+
+README_SECTION = "see the README's 'Your own model' section"
+
+
+def is_plugin(model: str) -> bool:
+    return ":" in model
+
+
+def load_factory(ref: str) -> Callable[..., nn.Module]:
+    """``file.py:factory`` or ``package.module:factory`` -> the factory (one clear error)."""
+    where, _, name = ref.rpartition(":")
+    if not where or not name:
+        raise ConfigError(
+            f"--model {ref!r}: write path/to/file.py:factory or package.module:factory"
+        )
+    if where.endswith(".py"):
+        path = Path(where).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--model {ref!r}: no such file {path}")
+        module_name = f"snnleak_plugin_{abs(hash(str(path.resolve())))}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                raise ConfigError(
+                    f"--model {ref!r}: importing {path} failed ({type(exc).__name__}: {exc})"
+                ) from exc
+            sys.modules[module_name] = module
+    else:
+        try:
+            module = importlib.import_module(where)
+        except Exception as exc:
+            raise ConfigError(
+                f"--model {ref!r}: cannot import {where} ({type(exc).__name__}: {exc})"
+            ) from exc
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise ConfigError(f"--model {ref!r}: {where} has no callable {name!r}")
+    return factory
+
+
+def build(
+    ref: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    timesteps: int,
+    seed: int,
+) -> nn.Module:
+    """The plug-in victim, initialised from ``seed`` (torch's global RNG, forked) on the CPU."""
+    factory = load_factory(ref)
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+        torch.manual_seed(seed)
+        try:
+            model = factory(tuple(input_shape), num_classes, timesteps)
+        except Exception as exc:
+            raise ConfigError(
+                f"--model {ref!r}: factory(input_shape, num_classes, timesteps) raised "
+                f"{type(exc).__name__}: {exc}; {README_SECTION}"
+            ) from exc
+    return model
+
+
+def contract_problems(
+    model: object, input_shape: tuple[int, ...], num_classes: int, modality: str
+) -> list[str]:
+    """Every way ``model`` breaks the victim contract (empty: it is a victim)."""
+    if not isinstance(model, nn.Module):
+        return [f"the factory must return an nn.Module, not {type(model).__name__}"]
+    problems = []
+    if not hasattr(model, "timesteps"):
+        problems.append("an attribute 'timesteps' (its T, or None for an ANN)")
+    elif model.timesteps is not None and (
+        isinstance(model.timesteps, bool) or not isinstance(model.timesteps, int)
+    ):
+        problems.append(f"'timesteps' must be an int or None, not {model.timesteps!r}")
+    params = list(model.parameters())
+    if len(params) < 2:
+        problems.append("parameters ending with a classifier weight and bias")
+    else:
+        w, b = params[-2], params[-1]
+        if w.dim() != 2 or w.shape[0] != num_classes or tuple(b.shape) != (num_classes,):
+            problems.append(
+                f"its last two parameters must be the classifier's weight [{num_classes}, D] "
+                f"and bias [{num_classes}], got {list(w.shape)} and {list(b.shape)}"
+            )
+    x = torch.rand(layout.batch_shape(input_shape, 2, modality), device="cpu")
+    try:
+        model.train()
+        out = model(x.to(params[0].device) if params else x)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_classes):
+            shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            problems.append(
+                f"forward of a batch of 2 must give logits [2, {num_classes}], got {shape}"
+            )
+        elif params:
+            (g,) = torch.autograd.grad(out.square().sum(), params[-2], create_graph=True)
+            if not g.requires_grad:
+                problems.append("logits differentiable twice (gradient matching needs it)")
+    except Exception as exc:
+        problems.append(
+            f"forward of a batch of 2 items to run (it raised {type(exc).__name__}: {exc})"
+        )
+    return problems
+
+
+def check(ref: str, model: object, input_shape, num_classes: int, modality: str) -> nn.Module:
+    problems = contract_problems(model, tuple(input_shape), num_classes, modality)
+    if problems:
+        raise ConfigError(
+            f"--model {ref!r} is not a victim: it needs "
+            + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+            + f"; {README_SECTION}"
+        )
+    return model

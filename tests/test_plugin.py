@@ -1,0 +1,151 @@
+"""Your own victim (``--model FILE.py:FACTORY``) and your own images (``--dataset folder:PATH``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from snnleak import data
+from snnleak.attacks import AttackSpec, run_trials
+from snnleak.cli import cli
+from snnleak.errors import ConfigError
+from snnleak.models import plugin
+
+PLUGIN = """
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self, shape, classes, timesteps):
+        super().__init__()
+        self.timesteps = None
+        self.conv = nn.Conv2d(shape[0], 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8 * ((shape[1] + 1) // 2) * ((shape[2] + 1) // 2), classes)
+
+    def forward(self, x):
+        return self.fc(torch.sigmoid(self.conv(x)).flatten(1))
+
+
+def make(shape, classes, timesteps):
+    return Tiny(shape, classes, timesteps)
+
+
+def no_head(shape, classes, timesteps):
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 3))
+
+
+def not_a_module(shape, classes, timesteps):
+    return 42
+"""
+
+
+@pytest.fixture
+def plugin_file(tmp_path):
+    path = tmp_path / "mynet.py"
+    path.write_text(PLUGIN)
+    return path
+
+
+def test_a_plugin_victim_is_attacked_and_reconstructs(plugin_file, tmp_path):
+    spec = AttackSpec("idlg", f"{plugin_file}:make", "digits", iterations=20)
+    records = run_trials(spec, 2, 0, tmp_path / "out", judge=None)
+    assert [r["label_correct"] for r in records] == [True, True]
+    assert all(r["ssim"] > 0.9 for r in records)  # an ANN must reconstruct
+    assert records[0]["model"] == f"{plugin_file}:make"
+
+
+def test_the_same_seed_gives_the_same_plugin_victim(plugin_file):
+    a = plugin.build(f"{plugin_file}:make", (1, 28, 28), 10, 4, seed=3)
+    b = plugin.build(f"{plugin_file}:make", (1, 28, 28), 10, 4, seed=3)
+    c = plugin.build(f"{plugin_file}:make", (1, 28, 28), 10, 4, seed=4)
+    assert torch.equal(a.fc.weight, b.fc.weight) and not torch.equal(a.fc.weight, c.fc.weight)
+
+
+def test_the_contract_error_lists_everything_missing(plugin_file):
+    model = plugin.build(f"{plugin_file}:no_head", (1, 28, 28), 10, 4, seed=0)
+    with pytest.raises(ConfigError) as err:
+        plugin.check("x.py:no_head", model, (1, 28, 28), 10, "image")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "'timesteps'" in msg and "[10, D]" in msg and "logits [2, 10]" in msg
+    assert "(1)" in msg and "(3)" in msg and "README" in msg
+
+
+@pytest.mark.parametrize(
+    ("ref", "fragment"),
+    [
+        ("{dir}/missing.py:make", "no such file"),
+        ("{file}:nope", "no callable 'nope'"),
+        ("{file}:", "write path/to/file.py:factory"),
+        ("no_such_package_xyz.mod:make", "cannot import no_such_package_xyz.mod"),
+    ],
+)
+def test_bad_plugin_references_are_one_line(plugin_file, ref, fragment):
+    ref = ref.format(dir=plugin_file.parent, file=plugin_file)
+    with pytest.raises(ConfigError, match=fragment):
+        plugin.load_factory(ref)
+
+
+def test_attack_cli_refuses_a_broken_plugin_before_any_work(plugin_file, tmp_path):
+    args = ["attack", "--attack", "idlg", "--model", f"{plugin_file}:not_a_module"]
+    args += ["--dataset", "digits", "--samples", "1", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "must return an nn.Module" in result.output
+    assert not (tmp_path / "o" / "records.jsonl").exists()
+
+
+def test_a_plugin_cannot_batch_trials(plugin_file, tmp_path):
+    spec = AttackSpec("idlg", f"{plugin_file}:make", "digits")
+    with pytest.raises(ConfigError, match="plug-in model with --batch-trials 1"):
+        run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
+
+
+def _image_folder(root, classes=("cat", "dog"), per_class=5):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / c / f"{i}.png")
+    return root
+
+
+def test_folder_dataset_reads_an_image_folder(tmp_path):
+    root = _image_folder(tmp_path / "imgs")
+    train = data.load(f"folder:{root}", "train")
+    test = data.load(f"folder:{root}", "test")
+    assert len(train) + len(test) == 10 and len(test) == 2
+    x, y = train[0]
+    assert x.shape == (3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert train.info.class_names == ("cat", "dog") and y in (0, 1)
+    assert data.load(f"folder:{root}@16", "train")[0][0].shape == (3, 16, 16)
+
+
+def test_attack_cli_on_a_folder_dataset_has_no_judge(tmp_path, plugin_file):
+    root = _image_folder(tmp_path / "imgs")
+    out = tmp_path / "o"
+    args = ["attack", "--attack", "idlg", "--model", "ann", "--dataset", f"folder:{root}"]
+    args += ["--samples", "1", "--iterations", "2", "--out", str(out), "--device", "cpu"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "attack success rate is not measured" in result.output
+    record = json.loads((out / "records.jsonl").read_text().splitlines()[0])
+    assert record["success"] is None and record["ssim"] is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [("folder:/no/such/dir", "is not a folder"), ("folder:{root}@2", "4 to 512")],
+)
+def test_bad_folder_datasets_are_one_line(tmp_path, name, fragment):
+    root = _image_folder(tmp_path / "imgs")
+    with pytest.raises(ConfigError, match=fragment):
+        data.load(name.format(root=root), "train")
