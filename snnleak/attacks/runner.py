@@ -50,8 +50,7 @@ from snnleak.device import CPU, describe, on_cpu
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.io import claim_folder
-from snnleak.models import LeNet, LeNet5SNN
-from snnleak.models import plugin
+from snnleak.models import LeNet, LeNet5SNN, plugin
 from snnleak.models.lenet import CHANNELS, KERNEL, PADDING, STRIDES
 from snnleak.neurons import NeuronParams
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from snnleak.data import folder
 from snnleak.data.base import (
     DatasetInfo,
     DatasetSpec,
@@ -12,7 +13,6 @@ from snnleak.data.base import (
     LoadRequest,
     Split,
 )
-from snnleak.data import folder
 from snnleak.data.dvs_synth import load_dvs_synth
 from snnleak.data.embedded import load_digits, load_lfw_subset, load_patches
 from snnleak.data.events import load_dvsgesture

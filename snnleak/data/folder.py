@@ -14,8 +14,14 @@ from pathlib import Path
 
 import torch
 
-from snnleak.data.base import DatasetInfo, DatasetSpec, LoadRequest, Split, seeded_indices
-from snnleak.data.base import tensor_split
+from snnleak.data.base import (
+    DatasetInfo,
+    DatasetSpec,
+    LoadRequest,
+    Split,
+    seeded_indices,
+    tensor_split,
+)
 from snnleak.errors import ConfigError
 
 PREFIX = "folder:"
