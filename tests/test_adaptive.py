@@ -76,6 +76,7 @@ def test_the_adaptive_attacks_see_only_the_observation(name, monkeypatch):
         "num_classes",
         "modality",
         "timesteps",
+        "local",  # the federation's local-training hyperparameters, not the client's data
     ]
     obs, _ = _observation("snn", timesteps=2)
 

@@ -137,8 +137,8 @@ def test_wasserstein_terms():
 def test_a_diverging_trial_is_recorded_as_diverged(tmp_path, monkeypatch):
     from snnleak.attacks import runner
 
-    def exploding(model, x, y, modality):
-        obs = observe(model, x, y, modality)
+    def exploding(model, x, y, modality, *args):
+        obs = observe(model, x, y, modality, *args)
         return type(obs)(**{**obs.__dict__, "gradients": tuple(g * 1e30 for g in obs.gradients)})
 
     monkeypatch.setattr(runner, "observe", exploding)

@@ -89,6 +89,7 @@ class DLGConfig:
     lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
     threshold: Thresholding | None = None
     loss_norm: str = "none"
+    update_attack: str = "simulate"  # a multi-step FedAvg update: simulate, or approx
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -121,6 +122,19 @@ def _choice(what: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
 
 
+# fields added after records were first written: at their default they are left out of
+# config_id, so a folder written before they existed still resumes
+LATER_DEFAULTS = {
+    "defense": "none",
+    "batch": 1,
+    "local_epochs": 1,
+    "local_batch": 0,
+    "local_lr": 0.1,
+    "update_attack": "simulate",
+}
+BATCH_ATTACKS = ("dlg", "idlg", "grnn", "ig")  # the attacks that take B > 1
+
+
 @dataclass(frozen=True)
 class AttackSpec:
     """One attack configuration on one dataset: a trial is this, an item and a seed."""
@@ -141,6 +155,12 @@ class AttackSpec:
     alpha: float = 2.0  # the SNN victim's surrogate sharpness
     surrogate: str = "atan"  # the SNN victim's surrogate family (others: reference backend)
     encoding: str = "direct"  # the SNN victim's image code: direct, or poisson (rate coding)
+    defense: str = "none"  # the client's defense (snnleak.defenses): dp:C:S, topk:F, quant:B
+    batch: int = 1  # the client's batch size B (the update is its mean gradient over B items)
+    local_epochs: int = 1  # FedAvg: the client's local epochs over its B items
+    local_batch: int = 0  # FedAvg: its mini-batch size (0: all B items at once)
+    local_lr: float = 0.1  # FedAvg: its SGD learning rate
+    update_attack: str = "simulate"  # a multi-step update: simulate the steps, or approx
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -181,6 +201,22 @@ class AttackSpec:
                 f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "
                 "use --model snn"
             )
+        from snnleak.defenses import Defense
+
+        Defense.parse(self.defense)
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ConfigError(f"--batch must be a positive integer, got {self.batch!r}")
+        if self.batch > 1 and self.attack not in BATCH_ATTACKS:
+            raise ConfigError(
+                f"--batch {self.batch} applies to {', '.join(BATCH_ATTACKS)}; "
+                f"run {self.attack} with --batch 1"
+            )
+        from snnleak.federated.local import UPDATE_ATTACKS
+
+        self.local_training()  # checks the values
+        _choice("--update-attack", self.update_attack, UPDATE_ATTACKS)
+        if self.batch > 1 and data.get_dataset(self.dataset).modality != "image":
+            raise ConfigError("--batch > 1 is built for image data; run event data with --batch 1")
         if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int):
             raise ConfigError(f"--timesteps must be an integer, got {self.timesteps!r}")
         if self.timesteps < 1:
@@ -188,7 +224,18 @@ class AttackSpec:
         if self.iterations is not None and self.iterations < 1:
             raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
 
+    def local_training(self):
+        """The client's local training, or None for one full-batch step (FedSGD)."""
+        from snnleak.federated.local import LocalTraining
+
+        cfg = LocalTraining(self.local_epochs, self.local_batch, float(self.local_lr))
+        return None if cfg.single_step(self.batch) else cfg
+
     def config_id(self) -> str:
         """A short hash of everything that determines a trial's result besides its seed."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        fields = asdict(self)
+        for name, default in LATER_DEFAULTS.items():  # fields added later leave old ids alone
+            if fields.get(name) == default:
+                del fields[name]
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -30,7 +30,16 @@ from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.federated.local import pseudo_gradient
 from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
+
+
+def dummy_update(obs: Observation, x: torch.Tensor, target: torch.Tensor, cfg: DLGConfig):
+    """The update the dummy data would produce: one gradient (FedSGD, or a multi-step update
+    under ``approx``), or the client's local steps run on it (``simulate``)."""
+    if obs.local is None or cfg.update_attack == "approx":
+        return dummy_gradients(obs.model, x, target)
+    return pseudo_gradient(obs.model, x, target, obs.modality, obs.local, create_graph=True)
 
 
 class GradientInversion:
@@ -46,7 +55,7 @@ class GradientInversion:
 
     def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
         cfg = self.config
-        model, true = obs.model, list(obs.gradients)
+        true = list(obs.gradients)
         weights = layer_weights(true, cfg.loss_norm)
         x = initial_dummy(obs, generator).requires_grad_(True)
         if self.infer_label:
@@ -69,7 +78,7 @@ class GradientInversion:
 
         def closure() -> torch.Tensor:
             target = label if self.infer_label else torch.softmax(logits, -1)
-            loss = gradient_distance(dummy_gradients(model, x, target), true, weights)
+            loss = gradient_distance(dummy_update(obs, x, target, cfg), true, weights)
             grads = torch.autograd.grad(loss, variables)
             for v, g in zip(variables, grads, strict=True):
                 v.grad = g

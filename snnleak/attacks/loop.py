@@ -41,6 +41,15 @@ class Cell:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}")
         if self.batch_trials < 1:
             raise ConfigError(f"--batch-trials must be at least 1, got {self.batch_trials}")
+        if self.batch_trials > 1 and self.spec.local_training() is not None:
+            raise ConfigError(
+                "--batch-trials runs one-step updates; run a multi-step (FedAvg) client with "
+                "--batch-trials 1"
+            )
+        if self.batch_trials > 1 and self.spec.batch > 1:
+            raise ConfigError(
+                "--batch-trials stacks batch-of-one trials; run --batch > 1 with --batch-trials 1"
+            )
         if self.batch_trials > 1 and ":" in self.spec.model:
             raise ConfigError(
                 "--batch-trials stacks LeNet victims into one computation; run a plug-in "

@@ -45,13 +45,17 @@ def save_reconstruction(
     out_dir: Path, record: dict, truth: torch.Tensor, recon: torch.Tensor
 ) -> Path:
     """PNG (ground truth | reconstruction) for images, ``.npz`` for spike tensors."""
-    path = reconstruction_path(out_dir, record, truth.dim() == 3)
-    if truth.dim() == 3:  # an image [C, H, W]
+    batch = record.get("config", {}).get("batch", 1) > 1  # images [B, C, H, W], matched
+    image = truth.dim() == 3 or batch
+    path = reconstruction_path(out_dir, record, image)
+    if image:  # truth | reconstruction (a batch: the truths above their reconstructions)
         from torchvision.utils import make_grid, save_image
 
+        truths = truth if batch else truth.unsqueeze(0)
+        recons = recon.detach().float().clamp(0, 1)[: len(truths)]
         grid = make_grid(
-            torch.stack([truth, recon[0].detach().float().clamp(0, 1)]),
-            nrow=2,
+            torch.cat([truths, recons]),
+            nrow=len(truths) if batch else 2,
             padding=2,
             pad_value=1.0,
         )

@@ -16,7 +16,12 @@ from snnleak.attacks.threat import Observation
 
 
 def infer_label(obs: Observation) -> torch.Tensor:
-    """iDLG: the class whose row of the classifier's weight gradient sums lowest."""
+    """iDLG: the class whose row of the classifier's weight gradient sums lowest; for a batch
+    of B > 1, the label counts from the bias gradient (:mod:`snnleak.attacks.batches`)."""
+    if obs.batch_size > 1:
+        from snnleak.attacks.batches import recover_labels
+
+        return recover_labels(obs)
     weight_grad = obs.gradients[-2]  # [K, D]: the last linear layer's weight
     return weight_grad.sum(dim=1).argmin().reshape(1).expand(obs.batch_size).clone()
 

@@ -48,6 +48,8 @@ RECORD_FIELDS = (
     "success",
     "best_iterate",
     "relative_mismatch",
+    "defense",
+    "privacy",
     "loss_initial",
     "loss_final",
     "loss_min",

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from snnleak import data, layout, metrics
-from snnleak.attacks import thresholding
+from snnleak.attacks import batches, thresholding
 from snnleak.attacks.config import (
     ADAPTIVE_ATTACKS,
     AttackSpec,
@@ -46,6 +46,7 @@ from snnleak.attacks.loop import (
 )
 from snnleak.attacks.records import RecordLog, trial_key
 from snnleak.attacks.threat import Reconstruction, observe
+from snnleak.defenses import Defense, privacy
 from snnleak.device import CPU, describe, on_cpu
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
@@ -118,7 +119,13 @@ def build_attack(spec: AttackSpec):
                 **kw,
             )
         )
-    cfg = DLGConfig(lbfgs=spec.lbfgs, threshold=spec.threshold, loss_norm=spec.loss_norm, **kw)
+    cfg = DLGConfig(
+        lbfgs=spec.lbfgs,
+        threshold=spec.threshold,
+        loss_norm=spec.loss_norm,
+        update_attack=spec.update_attack,
+        **kw,
+    )
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
 
 
@@ -197,6 +204,40 @@ def relative_mismatch(obs, rec: Reconstruction) -> float | None:
     return value / total if total > 0 else None
 
 
+def client_batch(split: data.Split, index: int, batch: int, seed: int):
+    """Trial ``index``'s private data: its item and label, or, for ``batch`` > 1, a batch
+    ``[B, ...]`` of it and B - 1 other items with their labels."""
+    if batch == 1:
+        return split[index]
+    picks = batches.client_indices(len(split), index, batch, trial_generator(seed, index, "batch"))
+    pairs = [split[j] for j in picks]
+    return layout.stack([x for x, _ in pairs], split.info.modality), [y for _, y in pairs]
+
+
+def scores(rec: Reconstruction, x, y, info: data.DatasetInfo, judge) -> dict:
+    """The label and metric fields of a record: one item, or a batch (matched per item)."""
+    if isinstance(y, int):
+        label = int(rec.label[0])
+        return {
+            "true_label": y,
+            "recovered_label": label,
+            "label_correct": label == y,
+            **evaluate(rec, x, y, info, judge),
+        }
+    labels = [int(v) for v in rec.label.tolist()]
+    out = batches.evaluate(rec.x, labels, x, y, judge)
+    return {"true_label": y, "recovered_label": labels, **out}
+
+
+def best_scores(rec: Reconstruction, x, y, info: data.DatasetInfo, judge) -> dict:
+    if isinstance(y, int):
+        return evaluate_iterate(rec, x, y, info, judge)
+    out = scores(rec, x, y, info, judge)
+    for key in ("true_label", "judge_truth_label", "items", "order"):
+        out.pop(key, None)
+    return out
+
+
 @dataclass(frozen=True)
 class Trial:
     """One finished trial: its record, the private item and the reconstruction."""
@@ -229,14 +270,21 @@ def run_unit(
         raise ConfigError("post_thresholds needs a spec without its own threshold")
     info = split.info
     attack = build_attack(spec)
+    defense = Defense.parse(spec.defense)
     start = time.perf_counter()
-    items = [split[i] for i in indices]
+    items = [client_batch(split, i, spec.batch, seed) for i in indices]
     observations = []
     for i, (x, y) in zip(indices, items, strict=True):
         victim = build_victim(spec, info, trial_generator(seed, i, "victim"), device)
-        xb = layout.as_batch(x, info.modality).to(device)
-        label = torch.tensor([y], device=device)
-        observations.append(observe(victim, xb, label, info.modality))
+        if spec.batch > 1:
+            xb, label = x.to(device), torch.tensor(y, device=device)
+        else:
+            xb = layout.as_batch(x, info.modality).to(device)
+            label = torch.tensor([y], device=device)
+        noise = trial_generator(seed, i, "defense")
+        observations.append(
+            observe(victim, xb, label, info.modality, defense, noise, spec.local_training())
+        )
     recs = attack.reconstruct_many(
         observations, [trial_generator(seed, i, "attack") for i in indices]
     )
@@ -268,12 +316,11 @@ def run_unit(
                 "sample_index": i,
                 "seed": seed,
                 "config_id": variant.config_id(),
-                "true_label": y,
-                "recovered_label": int(shown.label[0]),
-                "label_correct": int(shown.label[0]) == y,
-                **evaluate(shown, x, y, info, judge),
-                "best_iterate": evaluate_iterate(shown.best, x, y, info, judge),
+                **scores(shown, x, y, info, judge),
+                "best_iterate": best_scores(shown.best, x, y, info, judge),
                 "relative_mismatch": relative_mismatch(obs, shown),
+                "defense": str(defense),
+                "privacy": privacy(defense),
                 **convergence(shown.losses, shown.diverged),
                 "steps": shown.steps,
                 "seconds": round(seconds, 3),
@@ -283,7 +330,10 @@ def run_unit(
                 "versions": versions,
                 **where,
             }
-            out.append(Trial(record, x, shown.x.detach().cpu(), shown.best.x.detach().cpu()))
+            last, best = shown.x.detach().cpu(), shown.best.x.detach().cpu()
+            if "order" in record:  # a batch: reconstructions in the private items' order
+                last, best = last[record["order"]], best[batches.match(best, x)]
+            out.append(Trial(record, x, last, best))
     return out
 
 

@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from snnleak import layout
+from snnleak.defenses import Defense
+from snnleak.defenses import apply as apply_defense
+from snnleak.federated.local import LocalTraining, pseudo_gradient
 from snnleak.gradients import parameter_gradients
 
 
@@ -28,6 +31,9 @@ class Observation:
     num_classes: int
     modality: str  # "image" or "events"
     timesteps: int | None  # T of a spiking model, None for an ANN
+    # the client's local training (FedAvg; known to the server): the update is then the
+    # pseudo-gradient (w_0 - w_S) / (lr * S), not one gradient. None: FedSGD
+    local: LocalTraining | None = None
 
     @property
     def device(self) -> torch.device:
@@ -61,13 +67,29 @@ class Reconstruction:
         )
 
 
-def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modality: str) -> Observation:
-    """What the server sees of one client update computed at the private batch ``(x, y)``.
+def observe(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    modality: str,
+    defense: Defense | None = None,
+    generator: torch.Generator | None = None,
+    local: LocalTraining | None = None,
+) -> Observation:
+    """What the server sees of one client update computed at the private batch ``(x, y)``,
+    after the client's ``defense`` (drawing any noise from ``generator``).
 
     ``x`` is a batch of items (``[B, C, H, W]``, or ``[T, B, C, H, W]`` for events).
     """
     model.train()  # the client trains: surrogate gradients, batch statistics
-    grads = parameter_gradients(model, x, y)
+    if local is None:
+        grads = parameter_gradients(model, x, y)
+    else:  # FedAvg: several local steps, sent as (w_0 - w_S) / (lr * S)
+        grads = list(pseudo_gradient(model, x, y, modality, local))
+    if defense is not None and defense.kind != "none":
+        if generator is None:
+            raise ValueError("a defense that draws noise needs a generator")
+        grads = list(apply_defense(defense, grads, generator))
     server_copy = copy.deepcopy(model).train()
     for m in server_copy.modules():  # a stochastic encoder: the server never sees the draw
         if hasattr(m, "redraw"):
@@ -84,4 +106,5 @@ def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modality: str) -
         num_classes=int(grads[-1].shape[0]),  # the last parameter is the classifier's bias
         modality=modality,
         timesteps=getattr(model, "timesteps", None),
+        local=local,
     )

@@ -152,6 +152,45 @@ def _model_choice(value: str) -> str:
     help="Where judge checkpoints live (default ~/.cache/snnleak).",
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--batch",
+    type=int,
+    default=1,
+    show_default=True,
+    help="The client's batch size B: its update is the mean gradient of B private items.",
+)
+@click.option(
+    "--local-epochs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="FedAvg: the client's local epochs over its batch (1 with --local-batch 0: FedSGD).",
+)
+@click.option(
+    "--local-batch",
+    type=int,
+    default=0,
+    show_default=True,
+    help="FedAvg: the client's mini-batch size (0: its whole batch).",
+)
+@click.option(
+    "--local-lr", type=float, default=0.1, show_default=True, help="FedAvg: client SGD lr."
+)
+@click.option(
+    "--update-attack",
+    type=click.Choice(("simulate", "approx")),
+    default="simulate",
+    show_default=True,
+    help="A multi-step update: run the client's local steps on the dummy, or treat "
+    "delta / (lr * steps) as one gradient.",
+)
+@click.option(
+    "--defense",
+    default="none",
+    show_default=True,
+    metavar="[none|dp:CLIP:SIGMA|topk:FRACTION|quant:BITS]",
+    help="The client's defense, applied to its update before the server sees it.",
+)
 @device_option
 def attack(
     attack: str,
@@ -179,6 +218,12 @@ def attack(
     data_root: Path | None,
     cache_dir: Path | None,
     out_dir: Path,
+    batch: int,
+    local_epochs: int,
+    local_batch: int,
+    local_lr: float,
+    update_attack: str,
+    defense: str,
     device: str,
 ) -> None:
     """Run N trials; write OUT/records.jsonl and reconstructions; print a summary.
@@ -212,6 +257,12 @@ def attack(
         alpha=alpha,
         surrogate=surrogate,
         encoding=encoding,
+        defense=defense,
+        batch=batch,
+        local_epochs=local_epochs,
+        local_batch=local_batch,
+        local_lr=local_lr,
+        update_attack=update_attack,
     )
     # everything that can fail on the input fails here, before any judge is trained
     where = resolve(device)

@@ -1,0 +1,1 @@
+"""What a federated client does to its model: local training (FedSGD or FedAvg)."""
