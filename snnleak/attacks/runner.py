@@ -294,8 +294,7 @@ def run_unit(
         if not post_thresholds
         else [(replace(spec, threshold=Thresholding(tau, "post")), tau) for tau in post_thresholds]
     )
-    versions = package_versions()
-    where = describe(device)
+    versions, where = package_versions(), describe(device)
     out = []
     for i, (x, y), rec, obs in zip(indices, items, recs, observations, strict=True):
         for variant, tau in variants:
@@ -306,35 +305,57 @@ def run_unit(
                     x=thresholding.binarise(rec.x, tau),
                     best_x=thresholding.binarise(rec.best.x, tau),
                 )
-            record = {
-                "attack": variant.attack,
-                "model": variant.model,
-                "backend": variant.backend,
-                "dataset": variant.dataset,
-                "synthetic": info.synthetic,
+            context = {
                 "split": split.split,
-                "sample_index": i,
-                "seed": seed,
-                "config_id": variant.config_id(),
-                **scores(shown, x, y, info, judge),
-                "best_iterate": best_scores(shown.best, x, y, info, judge),
-                "relative_mismatch": relative_mismatch(obs, shown),
-                "defense": str(defense),
-                "privacy": privacy(defense),
-                **convergence(shown.losses, shown.diverged),
-                "steps": shown.steps,
                 "seconds": round(seconds, 3),
                 "batch_trials": len(indices),
                 "shared_thresholds": len(variants) if tau is not None else 1,
-                "config": asdict(variant),
                 "versions": versions,
                 **where,
             }
-            last, best = shown.x.detach().cpu(), shown.best.x.detach().cpu()
-            if "order" in record:  # a batch: reconstructions in the private items' order
-                last, best = last[record["order"]], best[batches.match(best, x)]
-            out.append(Trial(record, x, last, best))
+            out.append(make_trial(variant, info, i, seed, x, y, shown, obs, judge, context))
     return out
+
+
+def make_trial(
+    spec: AttackSpec,
+    info: data.DatasetInfo,
+    index: int,
+    seed: int,
+    x: torch.Tensor,
+    y,
+    rec: Reconstruction,
+    obs,
+    judge: torch.nn.Module | None,
+    context: dict,
+) -> Trial:
+    """One finished trial: its record (the schema of ``RECORD_FIELDS``, with ``context``'s
+    fields: split, seconds, batch_trials, shared_thresholds, versions, device) and tensors."""
+    defense = Defense.parse(spec.defense)
+    record = {
+        "attack": spec.attack,
+        "model": spec.model,
+        "backend": spec.backend,
+        "dataset": spec.dataset,
+        "synthetic": info.synthetic,
+        "split": context["split"],
+        "sample_index": index,
+        "seed": seed,
+        "config_id": spec.config_id(),
+        **scores(rec, x, y, info, judge),
+        "best_iterate": best_scores(rec.best, x, y, info, judge),
+        "relative_mismatch": relative_mismatch(obs, rec),
+        "defense": str(defense),
+        "privacy": privacy(defense),
+        **convergence(rec.losses, rec.diverged),
+        "steps": rec.steps,
+        **{k: v for k, v in context.items() if k != "split"},
+        "config": asdict(spec),
+    }
+    last, best = rec.x.detach().cpu(), rec.best.x.detach().cpu()
+    if "order" in record:  # a batch: reconstructions in the private items' order
+        last, best = last[record["order"]], best[batches.match(best, x)]
+    return Trial(record, x, last, best)
 
 
 def run_trials(

@@ -108,3 +108,33 @@ def observe(
         timesteps=getattr(model, "timesteps", None),
         local=local,
     )
+
+
+def received(
+    model: nn.Module,
+    update: list[torch.Tensor],
+    batch_size: int,
+    input_shape: tuple[int, ...],
+    modality: str,
+    local: LocalTraining | None = None,
+) -> Observation:
+    """What a server holds after a round: its copy of the global model it sent and one
+    client's update (formed from the weights the client returned), with the federation's
+    batch size and local-training hyperparameters."""
+    server_copy = copy.deepcopy(model).train()
+    for m in server_copy.modules():
+        if hasattr(m, "redraw"):
+            m.redraw()
+    for p in server_copy.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    return Observation(
+        model=server_copy,
+        gradients=tuple(update),
+        batch_size=batch_size,
+        input_shape=tuple(input_shape),
+        num_classes=int(update[-1].shape[0]),
+        modality=modality,
+        timesteps=getattr(model, "timesteps", None),
+        local=local,
+    )

@@ -16,6 +16,7 @@ from snnleak.cli.attack import attack
 from snnleak.cli.bench import bench
 from snnleak.cli.data import data
 from snnleak.cli.diagnose import diagnose
+from snnleak.cli.fl import fl
 from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
 from snnleak.cli.judge import train_judge
@@ -54,6 +55,7 @@ cli.add_command(train_judge)
 cli.add_command(attack)
 cli.add_command(reproduce)
 cli.add_command(diagnose)
+cli.add_command(fl)
 
 
 def main() -> None:
