@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from snnleak import data
 from snnleak.attacks import AttackSpec, LBFGSConfig, run_trials
 from snnleak.errors import ConfigError
-from snnleak.federated.local import LocalTraining, pseudo_gradient
 from snnleak.gradients import parameter_gradients
+from snnleak.local_training import LocalTraining, pseudo_gradient
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.neurons import NeuronParams
 

@@ -211,7 +211,7 @@ class AttackSpec:
                 f"--batch {self.batch} applies to {', '.join(BATCH_ATTACKS)}; "
                 f"run {self.attack} with --batch 1"
             )
-        from snnleak.federated.local import UPDATE_ATTACKS
+        from snnleak.local_training import UPDATE_ATTACKS
 
         self.local_training()  # checks the values
         _choice("--update-attack", self.update_attack, UPDATE_ATTACKS)
@@ -226,7 +226,7 @@ class AttackSpec:
 
     def local_training(self):
         """The client's local training, or None for one full-batch step (FedSGD)."""
-        from snnleak.federated.local import LocalTraining
+        from snnleak.local_training import LocalTraining
 
         cfg = LocalTraining(self.local_epochs, self.local_batch, float(self.local_lr))
         return None if cfg.single_step(self.batch) else cfg

@@ -30,8 +30,8 @@ from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.threat import Observation, Reconstruction
-from snnleak.federated.local import pseudo_gradient
 from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
+from snnleak.local_training import pseudo_gradient
 
 
 def dummy_update(obs: Observation, x: torch.Tensor, target: torch.Tensor, cfg: DLGConfig):

@@ -18,8 +18,8 @@ from torch import nn
 from snnleak import layout
 from snnleak.defenses import Defense
 from snnleak.defenses import apply as apply_defense
-from snnleak.federated.local import LocalTraining, pseudo_gradient
 from snnleak.gradients import parameter_gradients
+from snnleak.local_training import LocalTraining, pseudo_gradient
 
 
 @dataclass(frozen=True)

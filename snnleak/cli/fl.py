@@ -49,6 +49,7 @@ def _models(value: str) -> tuple[str, ...]:
 @click.option("--backend", default="fused", show_default=True)
 @click.option("--defense", default="none", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fl"))
 @device_option
 def fl(**kw) -> None:
@@ -93,13 +94,14 @@ def fl(**kw) -> None:
                 alpha=kw["alpha"],
                 attack_rounds=attack_rounds,
                 seed=kw["seed"],
+                data_root=None if kw["data_root"] is None else str(kw["data_root"]),
             )
         )
     out: Path = kw["out"]
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     judge = None
     if kw["dataset"] in JUDGES:
-        judge = load_judge(kw["dataset"], log=echo, device=where).model
+        judge = load_judge(kw["dataset"], data_root=kw["data_root"], log=echo, device=where).model
     else:
         echo(f"no judge exists for {kw['dataset']}: the attack success rate is not measured")
     with interrupted_hint(out / feds[0].spec.model):

@@ -1,1 +1,1 @@
-"""What a federated client does to its model: local training (FedSGD or FedAvg)."""
+"""Federated rounds on Flower (`snnleak fl`) and what its curious server does with them."""

@@ -24,9 +24,9 @@ from snnleak.attacks.config import AttackSpec
 from snnleak.defenses import Defense
 from snnleak.defenses import apply as apply_defense
 from snnleak.errors import ConfigError
-from snnleak.federated.local import pseudo_gradient
 from snnleak.federated.partition import SPLITS, partition
 from snnleak.gradients import parameter_gradients
+from snnleak.local_training import pseudo_gradient
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Federation:
     alpha: float = 0.5
     attack_rounds: tuple[int, ...] = (1, 5)
     seed: int = 0
+    data_root: str | None = None  # where a real dataset is (--data-root)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -130,8 +131,8 @@ def simulate(fed: Federation, device: torch.device, log=print) -> dict:
     from flwr.serverapp.strategy import FedAvg
     from flwr.simulation import run_simulation
 
-    train_split = data.load(fed.spec.dataset, "train", seed=0)
-    test_split = data.load(fed.spec.dataset, "test", seed=0)
+    train_split = data.load(fed.spec.dataset, "train", root=fed.data_root, seed=0)
+    test_split = data.load(fed.spec.dataset, "test", root=fed.data_root, seed=0)
     info = train_split.info
     model = build_global(fed, info, device)
     names = [n for n, _ in model.named_parameters()]
@@ -145,7 +146,7 @@ def simulate(fed: Federation, device: torch.device, log=print) -> dict:
         torch.set_num_threads(1)
         cid = int(context.node_config["partition-id"])
         rnd = int(msg.content["config"]["server-round"])
-        split = data.load(fed.spec.dataset, "train", seed=0)
+        split = data.load(fed.spec.dataset, "train", root=fed.data_root, seed=0)
         local = build_global(fed, split.info, torch.device(where))
         local.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         x, y = client_batch(fed, split, parts_of(fed, split), cid, rnd)

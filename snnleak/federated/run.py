@@ -128,7 +128,7 @@ def run_federation(
     folder.mkdir(parents=True, exist_ok=True)
     with claim_folder(folder):
         kept = rounds_phase(fed, folder, device, log)
-        split = data.load(fed.spec.dataset, "train", seed=0)
+        split = data.load(fed.spec.dataset, "train", root=fed.data_root, seed=0)
         records = RecordLog(folder / "records.jsonl", log)
         todo = pairs(fed)
         cell = Cell(fed.spec, len(todo))

@@ -34,6 +34,7 @@ TARGETS = (
     "sweep",
     "adaptive",
     "ablations",
+    "defenses",
     "all",
 )
 # what each target needs: the attack tables it draws on
@@ -48,6 +49,7 @@ NEEDS = {
     "sweep": ("sweep",),
     "adaptive": ("adaptive",),
     "ablations": ("ablations",),
+    "defenses": (),  # federations, not cells: snnleak.reproduce.defenses
     "all": ("table4", "table5"),
 }
 FIGURE_ATTACKS = {"fig3": ("dlg", "idlg"), "fig4": ("grnn",)}

@@ -8,7 +8,7 @@ read once, checked key by key (an unknown or missing key is one clear error), an
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from snnleak import data
@@ -25,6 +25,7 @@ from snnleak.attacks.config import (
     SURROGATE_FAMILIES,
 )
 from snnleak.errors import ConfigError
+from snnleak.reproduce.defense_plan import DefensesPlan, parse_defenses
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 PAPER_DATASETS = ("MNIST", "CIFAR-100", "LFW")
@@ -160,6 +161,7 @@ class Preset:
     sweep: SweepPlan = SweepPlan()
     adaptive: AdaptivePlan = AdaptivePlan()
     ablations: AblationPlan = AblationPlan()
+    defenses: DefensesPlan = field(default_factory=DefensesPlan)
 
 
 def _take(table: dict, where: str, spec: dict[str, type], defaults: dict | None = None) -> dict:
@@ -216,8 +218,9 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "sweep": dict,
             "adaptive": dict,
             "ablations": dict,
+            "defenses": dict,
         },
-        {"judges": {}, "sweep": {}, "adaptive": {}, "ablations": {}},
+        {"judges": {}, "sweep": {}, "adaptive": {}, "ablations": {}, "defenses": {}},
     )
     t4 = _take(
         top["table4"],
@@ -362,6 +365,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
             adaptive["iterations"],
         ),
         ablations=ablations,
+        defenses=parse_defenses(top["defenses"]),
     )
 
 

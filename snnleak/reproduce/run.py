@@ -165,6 +165,8 @@ def reproduce(
 
     check_executor(run.executor, run.workers, run.address)
     preset, seed, out = run.preset, run.preset.seed, run.out
+    if run.target == "defenses":
+        return _defenses(run, log, bar)
     plan = plan_run(run)
     with claim_folder(out):
         judged = sorted({c.spec.dataset for c in plan.cells})
@@ -227,6 +229,37 @@ def _run_cells(run, cells, chosen, records, outputs, bar, on_record) -> int:
     finally:
         for b in bars.values():
             b.close()
+
+
+def _defenses(run: Run, log: Callable[[str], None], bar: Callable) -> Result:
+    """``reproduce defenses``: federations on Flower, one per model and defense."""
+    from snnleak.judges import JUDGES, load_judge
+    from snnleak.reproduce import defenses
+
+    plan, device = run.preset.defenses, resolve_device(run.device)
+    with claim_folder(run.out):
+        judge = None
+        if plan.dataset in JUDGES:
+            judge = load_judge(
+                plan.dataset,
+                data_root=run.data_root,
+                cache_dir=run.cache_dir,
+                log=log,
+                device=device,
+            ).model
+        rows = defenses.run(
+            plan,
+            run.backend or run.preset.backend,
+            run.preset.seed,
+            run.out,
+            device,
+            judge,
+            log,
+            lambda total, done: bar(total, done, "defenses"),
+            run.data_root,
+        )
+        fig = defenses.figure(rows, run.out / "figures" / "defenses.png")
+        return _finish(run, [defenses.table(plan, rows)], [fig], {}, 0)
 
 
 def judge_datasets(preset: Preset) -> list[str]:
