@@ -17,12 +17,6 @@ from snnleak.errors import ConfigError
 from snnleak.federated.flower import Federation
 from snnleak.federated.partition import partition
 
-# Ray (Flower's simulation engine) leaves helper processes and /dev/null handles to close on
-# their own: third-party resource warnings, ignored in this module only
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
-)
-
 ARGS = [
     "fl", "--model", "ann", "--dataset", "digits", "--clients", "2", "--rounds", "2",
     "--attack-rounds", "1,2", "--iterations", "20", "--device", "cpu",

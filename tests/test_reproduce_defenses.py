@@ -11,10 +11,6 @@ from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.reproduce.defense_plan import parse_defenses
 
-pytestmark = pytest.mark.filterwarnings(  # Ray's helper processes close on their own
-    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
-)
-
 TINY = """
 [defenses]
 dataset = "digits"
