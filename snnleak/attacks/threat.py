@@ -90,24 +90,8 @@ def observe(
         if generator is None:
             raise ValueError("a defense that draws noise needs a generator")
         grads = list(apply_defense(defense, grads, generator))
-    server_copy = copy.deepcopy(model).train()
-    for m in server_copy.modules():  # a stochastic encoder: the server never sees the draw
-        if hasattr(m, "redraw"):
-            m.redraw()
-    for p in server_copy.parameters():
-        p.requires_grad_(True)
-        p.grad = None
     shape = layout.item_shape(x, modality)
-    return Observation(
-        model=server_copy,
-        gradients=tuple(grads),
-        batch_size=int(y.shape[0]),
-        input_shape=shape,
-        num_classes=int(grads[-1].shape[0]),  # the last parameter is the classifier's bias
-        modality=modality,
-        timesteps=getattr(model, "timesteps", None),
-        local=local,
-    )
+    return received(model, grads, int(y.shape[0]), shape, modality, local)
 
 
 def received(
@@ -122,7 +106,7 @@ def received(
     client's update (formed from the weights the client returned), with the federation's
     batch size and local-training hyperparameters."""
     server_copy = copy.deepcopy(model).train()
-    for m in server_copy.modules():
+    for m in server_copy.modules():  # a stochastic encoder: the server never sees the draw
         if hasattr(m, "redraw"):
             m.redraw()
     for p in server_copy.parameters():
@@ -133,7 +117,7 @@ def received(
         gradients=tuple(update),
         batch_size=batch_size,
         input_shape=tuple(input_shape),
-        num_classes=int(update[-1].shape[0]),
+        num_classes=int(update[-1].shape[0]),  # the last parameter is the classifier's bias
         modality=modality,
         timesteps=getattr(model, "timesteps", None),
         local=local,

@@ -18,7 +18,6 @@ round beside the global model's test accuracy per round, for every model in ``OU
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -245,7 +244,3 @@ def figure(rows: list[dict], path: Path) -> Path:
         return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
     finally:
         plt.close(fig)
-
-
-def federation_config(fed: Federation) -> dict:
-    return dataclasses.asdict(fed)
