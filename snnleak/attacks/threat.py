@@ -67,6 +67,29 @@ class Reconstruction:
         )
 
 
+def sent_update(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    modality: str,
+    defense: Defense | None = None,
+    generator: torch.Generator | None = None,
+    local: LocalTraining | None = None,
+) -> list[torch.Tensor]:
+    """The update a client sends: its gradient at ``(x, y)`` (FedSGD) or the pseudo-gradient
+    ``(w_0 - w_S) / (lr * S)`` of its local steps (FedAvg), after its ``defense``."""
+    model.train()  # the client trains: surrogate gradients, batch statistics
+    if local is None:
+        grads = parameter_gradients(model, x, y)
+    else:
+        grads = list(pseudo_gradient(model, x, y, modality, local))
+    if defense is not None and defense.kind != "none":
+        if generator is None:
+            raise ValueError("a defense that draws noise needs a generator")
+        grads = list(apply_defense(defense, grads, generator))
+    return grads
+
+
 def observe(
     model: nn.Module,
     x: torch.Tensor,
@@ -81,15 +104,7 @@ def observe(
 
     ``x`` is a batch of items (``[B, C, H, W]``, or ``[T, B, C, H, W]`` for events).
     """
-    model.train()  # the client trains: surrogate gradients, batch statistics
-    if local is None:
-        grads = parameter_gradients(model, x, y)
-    else:  # FedAvg: several local steps, sent as (w_0 - w_S) / (lr * S)
-        grads = list(pseudo_gradient(model, x, y, modality, local))
-    if defense is not None and defense.kind != "none":
-        if generator is None:
-            raise ValueError("a defense that draws noise needs a generator")
-        grads = list(apply_defense(defense, grads, generator))
+    grads = sent_update(model, x, y, modality, defense, generator, local)
     shape = layout.item_shape(x, modality)
     return received(model, grads, int(y.shape[0]), shape, modality, local)
 

@@ -21,12 +21,10 @@ import torch
 
 from snnleak import data
 from snnleak.attacks.config import AttackSpec
+from snnleak.attacks.threat import sent_update
 from snnleak.defenses import Defense
-from snnleak.defenses import apply as apply_defense
 from snnleak.errors import ConfigError
 from snnleak.federated.partition import SPLITS, partition
-from snnleak.gradients import parameter_gradients
-from snnleak.local_training import pseudo_gradient
 
 
 @dataclass(frozen=True)
@@ -89,15 +87,15 @@ def client_batch(fed: Federation, split: data.Split, parts, client: int, rnd: in
 
 def client_update(fed: Federation, model: torch.nn.Module, x, y, client: int, rnd: int):
     """The update the client sends (its defense applied), on the gradient's scale."""
-    info_modality = data.get_dataset(fed.spec.dataset).modality
-    local = fed.spec.local_training()
-    model.train()
-    if local is None:
-        grads = parameter_gradients(model, x, y)
-    else:
-        grads = list(pseudo_gradient(model, x, y, info_modality, local))
-    defense = Defense.parse(fed.spec.defense)
-    return list(apply_defense(defense, grads, _generator(fed, client, rnd, "defense")))
+    return sent_update(
+        model,
+        x,
+        y,
+        data.get_dataset(fed.spec.dataset).modality,
+        Defense.parse(fed.spec.defense),
+        _generator(fed, client, rnd, "defense"),
+        fed.spec.local_training(),
+    )
 
 
 def build_global(fed: Federation, info: data.DatasetInfo, device) -> torch.nn.Module:
