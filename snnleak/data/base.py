@@ -18,6 +18,16 @@ from snnleak.errors import ConfigError, SnnleakError
 
 Modality = Literal["image", "events"]
 SPLITS = ("train", "test")
+# What a set's items are, measured against the paper's data: headline numbers come from
+# "paper" or "real" items; a "stand-in" is other data in the place of the paper's; a "toy" set
+# stands in for nothing; "own" is the user's data (folder:PATH)
+ITEM_KINDS = {
+    "paper": "the paper's dataset",
+    "real": "real items of the paper's dataset",
+    "stand-in": "a stand-in for the paper's dataset",
+    "toy": "a toy set, standing in for none of the paper's",
+    "own": "your own data",
+}
 
 
 class DataUnavailable(SnnleakError, FileNotFoundError):
@@ -34,6 +44,19 @@ class DatasetInfo:
     synthetic: bool
     source: str  # where the data comes from, in words
     stands_in_for: str | None = None  # the paper's dataset an embedded set replaces
+    items: str = "own"  # one of ITEM_KINDS
+
+    def __post_init__(self) -> None:
+        if self.items not in ITEM_KINDS:
+            raise ValueError(f"items must be one of {', '.join(ITEM_KINDS)}, got {self.items!r}")
+
+    @property
+    def items_summary(self) -> str:
+        """What the items are, in words (``snnleak data info``, table notes)."""
+        what = ITEM_KINDS[self.items]
+        if self.stands_in_for and self.items in ("real", "stand-in"):
+            what += f" ({self.stands_in_for})"
+        return what + (", SYNTHETIC" if self.synthetic else "")
 
 
 @dataclass

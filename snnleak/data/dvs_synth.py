@@ -176,6 +176,7 @@ def load_dvs_synth(req: LoadRequest) -> Split:
         True,
         "SYNTHETIC: DVS pixel model on moving digits, tonic ToFrame",
         "dvsgesture",
+        items="stand-in",
     )
     x, y = _dataset(req.seed)
     idx = seeded_indices(len(y), req.seed)[req.split]

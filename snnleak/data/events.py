@@ -68,6 +68,7 @@ def load_dvsgesture(req: LoadRequest) -> Split:
         "events",
         False,
         f"tonic DVSGesture, ToFrame(n_time_bins={TIME_BINS})",
+        items="paper",
     )
 
     def get(i: int) -> tuple[torch.Tensor, int]:

@@ -47,7 +47,7 @@ def load_mnist(req: LoadRequest) -> Split:
     except RuntimeError as exc:
         if req.download:  # the downloader's own failure: snnleak.data.download reports it
             raise
-        raise _missing("mnist", root, "digits", exc) from exc
+        raise _missing("mnist", root, "mnist-5k", exc) from exc
     info = DatasetInfo(
         "mnist",
         (1, 28, 28),
@@ -56,6 +56,7 @@ def load_mnist(req: LoadRequest) -> Split:
         "image",
         False,
         "torchvision MNIST",
+        items="paper",
     )
     return Split(
         info, len(ds), lambda i: (ds.data[i].unsqueeze(0).float() / 255, int(ds.targets[i]))
@@ -73,7 +74,14 @@ def load_cifar100(req: LoadRequest) -> Split:
             raise
         raise _missing("cifar100", root, "patches", exc) from exc
     info = DatasetInfo(
-        "cifar100", (3, 32, 32), 100, tuple(ds.classes), "image", False, "torchvision CIFAR-100"
+        "cifar100",
+        (3, 32, 32),
+        100,
+        tuple(ds.classes),
+        "image",
+        False,
+        "torchvision CIFAR-100",
+        items="paper",
     )
     data = torch.from_numpy(ds.data).permute(0, 3, 1, 2)  # uint8 [N, 3, 32, 32]
     return Split(info, len(ds), lambda i: (data[i].float() / 255, int(ds.targets[i])))
@@ -99,6 +107,7 @@ def load_lfw(req: LoadRequest) -> Split:
         "image",
         False,
         f"torchvision LFWPeople (10 folds), 80/20 split by seed {req.seed}",
+        items="paper",
     )
     idx = seeded_indices(len(ds), req.seed)[req.split].tolist()
     prep = v2.Compose([_to_tensor(), v2.Resize(LFW_SHAPE[1:], antialias=True)])

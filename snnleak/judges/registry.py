@@ -47,6 +47,7 @@ def _dvs(width: int) -> Callable[[DatasetInfo], nn.Module]:
 LENET = JudgeSpec("lenet5", _lenet, epochs=15, lr=2e-3, batch_size=64)
 JUDGES: dict[str, JudgeSpec] = {
     "mnist": LENET,
+    "mnist-5k": LENET,
     "digits": LENET,
     "cifar100": JudgeSpec("lenet5", _lenet, epochs=30, lr=1e-3, batch_size=64),
     "patches": JudgeSpec("lenet5", _lenet, epochs=30, lr=2e-3, batch_size=32),
