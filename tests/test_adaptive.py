@@ -221,6 +221,9 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
             attacks=("idlg",),
             surrogates=("atan", "triangle"),
             encodings=("poisson",),
+            inits=("torch",),
+            resets=("detached",),
+            forwards=("smooth",),
         ),
     )
     cells = ablation_cells(tiny, "fused")
@@ -233,9 +236,12 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
         (20, "if", "triangle"),
     }
     assert sum(c.spec.encoding == "poisson" for c in cells) == 1
-    assert len(cells) == 6 and all(c.spec.model == "snn" for c in cells)
+    assert sum(c.spec.victim_init == "torch" for c in cells) == 1
+    assert sum(c.spec.detach_reset for c in cells) == 1
+    assert sum(c.spec.smooth_forward for c in cells) == 1
+    assert len(cells) == 9 and all(c.spec.model == "snn" for c in cells)
     assert {c.spec.backend for c in cells if c.spec.surrogate == "triangle"} == {"reference"}
-    load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
+    load_judge("mnist-5k", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("ablations", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
     assert [(r[0], r[1]) for r in table.rows] == [
@@ -247,6 +253,9 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
         ("surrogate", "atan"),
         ("surrogate", "triangle"),
         ("encoding", "poisson"),
+        ("init", "torch"),
+        ("reset", "detached"),
+        ("forward", "smooth"),
     ]
     assert all(r[3] == 1 for r in table.rows)  # every point attacked
     assert (tmp_path / "out" / "figures" / "ablations.png").read_bytes()[:4] == b"\x89PNG"

@@ -145,7 +145,7 @@ def test_a_diverging_trial_is_recorded_as_diverged(tmp_path, monkeypatch):
     records = run_trials(
         AttackSpec("dlg", "ann", "digits", iterations=5), 2, 0, tmp_path, judge=None
     )
-    assert all(r["diverged"] for r in records) and len(records) == 2
+    assert all(r["diverged"] and r["nonfinite"] for r in records) and len(records) == 2
     assert all(r["mse"] == r["mse"] for r in records)  # the kept reconstruction is finite
 
 

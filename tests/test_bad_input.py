@@ -25,7 +25,7 @@ from snnleak.judges import JudgeCheckpointError, judge_path, load_judge
 from snnleak.judges.checkpoint import save_judge
 from snnleak.judges.lenet5 import LeNet5Judge
 from snnleak.reproduce import load_preset
-from snnleak.reproduce.preset import PRESETS_DIR
+from snnleak.reproduce.preset import preset_text
 
 
 def _one_line(result, start):
@@ -74,7 +74,7 @@ def test_a_checkpoint_whose_tensors_do_not_fit_is_one_clear_error(tmp_path):
     ],
 )
 def test_preset_values_of_the_wrong_type_are_one_line(tmp_path, edit, message):
-    text = (PRESETS_DIR / "quick.toml").read_text()
+    text = preset_text("quick")
     assert edit[0] in text, edit[0]
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(edit[0], edit[1], 1))
@@ -86,7 +86,7 @@ def test_preset_values_of_the_wrong_type_are_one_line(tmp_path, edit, message):
 
 def test_a_preset_that_is_not_utf8_is_one_line(tmp_path):
     path = tmp_path / "latin1.toml"
-    text = (PRESETS_DIR / "quick.toml").read_text() + "# caf\u00e9\n"
+    text = preset_text("quick") + "# caf\u00e9\n"
     path.write_bytes(text.encode("latin-1"))
     result = CliRunner().invoke(cli, ["reproduce", "table4", "--preset", str(path)])
     line = _one_line(result, f"error: {path}: not UTF-8 text")

@@ -29,6 +29,32 @@ def test_dlg_uniform_init_and_seeding():
             assert pa.abs().max() > 0.45, name
 
 
+def test_torch_init_has_the_default_layers_bound_and_is_seeded():
+    g = torch.Generator()
+    a = LeNet5SNN((1, 28, 28), 10, timesteps=2, generator=g.manual_seed(1), init="torch")
+    b = LeNet5SNN((1, 28, 28), 10, timesteps=2, generator=g.manual_seed(1), init="torch")
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
+    for layer in (*a.convs, a.fc):  # torch's own bound: 1/sqrt(fan_in), weights and biases
+        bound = layer.weight[0].numel() ** -0.5
+        w, b = layer.weight.detach().abs().max(), layer.bias.detach().abs().max()
+        assert float(w) <= bound and float(b) <= bound and float(w) > 0.9 * bound
+    with pytest.raises(ConfigError, match="init must be one of dlg, torch"):
+        LeNet((1, 28, 28), 10, init="xavier")
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_eval_mode_changes_nothing_in_lenet5snn(backend):
+    """The victim in eval rather than train mode: LeNet5SNN has no batch norm or dropout, and
+    no backend's surrogate depends on the mode, so the client's update is bit-identical."""
+    g = torch.Generator().manual_seed(4)
+    model = LeNet5SNN((1, 28, 28), 10, timesteps=4, backend=backend, generator=g).double()
+    x, y = torch.rand(2, 1, 28, 28, generator=g, dtype=torch.float64), torch.tensor([3, 7])
+    train = parameter_gradients(model.train(), x, y)
+    evaluated = parameter_gradients(model.eval(), x, y)
+    assert all(torch.equal(a, b) for a, b in zip(train, evaluated, strict=True))
+
+
 def test_snn_shares_the_ann_geometry_and_init():
     g = torch.Generator()
     ann = LeNet((3, 32, 32), 100, generator=g.manual_seed(0))

@@ -3,6 +3,7 @@ convergence records, loss normalisation, the optimiser sweep's choice, Table II,
 judge's ImageNet requirement."""
 
 import math
+import tomllib
 from dataclasses import replace
 
 import pytest
@@ -23,13 +24,14 @@ from snnleak.attacks.grnn import GLUGenerator
 from snnleak.attacks.iterates import IterateTracker, convergence
 from snnleak.attacks.records import trial_key
 from snnleak.cli import cli
+from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
 from snnleak.judges import JudgeCheckpointError, load_judge
 from snnleak.models import LeNet
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce import sweep as sweeping
-from snnleak.reproduce.plan import SWEEP_GRID, sweep_spec
-from snnleak.reproduce.preset import Optimiser, SweepPlan
+from snnleak.reproduce.plan import SWEEP_GRID, sweep_spec, table4_cells, table5_cells
+from snnleak.reproduce.preset import PRESETS, Optimiser, SweepPlan, parse_preset
 from snnleak.reproduce.tables import table2
 
 
@@ -79,34 +81,45 @@ def _digits_observation(seed: int = 0, dtype=torch.float32):
     return observe(model, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image")
 
 
-@pytest.mark.parametrize("infer_label", [False, True])
-def test_the_reconstruction_is_the_last_iterate_and_the_best_rides_along(infer_label):
+@pytest.mark.parametrize(
+    ("infer_label", "clamp"), [(False, "step"), (True, "step"), (True, "final")]
+)
+def test_the_reconstruction_is_the_last_iterate_and_the_best_rides_along(infer_label, clamp):
+    """The last iterate is measured as it is reported (projected into [0, 1]); the best rides
+    along, its loss exact when every iterate is projected (``clamp="step"``); under ``"final"``
+    it is the projection of the iterate with the lowest loss."""
     obs = _digits_observation()
-    rec = GradientInversion(DLGConfig(iterations=8), infer_label).reconstruct(
-        obs, torch.Generator().manual_seed(0)
-    )
+    cfg = DLGConfig(iterations=8, clamp=clamp)
+    rec = GradientInversion(cfg, infer_label).reconstruct(obs, torch.Generator().manual_seed(0))
+    weights = layer_weights(list(obs.gradients), cfg.loss_norm)
 
     def loss_at(x, target):
         grads = dummy_gradients(obs.model, x, target)
-        return float(gradient_distance(grads, list(obs.gradients)).detach())
+        return float(gradient_distance(grads, list(obs.gradients), weights).detach())
 
     assert len(rec.losses) == rec.steps + 1  # every iterate's loss, the final one included
     assert loss_at(rec.x, rec.target) == pytest.approx(rec.losses[-1], rel=1e-4, abs=1e-9)
+    assert float(rec.x.min()) >= 0 and float(rec.x.max()) <= 1
+    assert float(rec.best.x.min()) >= 0 and float(rec.best.x.max()) <= 1
     best_target = rec.best_label if infer_label else None
-    if best_target is not None:
+    if best_target is not None and clamp == "step":
         assert loss_at(rec.best.x, best_target) == pytest.approx(min(rec.losses), rel=1e-4)
 
 
 def test_convergence_summary():
     losses = [10.0 * 0.5**i for i in range(41)]
-    c = convergence(losses, diverged=False)
+    c = convergence(losses, nonfinite=False)
     assert c["loss_initial"] == 10.0 and c["loss_final"] == losses[-1] == c["loss_min"]
     assert c["loss_every"] == 2 and c["loss_trajectory"] == losses[::2]
     assert c["stalled"] is False and c["loss_ratio"] == pytest.approx(0.5**40)
-    flat = convergence([4.0, 3.5, 3.9], diverged=False)
+    assert c["diverged"] is False and c["nonfinite"] is False
+    flat = convergence([4.0, 3.5, 3.9], nonfinite=False)
     assert flat["stalled"] is True and flat["loss_trajectory"] == [4.0, 3.5, 3.9]
-    assert convergence([], diverged=True)["diverged"] is True
-    assert convergence([2.0], diverged=False)["stalled"] is None  # nothing was optimised
+    assert flat["diverged"] is False  # stalled, but it ended below its start
+    away = convergence([4.0, 0.1, 6.4], nonfinite=False)  # moved away: ends above its start
+    assert away["diverged"] is True and away["stalled"] is True and away["nonfinite"] is False
+    assert convergence([], nonfinite=True)["diverged"] is True
+    assert convergence([2.0], nonfinite=False)["stalled"] is None  # nothing was optimised
     track = IterateTracker()
     assert track.observe(2.0, "a") and track.observe(1.0, "b") and track.observe(3.0, "c")
     assert not track.observe(math.nan, "d")
@@ -151,33 +164,65 @@ def test_strong_wolfe_is_solo_only(tmp_path):
 
 
 def test_the_sweep_chooses_by_what_the_attacker_observes_only():
-    preset = replace(load_preset("quick"), sweep=SweepPlan(tune=2, evaluate=1))
+    sweep_plan = SweepPlan(datasets=("mnist-5k", "dvs-synth"), tune=2, evaluate=1)
+    preset = replace(load_preset("quick"), sweep=sweep_plan)
     by_key, items = {}, [7, 9]
     good = SWEEP_GRID[5]  # any point but DLG's own
-    for model in ("ann", "snn"):
+    pairs = [("ann", "mnist-5k"), ("snn", "mnist-5k"), ("snn", "dvs-synth")]
+    for model, dataset in pairs:
         for opt in SWEEP_GRID:
-            spec = sweep_spec(preset, "fused", model, opt)
+            spec = sweep_spec(preset, "fused", model, dataset, opt)
             for i in items:
                 by_key[trial_key(spec, i, 0)] = {
                     "relative_mismatch": 0.1 if opt == good else 0.9,
                     # ground truth that would pick DLG's own setting: never read by the choice
                     "ssim": 1.0 if opt == Optimiser() else 0.0,
                 }
-    assert sweeping.choose(preset, "fused", items, 0, by_key) == {"ann": good, "snn": good}
+    tune = {d: items for d in sweep_plan.datasets}
+    # one choice per (model, dataset); the ANN takes no event data, so it has none there
+    assert sweeping.choose(preset, "fused", tune, 0, by_key) == dict.fromkeys(pairs, good)
+
+
+def test_a_preset_takes_its_optimiser_per_model_and_dataset():
+    doc = tomllib.loads(PRESETS["quick"].read_text())
+    doc["optimiser"] = {
+        "ann": {"mnist-5k": {"line_search": "strong_wolfe"}},
+        "snn": {"dvs-synth": {"lr": 0.1, "loss_norm": "layer"}},
+    }
+    preset = parse_preset(doc, "test")
+    assert preset.optimiser_of("ann", "mnist-5k") == Optimiser(line_search="strong_wolfe")
+    assert preset.optimiser_of("snn", "dvs-synth") == Optimiser(lr=0.1, loss_norm="layer")
+    assert preset.optimiser_of("snn", "mnist-5k") == Optimiser()  # not listed: the default
+    cells = table4_cells(preset, "fused", ("idlg",))
+    mnist = {c.spec.model: c.spec for c in cells if c.spec.dataset == "mnist-5k"}
+    assert mnist["ann"].lbfgs.line_search == "strong_wolfe" and mnist["snn"].lbfgs.lr == 1.0
+    # Table V puts the observable choice beside the default
+    table5 = {(c.spec.lbfgs.lr, c.spec.loss_norm) for c in table5_cells(preset, "fused")}
+    assert table5 == {(1.0, "global"), (0.1, "layer")}
+    doc["optimiser"] = {"ann": {"dvs-synth": {}}}
+    with pytest.raises(ConfigError, match="takes no event data"):
+        parse_preset(doc, "test")
+    doc["optimiser"] = {"snn": {"nope": {}}}
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
+        parse_preset(doc, "test")
+    doc.pop("optimiser")
+    doc["table4"]["optimiser"] = {"ann": {"lr": 1.0}}
+    with pytest.raises(ConfigError, match=r"moved to \[optimiser.MODEL.DATASET\]"):
+        parse_preset(doc, "test")
 
 
 def test_reproduce_sweep_writes_its_table(tmp_path):
     tiny = replace(
         load_preset("quick"),
-        sweep=SweepPlan(tune=1, evaluate=1, iterations=1, timesteps=2),
+        sweep=SweepPlan(datasets=("mnist-5k",), tune=1, evaluate=1, iterations=1, timesteps=2),
         table4=replace(load_preset("quick").table4, lbfgs_max_iter=2),
     )
-    load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
+    load_judge("mnist-5k", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("sweep", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
     assert table.name == "sweep" and len(table.rows) == 2 * len(SWEEP_GRID)
-    marks = [r[4] for r in table.rows]
-    assert marks.count("chosen") == 2 and "To use the choice in a preset" in table.notes[-1]
+    marks = [r[5] for r in table.rows]
+    assert marks.count("chosen") == 2 and "[optimiser.ann.mnist-5k]" in table.notes[-1]
     assert (tmp_path / "out" / "tables" / "sweep.csv").exists()
     again = reproduce(Run("sweep", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     assert again.new_records == 0  # resumable like every run

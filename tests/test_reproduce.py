@@ -11,7 +11,7 @@ from snnleak.errors import ConfigError
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce import plan as planning
 from snnleak.reproduce.figures import threshold_sweep
-from snnleak.reproduce.preset import PRESETS_DIR, FigurePlan
+from snnleak.reproduce.preset import FigurePlan, preset_text
 from snnleak.reproduce.tables import Stat, Table, table5, to_csv, to_latex, to_markdown
 
 VOLATILE = ("seconds",)  # wall time: the only field allowed to differ between equal runs
@@ -61,10 +61,12 @@ def _records(out):
 def test_the_presets_parse():
     quick, paper = load_preset("quick"), load_preset("paper")
     assert dict(quick.table4.datasets) == {
-        "MNIST": "digits",
+        "MNIST": "mnist-5k",
         "CIFAR-100": "patches",
         "LFW": "lfw-subset",
     }
+    assert quick.ablations.dataset == quick.defenses.dataset == "mnist-5k"
+    assert quick.sweep.datasets[0] == "mnist-5k"
     assert dict(paper.table4.datasets) == {"MNIST": "mnist", "CIFAR-100": "cifar100", "LFW": "lfw"}
     assert paper.table4.samples == 1000 and paper.table4.iterations_of("grnn") == 1000
     assert paper.table5.thresholds == (0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
@@ -76,7 +78,7 @@ def test_the_presets_parse():
         (("seed = 0", "seed = 0\nspeed = 1"), "unknown key 'speed'"),
         (("samples = 6            #", "#"), "table4: missing key 'samples'"),
         (
-            ('MNIST = "digits"', 'MNIST = "digitz"'),
+            ('MNIST = "mnist-5k"', 'MNIST = "digitz"'),
             "table4.datasets.MNIST: unknown dataset 'digitz'",
         ),
         (
@@ -90,7 +92,7 @@ def test_the_presets_parse():
     ],
 )
 def test_a_bad_preset_is_one_clear_error(tmp_path, edit, message):
-    text = (PRESETS_DIR / "quick.toml").read_text()
+    text = preset_text("quick")
     assert edit[0] in text
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(edit[0], edit[1], 1))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.reproduce.defense_plan import parse_defenses
+from snnleak.reproduce.preset import preset_text
 
 TINY = """
 [defenses]
@@ -27,7 +26,7 @@ timesteps = 2
 
 
 def test_reproduce_defenses_writes_its_table_and_figure(tmp_path):
-    quick = Path("experiments/quick.toml").read_text()
+    quick = preset_text("quick")
     preset = tmp_path / "tiny.toml"
     preset.write_text(quick[: quick.index("[defenses]")] + TINY)
     out = tmp_path / "out"

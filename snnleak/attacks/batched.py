@@ -137,6 +137,8 @@ class BatchedGradientInversion:
 
         initial = [state(i, v[i]) for i in range(k)]
         for step in range(cfg.iterations + 1):
+            if step == cfg.iterations:  # the final iterates are measured as reported
+                thresholding.before_final(v[:, :nx], obs0.modality)
             before = v.clone()
             if step < cfg.iterations:
                 losses = run_step(trials, active, evaluate)
@@ -154,5 +156,7 @@ class BatchedGradientInversion:
                 break
             for i in range(k):
                 if active[i]:
-                    thresholding.after_step(v[i, :nx], obs0.modality, cfg.threshold)
-        return [finish(tracks[i], steps[i], cfg.threshold, initial[i]) for i in range(k)]
+                    thresholding.after_step(v[i, :nx], obs0.modality, cfg.threshold, cfg.clamp)
+        return [
+            finish(tracks[i], steps[i], cfg.threshold, initial[i], obs0.modality) for i in range(k)
+        ]

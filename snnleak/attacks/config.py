@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from snnleak.errors import ConfigError
+from snnleak.models.lenet import INITS
 from snnleak.models.lenet_snn import ENCODINGS
 from snnleak.neurons.surrogate import SURROGATES
 
@@ -29,10 +30,14 @@ GRNN_WASSERSTEIN = ("original", "sorted")
 GRNN_GENERATORS = ("glu", "upsample")
 LINE_SEARCHES = ("none", "strong_wolfe")
 # how the gradient-matching loss weighs its layers: "none" (DLG's plain sum of squares),
-# "global" (divided by the squared norm of the whole observed gradient), "layer" (each layer's
-# term divided by that layer's squared norm)
+# "global" (divided by the squared norm of the whole observed gradient: the default, a loss
+# whose scale does not depend on the victim's, so that L-BFGS's absolute tolerances mean the
+# same on every item), "layer" (each layer's term divided by that layer's squared norm)
 LOSS_NORMS = ("none", "global", "layer")
 SPLITS = ("train", "test")
+# when DLG/iDLG keep image dummies in [0, 1]: once, on the final iterate (DLG's code), or after
+# every optimiser step (snnleak.attacks.thresholding says why "step" stalls L-BFGS)
+CLAMPS = ("final", "step")
 NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
 SURROGATE_FAMILIES = tuple(SURROGATES)  # ATan everywhere; the others on the reference backend
 
@@ -88,13 +93,15 @@ class DLGConfig:
     iterations: int = 300
     lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
     threshold: Thresholding | None = None
-    loss_norm: str = "none"
+    loss_norm: str = "global"
     update_attack: str = "simulate"  # a multi-step FedAvg update: simulate, or approx
+    clamp: str = "final"  # images into [0, 1]: once at the end, or after every step
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
         _choice("loss normalisation", self.loss_norm, LOSS_NORMS)
+        _choice("clamp", self.clamp, CLAMPS)
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,9 @@ LATER_DEFAULTS = {
     "local_batch": 0,
     "local_lr": 0.1,
     "update_attack": "simulate",
+    "victim_init": "dlg",
+    "detach_reset": False,
+    "smooth_forward": False,
 }
 BATCH_ATTACKS = ("dlg", "idlg", "grnn", "ig")  # the attacks that take B > 1
 
@@ -149,7 +159,7 @@ class AttackSpec:
     lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
     grnn_wasserstein: str = "original"
     split: str = "train"  # the paper attacks a client's training items
-    loss_norm: str = "none"
+    loss_norm: str = "global"
     grnn_generator: str = "glu"
     neuron: str = "if"  # the SNN victim's neuron: IF (the paper's) or LIF
     alpha: float = 2.0  # the SNN victim's surrogate sharpness
@@ -161,6 +171,12 @@ class AttackSpec:
     local_batch: int = 0  # FedAvg: its mini-batch size (0: all B items at once)
     local_lr: float = 0.1  # FedAvg: its SGD learning rate
     update_attack: str = "simulate"  # a multi-step update: simulate the steps, or approx
+    victim_init: str = "dlg"  # the victim's initial weights: DLG's U(-0.5, 0.5), or torch's
+    detach_reset: bool = False  # the SNN victim: no gradient through the reset (SpikingJelly's)
+    # the SNN victim fires through the surrogate's primitive in its forward pass too: a control
+    # for what a smooth network leaks, not a spiking victim
+    smooth_forward: bool = False
+    clamp: str = "final"  # DLG/iDLG: images into [0, 1] once at the end, or after every step
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -187,6 +203,11 @@ class AttackSpec:
         _choice("--encoding", self.encoding, ENCODINGS)
 
         _choice("--surrogate", self.surrogate, SURROGATE_FAMILIES)
+        _choice("--victim-init", self.victim_init, INITS)
+        _choice("--clamp", self.clamp, CLAMPS)
+        for flag in ("detach_reset", "smooth_forward"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
             raise ConfigError(
                 f"the {self.surrogate} surrogate runs on the reference backend only; "

@@ -91,6 +91,8 @@ class GradientInversion:
 
         track, steps = IterateTracker(), 0
         for step in range(cfg.iterations + 1):
+            if step == cfg.iterations:  # the final iterate is measured as it is reported
+                thresholding.before_final(x, obs.modality)
             before = state()
             # the last pass only evaluates the final iterate
             loss = float(opt.step(closure) if step < cfg.iterations else closure())
@@ -98,8 +100,8 @@ class GradientInversion:
             if not track.observe(loss, before) or step == cfg.iterations:
                 break
             steps = step + 1
-            thresholding.after_step(x, obs.modality, cfg.threshold)
-        return finish(track, steps, cfg.threshold, before)
+            thresholding.after_step(x, obs.modality, cfg.threshold, cfg.clamp)
+        return finish(track, steps, cfg.threshold, before, obs.modality)
 
     def reconstruct_many(
         self, observations: list[Observation], generators: list[torch.Generator]

@@ -216,7 +216,7 @@ class GRNN:
             for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
                 p.grad = g
             opt.step()
-        return finish(track, steps, cfg.threshold, initial)
+        return finish(track, steps, cfg.threshold, initial, obs.modality)
 
     def reconstruct_many(
         self, observations: list[Observation], generators: list[torch.Generator]

@@ -102,7 +102,7 @@ def reconstruct_batched(
             with torch.no_grad():
                 for n, t in params.items():
                     t[~_mask(active, t)] = kept[n]
-    return [finish(tracks[i], steps[i], cfg.threshold, initial[i]) for i in range(k)]
+    return [finish(tracks[i], steps[i], cfg.threshold, initial[i], obs0.modality) for i in range(k)]
 
 
 def _mask(active: list[bool], like: torch.Tensor) -> torch.Tensor:

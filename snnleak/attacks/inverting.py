@@ -98,7 +98,7 @@ class InvertingGradients:
         for i in [*(i for i in range(len(ends)) if i != kept), kept]:
             track.observe(on_victim(ends[i][1]), (ends[i][1], label))
         track.last = (ends[kept][1], label)
-        return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last)
+        return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last, obs.modality)
 
     def reconstruct_many(
         self, observations: list[Observation], generators: list[torch.Generator]

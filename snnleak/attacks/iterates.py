@@ -9,8 +9,10 @@ tracker keeps
 - every finite loss, and whether a non-finite loss stopped the run (diverged).
 
 :func:`convergence` summarises a loss trajectory for the record: initial, final and minimum
-loss, final/initial, the loss every ``k`` steps, and whether the optimiser **stalled** (made
-less than a :data:`STALL_RATIO`-fold reduction: final/initial above 1/2).
+loss, final/initial, the loss every ``k`` steps, whether the optimiser **stalled** (made
+less than a :data:`STALL_RATIO`-fold reduction: final/initial above 1/2) and whether it
+**diverged**: it ended above its start (final/initial above 1), or a non-finite loss stopped it
+(``nonfinite``). A diverged run also counts as stalled.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ class IterateTracker:
         return True
 
 
-def convergence(losses: list[float], diverged: bool) -> dict:
+def convergence(losses: list[float], nonfinite: bool) -> dict:
     """The record's summary of one optimisation (see the module docstring)."""
+    diverged = nonfinite
     if not losses:
         return {
             "loss_initial": None,
@@ -59,6 +62,7 @@ def convergence(losses: list[float], diverged: bool) -> dict:
             "loss_trajectory": [],
             "stalled": None,
             "diverged": diverged,
+            "nonfinite": nonfinite,
         }
     every = max(1, math.ceil((len(losses) - 1) / TRAJECTORY_POINTS))
     trajectory = losses[::every]
@@ -74,23 +78,31 @@ def convergence(losses: list[float], diverged: bool) -> dict:
         "loss_every": every,
         "loss_trajectory": trajectory,
         "stalled": ratio > STALL_RATIO if len(losses) > 1 else None,  # None: no optimisation
-        "diverged": diverged,
+        "diverged": diverged or ratio > 1,
+        "nonfinite": nonfinite,
     }
 
 
-def finish(track: IterateTracker, steps: int, threshold, initial) -> Reconstruction:
+def finish(
+    track: IterateTracker, steps: int, threshold, initial, modality: str = "image"
+) -> Reconstruction:
     """The reconstruction from a tracker whose states are ``(x, target)`` (``target``: hard
-    labels, or the soft label's probabilities): last and best iterates (thresholded by
-    Algorithm 1 where asked); ``initial`` stands in when not even the first loss was finite."""
+    labels, or the soft label's probabilities): last and best iterates, images in [0, 1] and
+    thresholded by Algorithm 1 where asked (:mod:`snnleak.attacks.thresholding`); ``initial``
+    stands in when not even the first loss was finite."""
     last = track.last if track.last is not None else initial
     best = track.best if track.best is not None else last
+
+    def shown(x: torch.Tensor) -> torch.Tensor:
+        return thresholding.after_optimisation(thresholding.project(x, modality), threshold)
+
     return Reconstruction(
-        thresholding.after_optimisation(last[0], threshold),
+        shown(last[0]),
         _hard(last[1]),
         track.losses,
         track.diverged,
         steps,
-        best_x=thresholding.after_optimisation(best[0], threshold),
+        best_x=shown(best[0]),
         best_label=_hard(best[1]),
         target=last[1],
     )

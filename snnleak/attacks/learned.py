@@ -102,7 +102,7 @@ class LearnedInversion:
         track = IterateTracker()
         loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
         track.observe(loss, (x, label))
-        return finish(track, 0, self.config.proxy.threshold, (x, label))
+        return finish(track, 0, self.config.proxy.threshold, (x, label), obs.modality)
 
     def reconstruct_many(
         self, observations: list[Observation], generators: list[torch.Generator]

@@ -167,7 +167,7 @@ class SmoothProxy:
         if track.last is not track.best:
             track.losses.append(track.best_loss)
             track.last = track.best
-        return finish(track, steps, cfg.threshold, (x, label))
+        return finish(track, steps, cfg.threshold, (x, label), obs.modality)
 
     def reconstruct_many(
         self, observations: list[Observation], generators: list[torch.Generator]

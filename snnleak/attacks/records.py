@@ -58,6 +58,7 @@ RECORD_FIELDS = (
     "loss_trajectory",
     "stalled",
     "diverged",
+    "nonfinite",
     "steps",
     "seconds",
     "batch_trials",

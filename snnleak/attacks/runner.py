@@ -68,9 +68,9 @@ def build_victim(
     device: torch.device = CPU,
 ):
     """A freshly initialised victim on ``device``: the sigmoid LeNet, or LeNet5SNN with the
-    spec's neuron (IF or LIF), surrogate at ``alpha``, image code, T and backend (event data
-    bring their own T). Initialised on the CPU from ``generator``: the same weights on every
-    device."""
+    spec's neuron (IF or LIF), surrogate at ``alpha``, reset, image code, T and backend (event
+    data bring their own T), each with the spec's initial weights. Initialised on the CPU from
+    ``generator``: the same weights on every device."""
     with on_cpu():
         victim = _build_victim(spec, info, generator)
     return victim.to(device)
@@ -82,8 +82,14 @@ def _build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gen
         model = plugin.build(spec.model, info.input_shape, info.num_classes, spec.timesteps, seed)
         return plugin.check(spec.model, model, info.input_shape, info.num_classes, info.modality)
     if spec.model == "ann":  # AttackSpec has refused event data for the ANN
-        return LeNet(info.input_shape, info.num_classes, generator=generator)
-    neuron = NeuronParams(kind=spec.neuron, alpha=float(spec.alpha), surrogate=spec.surrogate)
+        return LeNet(info.input_shape, info.num_classes, generator=generator, init=spec.victim_init)
+    neuron = NeuronParams(
+        kind=spec.neuron,
+        alpha=float(spec.alpha),
+        surrogate=spec.surrogate,
+        detach_reset=spec.detach_reset,
+        smooth=spec.smooth_forward,
+    )
     shape, t = info.input_shape, spec.timesteps
     if info.modality == "events":
         t, *item = info.input_shape
@@ -101,6 +107,7 @@ def _build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gen
         generator=generator,
         encoding=spec.encoding,
         rate_generator=rates,
+        init=spec.victim_init,
     )
 
 
@@ -124,6 +131,7 @@ def build_attack(spec: AttackSpec):
         threshold=spec.threshold,
         loss_norm=spec.loss_norm,
         update_attack=spec.update_attack,
+        clamp=spec.clamp,
         **kw,
     )
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")

@@ -22,7 +22,7 @@ from snnleak.info import package_versions
 class AttackBenchConfig:
     attack: str = "dlg"
     model: str = "snn"
-    dataset: str = "digits"
+    dataset: str = "mnist-5k"
     backend: str = "fused"
     trials: int = 8
     iterations: int = 3

@@ -20,7 +20,7 @@ from snnleak.cli.fl import fl
 from snnleak.cli.fused import build_fused
 from snnleak.cli.info import demo, info
 from snnleak.cli.judge import train_judge
-from snnleak.cli.reproduce import reproduce
+from snnleak.cli.reproduce import presets, reproduce
 from snnleak.errors import SnnleakError
 
 
@@ -54,6 +54,7 @@ cli.add_command(data)
 cli.add_command(train_judge)
 cli.add_command(attack)
 cli.add_command(reproduce)
+cli.add_command(presets)
 cli.add_command(diagnose)
 cli.add_command(fl)
 

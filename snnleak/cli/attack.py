@@ -8,6 +8,7 @@ import click
 
 from snnleak.attacks.config import (
     ATTACKS,
+    CLAMPS,
     ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
@@ -119,9 +120,18 @@ def _model_choice(value: str) -> str:
 @click.option(
     "--loss-norm",
     type=click.Choice(LOSS_NORMS),
-    default="none",
+    default="global",
     show_default=True,
-    help="Weighing of the matching loss's layers (none: DLG's plain sum).",
+    help="Weighing of the matching loss's layers: global divides it by the observed update's "
+    "squared norm (scale-free); none is DLG's plain sum.",
+)
+@click.option(
+    "--clamp",
+    type=click.Choice(CLAMPS),
+    default="final",
+    show_default=True,
+    help="DLG/iDLG: keep image dummies in [0, 1] once at the end (as DLG's code) or after "
+    "every optimiser step (stalls L-BFGS on real digits: docs/fidelity.md, B9).",
 )
 @click.option(
     "--grnn-wasserstein",
@@ -212,6 +222,7 @@ def attack(
     lr: float,
     line_search: str,
     loss_norm: str,
+    clamp: str,
     grnn_wasserstein: str,
     grnn_generator: str,
     batch_trials: int,
@@ -252,6 +263,7 @@ def attack(
         grnn_wasserstein=grnn_wasserstein,
         split=split,
         loss_norm=loss_norm,
+        clamp=clamp,
         grnn_generator=grnn_generator,
         neuron=neuron,
         alpha=alpha,

@@ -78,7 +78,7 @@ def kernels(
 )
 @click.option("--attack", type=click.Choice(BATCHED_ATTACKS), default="dlg", show_default=True)
 @click.option("--model", type=click.Choice(MODELS), default="snn", show_default=True)
-@click.option("--dataset", default="digits", show_default=True)
+@click.option("--dataset", default="mnist-5k", show_default=True)
 @click.option("--backend", type=click.Choice(tuple(BACKENDS)), default="fused", show_default=True)
 @click.option("--trials", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=3, show_default=True)

@@ -8,7 +8,7 @@ import click
 
 
 @click.command()
-@click.option("--dataset", default="digits", show_default=True)
+@click.option("--dataset", default="mnist-5k", show_default=True)
 @click.option("--samples", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--timesteps", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -28,7 +28,7 @@ def _models(value: str) -> tuple[str, ...]:
 
 @click.command("fl")
 @click.option("--model", default="ann,snn", show_default=True, help="ann, snn or both (ann,snn).")
-@click.option("--dataset", default="digits", show_default=True)
+@click.option("--dataset", default="mnist-5k", show_default=True)
 @click.option("--clients", type=int, default=4, show_default=True)
 @click.option("--rounds", type=int, default=5, show_default=True)
 @click.option(

@@ -19,7 +19,7 @@ Dir = click.Path(file_okay=False, path_type=Path)
     "--preset",
     default="quick",
     show_default=True,
-    help="quick, paper (files in experiments/), or the path of a preset .toml.",
+    help="quick, paper (shipped with snnleak: `snnleak presets`), or a preset .toml file.",
 )
 @click.option(
     "--backend",
@@ -109,3 +109,17 @@ def reproduce(
     )
     for f in result.files:
         click.echo(f"wrote {f}")
+
+
+@click.command()
+@click.argument("name", required=False)
+def presets(name: str | None) -> None:
+    """List the shipped presets, or print preset NAME's TOML (a start for one of your own:
+    `snnleak presets quick > mine.toml`, then `--preset mine.toml`)."""
+    from snnleak.reproduce.preset import PRESETS, preset_text
+
+    if name is None:
+        for known in sorted(PRESETS):
+            click.echo(known)
+        return
+    click.echo(preset_text(name), nl=False)

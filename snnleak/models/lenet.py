@@ -2,7 +2,9 @@
 
 Three 5x5 convolutions with padding 2 (C->12 stride 2, 12->12 stride 2, 12->12 stride 1), each
 followed by a sigmoid, then one linear layer to K classes. Weights and biases are drawn from
-U(-0.5, 0.5) as in DLG's ``weights_init``: the wide init makes gradients informative.
+U(-0.5, 0.5) as in DLG's ``weights_init`` (``init="dlg"``): the wide init makes gradients
+informative. ``init="torch"`` draws them as PyTorch's own layers do (U(-b, b) with
+b = 1/sqrt(fan_in), weights and biases), what a victim built without DLG's code gets.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from snnleak.errors import ConfigError
 CHANNELS = 12
 STRIDES = (2, 2, 1)
 KERNEL, PADDING = 5, 2
+INITS = ("dlg", "torch")  # a victim's initial weights: DLG's U(-0.5, 0.5), or torch's default
 
 
 def check_shape(in_shape: tuple[int, int, int], num_classes: int) -> tuple[int, int, int]:
@@ -47,13 +50,21 @@ def make_convs(in_channels: int) -> nn.ModuleList:
 
 
 @torch.no_grad()
-def init_uniform_(module: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
-    """DLG's init: every conv/linear weight and bias from U(-0.5, 0.5)."""
+def init_uniform_(
+    module: nn.Module, generator: torch.Generator | None = None, init: str = "dlg"
+) -> nn.Module:
+    """Every conv/linear weight and bias from U(-0.5, 0.5) (DLG's init), or, for
+    ``init="torch"``, from U(-b, b) with b = 1/sqrt(fan_in): the bound of PyTorch's default
+    (``kaiming_uniform_(a=sqrt(5))`` for weights, the same bound for biases), drawn from
+    ``generator``."""
+    if init not in INITS:
+        raise ConfigError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            m.weight.uniform_(-0.5, 0.5, generator=generator)
+            bound = 0.5 if init == "dlg" else m.weight[0].numel() ** -0.5
+            m.weight.uniform_(-bound, bound, generator=generator)
             if m.bias is not None:
-                m.bias.uniform_(-0.5, 0.5, generator=generator)
+                m.bias.uniform_(-bound, bound, generator=generator)
     return module
 
 
@@ -66,13 +77,14 @@ class LeNet(nn.Module):
         num_classes: int = 100,
         *,
         generator: torch.Generator | None = None,
+        init: str = "dlg",
     ) -> None:
         super().__init__()
         self.in_shape = check_shape(in_shape, num_classes)
         self.num_classes = num_classes
         self.convs = make_convs(self.in_shape[0])
         self.fc = nn.Linear(feature_size(self.in_shape), num_classes)
-        init_uniform_(self, generator)
+        init_uniform_(self, generator, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.in_shape:

@@ -39,6 +39,7 @@ class LeNet5SNN(nn.Module):
         generator: torch.Generator | None = None,
         encoding: str = "direct",
         rate_generator: torch.Generator | None = None,
+        init: str = "dlg",
     ) -> None:
         super().__init__()
         self.in_shape = check_shape(in_shape, num_classes)
@@ -54,7 +55,7 @@ class LeNet5SNN(nn.Module):
         self.convs = make_convs(self.in_shape[0])
         self.neurons = nn.ModuleList(SpikingNeuron(self.neuron_params, backend) for _ in self.convs)
         self.fc = nn.Linear(feature_size(self.in_shape), num_classes)
-        init_uniform_(self, generator)
+        init_uniform_(self, generator, init)
 
     @property
     def backend(self) -> str:

@@ -1,6 +1,6 @@
 """``snnleak reproduce``: the paper's Tables IV to VI and Figures 3 to 5 from a preset.
 
-- :mod:`~snnleak.reproduce.preset`: ``experiments/<name>.toml`` as a typed, frozen config;
+- :mod:`~snnleak.reproduce.preset`: ``snnleak/presets/<name>.toml`` as a typed, frozen config;
 - :mod:`~snnleak.reproduce.plan`: cells (one table row's trials) and units (an executor's work);
 - :mod:`~snnleak.reproduce.executor`: a local process pool or a Ray cluster;
 - :mod:`~snnleak.reproduce.tables`, :mod:`~snnleak.reproduce.figures`: the outputs, with the

@@ -1,14 +1,16 @@
 """``reproduce ablations``: what makes the SNN resist, one factor at a time.
 
-Away from the base victim (IF neurons, ATan alpha = 2, T = 20, direct encoding), one factor
-varies at a time: T, the neuron (IF or LIF with tau = 2), the surrogate's alpha, the surrogate
-family (sigmoid, fast sigmoid, triangle: on the reference backend, the fused kernels being
-ATan's), the image code (direct, or Poisson rate coding whose draw the attacker does not know:
-its model copy draws its own). Each point is
-attacked by the preset's ablation attacks (by default the paper's iDLG and the learned
-decoder). The table gives SSIM and ASR with CIs and the median final/initial loss on the victim;
-the figure, SSIM against each factor, one line per attack.
-
+Away from the base victim (IF neurons, ATan alpha = 2, T = 20, direct encoding, DLG's
+U(-0.5, 0.5) init, a gradient through the reset, a spiking forward), one factor varies at a
+time: T, the neuron (IF or LIF with tau = 2), the surrogate's alpha, the surrogate family
+(sigmoid, fast sigmoid, triangle: on the reference backend, the fused kernels being ATan's), the
+image code (direct, or Poisson rate coding whose draw the attacker does not know: its model
+copy draws its own), the initial weights (DLG's or torch's default), the reset (SpikingJelly's
+``detach_reset``), and the forward pass (the spike, or the surrogate's primitive: a smooth
+network, a control rather than a spiking victim). Each point is attacked by the preset's
+ablation attacks (by default the paper's iDLG and the learned decoder). The table gives SSIM
+and ASR with CIs and the median final/initial loss on the victim; the figure, SSIM against each
+factor, one line per attack.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from snnleak.reproduce.tables import Stat, Table, asr_stat, cell_records, loss_r
 def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
     for c in cells:
         s = c.spec
-        mine = (s.timesteps, s.neuron, s.alpha, s.surrogate, s.encoding)
+        mine = tuple(getattr(s, k) for k in BASE_VICTIM)
         if s.attack == attack and mine == tuple(victim[k] for k in BASE_VICTIM):
             return c
     return None
@@ -56,7 +58,8 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
     return Table(
         "ablations",
         f"Ablations on SNN-LeNet ({a.dataset}, training items; base: IF, ATan alpha 2, T = 20, "
-        "direct encoding; one factor varies at a time)",
+        "direct encoding, DLG's init, gradient through the reset, spiking forward; one factor "
+        "varies at a time)",
         ("Factor", "Value", "Attack", "n", "SSIM", "ASR (%)", "Loss final/initial"),
         tuple(rows_of(preset, cells, chosen, seed, by_key)),
         (
@@ -65,6 +68,9 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
             "The sigmoid, fast-sigmoid and triangle victims run on the reference backend. "
             "Poisson: the client's Bernoulli draw is unknown to the attacker, whose copy of the "
             "model draws its own at every evaluation.",
+            "init torch: U(-b, b), b = 1/sqrt(fan_in), PyTorch's default bound; reset detached: "
+            "SpikingJelly's detach_reset=True; forward smooth: the surrogate's primitive "
+            "replaces the spike in the victim's forward pass (a smooth network, not an SNN).",
         ),
     )
 

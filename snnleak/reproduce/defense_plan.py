@@ -14,7 +14,7 @@ class DefensesPlan:
     the curious server's attack on the last round's updates: attack success against the test
     accuracy the defense leaves."""
 
-    dataset: str = "digits"
+    dataset: str = "mnist-5k"
     models: tuple[str, ...] = ("ann", "snn")
     defenses: tuple[str, ...] = ("none", "dp:1:0.01", "dp:1:0.1", "topk:0.1", "quant:4")
     clients: int = 4

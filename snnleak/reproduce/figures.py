@@ -81,18 +81,24 @@ def threshold_sweep(path: Path, table5: Table, data_label: str, chance: float) -
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
     col = {c: i for i, c in enumerate(table5.columns)}
-    series: dict[tuple[str, str], list] = {}
+    series: dict[tuple[str, str, str], list] = {}
+    optimisers = list(dict.fromkeys(row[col["Optimiser"]] for row in table5.rows))
     for row in table5.rows:
-        tau, attack = row[col["Threshold"]], row[col["Attack"]]
+        tau, attack, opt = row[col["Threshold"]], row[col["Attack"]], row[col["Optimiser"]]
         for mode, a, d in (("post", "Post ASR (%)", "Post l2"), ("in", "In ASR (%)", "In l2")):
             asr, l2 = row[col[a]], row[col[d]]
-            series.setdefault((attack, mode), []).append(
+            series.setdefault((attack, mode, opt), []).append(
                 (tau, asr.mean if asr else np.nan, l2.mean if l2 else np.nan)
             )
-    for (attack, mode), pts in sorted(series.items()):
+    for (attack, mode, opt), pts in sorted(series.items()):
         tau, asr, l2 = np.array(pts, dtype=float).T
         style = "-o" if mode == "post" else "--s"
-        kw = {"color": COLOURS[attack], "label": f"{attack} ({mode})"}
+        # the default optimiser drawn full; the observable choice beside it, lighter
+        kw = {
+            "color": COLOURS[attack],
+            "alpha": 1.0 if optimisers.index(opt) == 0 else 0.45,
+            "label": f"{attack} ({mode}; {opt})",
+        }
         axes[0][0].plot(tau, asr, style, **kw)
         axes[0][1].plot(tau, l2, style, **kw)
     for key in ("dlg", "idlg"):

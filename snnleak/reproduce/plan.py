@@ -67,10 +67,10 @@ def table4_cell(
     table: str,
     iterations: int | None,
 ) -> Cell:
-    """One cell on Table IV's protocol: its T, split, GRNN and, for DLG/iDLG, the per-model
-    L-BFGS (GRNN and the adaptive attacks bring their own optimisers)."""
+    """One cell on Table IV's protocol: its T, split, GRNN and, for DLG/iDLG, the L-BFGS of
+    the (model, dataset) (GRNN and the adaptive attacks bring their own optimisers)."""
     p = preset.table4
-    opt = p.optimiser_of(model) if attack in BATCHED_ATTACKS else Optimiser()
+    opt = preset.optimiser_of(model, dataset) if attack in BATCHED_ATTACKS else Optimiser()
     spec = AttackSpec(
         attack,
         model,
@@ -109,10 +109,16 @@ def table4_cells(preset: Preset, backend: str, attacks=PAPER_ATTACKS) -> list[Ce
     ]
 
 
+def table5_optimisers(preset: Preset) -> tuple[Optimiser, ...]:
+    """Table V's optimisers: the default (DLG's L-BFGS) and, beside it when it differs, the one
+    the sweep chose on the event data by what the attacker observes."""
+    return tuple(dict.fromkeys([Optimiser(), preset.optimiser_of("snn", preset.table5.dataset)]))
+
+
 def table5_cells(preset: Preset, backend: str) -> list[Cell]:
     p = preset.table5
 
-    def spec(attack: str, threshold: Thresholding | None) -> AttackSpec:
+    def spec(attack: str, threshold: Thresholding | None, opt: Optimiser) -> AttackSpec:
         return AttackSpec(
             attack,
             "snn",
@@ -120,32 +126,35 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
             backend=backend,
             iterations=p.iterations,
             threshold=threshold,
-            lbfgs=LBFGSConfig(max_iter=p.lbfgs_max_iter),
+            lbfgs=LBFGSConfig(lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search),
             split=p.split,
+            loss_norm=opt.loss_norm,
         )
 
     cells = []
-    for attack in ("dlg", "idlg"):
-        cells.append(
-            Cell(
-                spec(attack, None),
-                p.samples,
-                p.batch_trials,
-                post_thresholds=p.thresholds,
-                table="table5",
-                paper_dataset="DVS128 Gesture",
-            )
-        )
-        for tau in p.thresholds:
+    for opt in table5_optimisers(preset):
+        batch = p.batch_trials if opt.line_search == "none" else 1
+        for attack in ("dlg", "idlg"):
             cells.append(
                 Cell(
-                    spec(attack, Thresholding(tau, "in")),
+                    spec(attack, None, opt),
                     p.samples,
-                    p.batch_trials,
+                    min(batch, p.samples),
+                    post_thresholds=p.thresholds,
                     table="table5",
                     paper_dataset="DVS128 Gesture",
                 )
             )
+            for tau in p.thresholds:
+                cells.append(
+                    Cell(
+                        spec(attack, Thresholding(tau, "in"), opt),
+                        p.samples,
+                        min(batch, p.samples),
+                        table="table5",
+                        paper_dataset="DVS128 Gesture",
+                    )
+                )
     return cells
 
 
@@ -176,12 +185,21 @@ SWEEP_GRID = tuple(
 )
 
 
-def sweep_spec(preset: Preset, backend: str, model: str, opt: Optimiser) -> AttackSpec:
+def sweep_models(dataset: str) -> tuple[str, ...]:
+    """The victims the sweep tunes on ``dataset``: both, or SNN-LeNet alone on event data."""
+    from snnleak import data
+
+    return ("snn",) if data.get_dataset(dataset).modality == "events" else MODELS
+
+
+def sweep_spec(
+    preset: Preset, backend: str, model: str, dataset: str, opt: Optimiser
+) -> AttackSpec:
     p = preset.sweep
     return AttackSpec(
         p.attack,
         model,
-        p.dataset,
+        dataset,
         backend=backend,
         timesteps=p.timesteps,
         iterations=p.iterations,
@@ -194,18 +212,21 @@ def sweep_spec(preset: Preset, backend: str, model: str, opt: Optimiser) -> Atta
 
 
 def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> list[Cell]:
-    """The tuning cells (every grid point, ``tune`` items each) or, given the choice per model,
-    the evaluation cells: the chosen and DLG's own optimiser on ``tune + evaluate`` items (the
-    first ``tune`` are the tuning items, already done; the rest are new)."""
+    """The tuning cells (every grid point, ``tune`` items each, per model and dataset) or, given
+    the choice per (model, dataset), the evaluation cells: the chosen and the default optimiser on
+    ``tune + evaluate`` items (the first ``tune`` are the tuning items, already done)."""
     p = preset.sweep
     cells = []
-    for model in MODELS:
-        grid = SWEEP_GRID if chosen is None else tuple(dict.fromkeys([chosen[model], Optimiser()]))
-        samples = p.tune if chosen is None else p.tune + p.evaluate
-        for opt in grid:
-            batch = preset.table4.batch_trials if opt.line_search == "none" else 1
-            spec = sweep_spec(preset, backend, model, opt)
-            cells.append(Cell(spec, samples, batch, table="sweep"))
+    for dataset in p.datasets:
+        for model in sweep_models(dataset):
+            grid = SWEEP_GRID
+            if chosen is not None:
+                grid = tuple(dict.fromkeys([chosen[(model, dataset)], Optimiser()]))
+            samples = p.tune if chosen is None else p.tune + p.evaluate
+            for opt in grid:
+                batch = preset.table4.batch_trials if opt.line_search == "none" else 1
+                spec = sweep_spec(preset, backend, model, dataset, opt)
+                cells.append(Cell(spec, samples, min(batch, samples), table="sweep"))
     return cells
 
 
@@ -237,6 +258,9 @@ BASE_VICTIM = {
     "alpha": 2.0,
     "surrogate": "atan",
     "encoding": "direct",
+    "victim_init": "dlg",
+    "detach_reset": False,
+    "smooth_forward": False,
 }
 
 
@@ -249,6 +273,9 @@ def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
     points += [("alpha", al, {**BASE_VICTIM, "alpha": al}) for al in a.alphas]
     points += [("surrogate", f, {**BASE_VICTIM, "surrogate": f}) for f in a.surrogates]
     points += [("encoding", e, {**BASE_VICTIM, "encoding": e}) for e in a.encodings]
+    points += [("init", i, {**BASE_VICTIM, "victim_init": i}) for i in a.inits]
+    points += [("reset", r, {**BASE_VICTIM, "detach_reset": r == "detached"}) for r in a.resets]
+    points += [("forward", f, {**BASE_VICTIM, "smooth_forward": f == "smooth"}) for f in a.forwards]
     return points
 
 
@@ -277,11 +304,7 @@ def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
             )
             spec = replace(
                 base.spec,
-                timesteps=victim["timesteps"],
-                neuron=victim["neuron"],
-                alpha=victim["alpha"],
-                surrogate=victim["surrogate"],
-                encoding=victim["encoding"],
+                **victim,
                 # the fused kernels implement ATan only
                 backend=base.spec.backend if victim["surrogate"] == "atan" else "reference",
             )

@@ -1,4 +1,4 @@
-"""Presets: the typed, frozen form of an ``experiments/<name>.toml`` file.
+"""Presets: the typed, frozen form of a ``snnleak/presets/<name>.toml`` file.
 
 A preset fixes everything a reproduction computes besides the backend: which data stands in for
 each of the paper's datasets, samples per cell, attack budgets, thresholds and the seed. It is
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from snnleak import data
@@ -17,6 +18,7 @@ from snnleak.attacks.config import (
     ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
+    INITS,
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
@@ -27,7 +29,15 @@ from snnleak.attacks.config import (
 from snnleak.errors import ConfigError
 from snnleak.reproduce.defense_plan import DefensesPlan, parse_defenses
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+RESETS = ("gradient", "detached")  # the reset's spike: differentiated through, or detached
+FORWARDS = ("spiking", "smooth")  # the victim's forward: the spike, or the surrogate's primitive
+# the presets shipped inside the package (read through importlib.resources, so that an installed
+# wheel runs them too): name -> the file
+PRESETS = {
+    f.name.removesuffix(".toml"): f
+    for f in resources.files("snnleak.presets").iterdir()
+    if f.name.endswith(".toml")
+}
 PAPER_DATASETS = ("MNIST", "CIFAR-100", "LFW")
 ITERATES = ("last", "best")
 # optional keys of [table4] and their defaults: the paper's protocol
@@ -37,9 +47,11 @@ TABLE4_DEFAULTS = {
     "grnn_generator": "glu",
     "grnn_wasserstein": "original",
 }
-# [table4.optimiser.ann] and [table4.optimiser.snn]: DLG/iDLG's L-BFGS per victim model
-# (defaults: DLG's own; `snnleak reproduce sweep` chooses them by what an attacker observes)
-OPTIMISER_DEFAULTS = {"lr": 1.0, "line_search": "none", "loss_norm": "none"}
+# [optimiser.MODEL.DATASET]: DLG/iDLG's L-BFGS per victim model and dataset (a pair not listed
+# uses the default: DLG's L-BFGS on the scale-free loss; `snnleak reproduce sweep` chooses them
+# by what an attacker observes)
+OPTIMISER_DEFAULTS = {"lr": 1.0, "line_search": "none", "loss_norm": "global"}
+OPTIMISER_KEYS = {"lr": float, "line_search": str, "loss_norm": str}
 CHOICES = {
     "split": SPLITS,
     "iterate": ITERATES,
@@ -52,11 +64,16 @@ CHOICES = {
 
 @dataclass(frozen=True)
 class Optimiser:
-    """DLG/iDLG's L-BFGS on one victim model."""
+    """DLG/iDLG's L-BFGS on one victim model and dataset. The default is DLG's L-BFGS (lr 1, no
+    line search, torch's other defaults) on the matching loss divided by the observed update's
+    squared norm (``loss_norm="global"``: docs/fidelity.md, B9)."""
 
     lr: float = 1.0
     line_search: str = "none"
-    loss_norm: str = "none"
+    loss_norm: str = "global"
+
+    def __str__(self) -> str:
+        return f"lr {self.lr:g}, line search {self.line_search}, loss norm {self.loss_norm}"
 
 
 @dataclass(frozen=True)
@@ -71,14 +88,9 @@ class Table4Plan:
     iterate: str = "last"  # which iterate the tables show: last (DLG's code) or best by loss
     grnn_generator: str = "glu"
     grnn_wasserstein: str = "original"
-    # (model, Optimiser) for DLG/iDLG; a model not listed uses DLG's own
-    optimisers: tuple[tuple[str, Optimiser], ...] = ()
 
     def iterations_of(self, attack: str) -> int:
         return dict(self.iterations)[attack]
-
-    def optimiser_of(self, model: str) -> Optimiser:
-        return dict(self.optimisers).get(model, Optimiser())
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class SweepPlan:
     """``reproduce sweep``: the L-BFGS grid per model, chosen on ``tune`` items by what an
     attacker observes, then evaluated on ``evaluate`` other items."""
 
-    dataset: str = "digits"
+    datasets: tuple[str, ...] = ("mnist-5k",)  # event data: SNN-LeNet only
     attack: str = "idlg"
     tune: int = 4
     evaluate: int = 6
@@ -125,9 +137,11 @@ class AdaptivePlan:
 @dataclass(frozen=True)
 class AblationPlan:
     """``reproduce ablations``: one factor at a time away from the base victim (IF, ATan
-    alpha 2, T = 20): T, the neuron, the surrogate's alpha."""
+    alpha 2, T = 20, direct encoding, DLG's init, a gradient through the reset, spiking
+    forward): T, the neuron, the surrogate's alpha and family, the image code, the initial
+    weights, the reset's gradient, and a smooth forward (a control)."""
 
-    dataset: str = "digits"
+    dataset: str = "mnist-5k"
     samples: int = 4
     timesteps: tuple[int, ...] = (1, 4, 8, 20)
     neurons: tuple[str, ...] = ("if", "lif")
@@ -135,6 +149,9 @@ class AblationPlan:
     attacks: tuple[str, ...] = ("idlg", "learned")
     surrogates: tuple[str, ...] = SURROGATE_FAMILIES
     encodings: tuple[str, ...] = ENCODINGS
+    inits: tuple[str, ...] = INITS
+    resets: tuple[str, ...] = RESETS
+    forwards: tuple[str, ...] = FORWARDS
 
 
 @dataclass(frozen=True)
@@ -162,6 +179,11 @@ class Preset:
     adaptive: AdaptivePlan = AdaptivePlan()
     ablations: AblationPlan = AblationPlan()
     defenses: DefensesPlan = field(default_factory=DefensesPlan)
+    # ((model, dataset), Optimiser) for DLG/iDLG; a pair not listed uses the default
+    optimisers: tuple[tuple[tuple[str, str], Optimiser], ...] = ()
+
+    def optimiser_of(self, model: str, dataset: str) -> Optimiser:
+        return dict(self.optimisers).get((model, dataset), Optimiser())
 
 
 def _take(table: dict, where: str, spec: dict[str, type], defaults: dict | None = None) -> dict:
@@ -219,9 +241,22 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "adaptive": dict,
             "ablations": dict,
             "defenses": dict,
+            "optimiser": dict,
         },
-        {"judges": {}, "sweep": {}, "adaptive": {}, "ablations": {}, "defenses": {}},
+        {
+            "judges": {},
+            "sweep": {},
+            "adaptive": {},
+            "ablations": {},
+            "defenses": {},
+            "optimiser": {},
+        },
     )
+    if "optimiser" in top["table4"]:
+        raise ConfigError(
+            f"{source}: [table4.optimiser.MODEL] moved to [optimiser.MODEL.DATASET], one per "
+            "victim model and dataset (`snnleak reproduce sweep` prints the lines)"
+        )
     t4 = _take(
         top["table4"],
         "table4",
@@ -236,26 +271,10 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "iterate": str,
             "grnn_generator": str,
             "grnn_wasserstein": str,
-            "optimiser": dict,
         },
-        {**TABLE4_DEFAULTS, "optimiser": {}},
+        TABLE4_DEFAULTS,
     )
-    per_model = _take(t4["optimiser"], "table4.optimiser", dict.fromkeys(MODELS, dict), {})
-    optimisers = tuple(
-        (
-            model,
-            Optimiser(
-                **_take(
-                    per_model[model],
-                    f"table4.optimiser.{model}",
-                    {"lr": float, "line_search": str, "loss_norm": str},
-                    OPTIMISER_DEFAULTS,
-                )
-            ),
-        )
-        for model in MODELS
-        if model in per_model
-    )
+    optimisers = _optimisers(top["optimiser"])
     iterations = _take(t4["iterations"], "table4.iterations", dict.fromkeys(PAPER_ATTACKS, int))
     datasets = _take(t4["datasets"], "table4.datasets", dict.fromkeys(PAPER_DATASETS, str))
     for paper, ours in datasets.items():
@@ -294,7 +313,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
         top["sweep"],
         "sweep",
         {
-            "dataset": str,
+            "datasets": list,
             "attack": str,
             "tune": int,
             "evaluate": int,
@@ -302,7 +321,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "timesteps": int,
         },
         {
-            "dataset": datasets["MNIST"],
+            "datasets": [datasets["MNIST"]],
             "attack": "idlg",
             "tune": 4,
             "evaluate": 6,
@@ -310,7 +329,13 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "timesteps": t4["timesteps"],
         },
     )
-    _dataset(sweep["dataset"], "sweep.dataset")
+    if not sweep["datasets"] or not all(isinstance(d, str) for d in sweep["datasets"]):
+        raise ConfigError(
+            f"sweep.datasets must be a list of dataset names, got {sweep['datasets']}"
+        )
+    for name in sweep["datasets"]:
+        _dataset(name, "sweep.datasets")
+    sweep["datasets"] = tuple(dict.fromkeys(sweep["datasets"]))
     adaptive = _take(
         top["adaptive"],
         "adaptive",
@@ -342,7 +367,6 @@ def parse_preset(doc: dict, source: str) -> Preset:
             tuple((a, iterations[a]) for a in PAPER_ATTACKS),
             tuple((p, datasets[p]) for p in PAPER_DATASETS),
             **{k: t4[k] for k in TABLE4_DEFAULTS},
-            optimisers=optimisers,
         ),
         table5=Table5Plan(
             t5["dataset"],
@@ -366,7 +390,43 @@ def parse_preset(doc: dict, source: str) -> Preset:
         ),
         ablations=ablations,
         defenses=parse_defenses(top["defenses"]),
+        optimisers=optimisers,
     )
+
+
+def _optimisers(table: dict) -> tuple[tuple[tuple[str, str], Optimiser], ...]:
+    """``[optimiser.MODEL.DATASET]`` tables -> ((model, dataset), Optimiser) pairs."""
+    out = []
+    for model, per_dataset in _take(
+        table, "optimiser", dict.fromkeys(MODELS, dict), {m: {} for m in MODELS}
+    ).items():
+        for name, settings in per_dataset.items():
+            where = f"optimiser.{model}.{name}"
+            _dataset(name, where)
+            if not isinstance(settings, dict):
+                raise ConfigError(f"{where} must be a table of {', '.join(OPTIMISER_KEYS)}")
+            if model == "ann" and data.get_dataset(name).modality == "events":
+                raise ConfigError(f"{where}: the ANN LeNet takes no event data")
+            out.append(
+                (
+                    (model, name),
+                    Optimiser(**_take(settings, where, OPTIMISER_KEYS, OPTIMISER_DEFAULTS)),
+                )
+            )
+    return tuple(out)
+
+
+ABLATION_LISTS = (
+    "timesteps",
+    "neurons",
+    "alphas",
+    "attacks",
+    "surrogates",
+    "encodings",
+    "inits",
+    "resets",
+    "forwards",
+)
 
 
 def _ablations(table: dict) -> AblationPlan:
@@ -374,21 +434,9 @@ def _ablations(table: dict) -> AblationPlan:
     a = _take(
         table,
         "ablations",
-        {
-            "dataset": str,
-            "samples": int,
-            "timesteps": list,
-            "neurons": list,
-            "alphas": list,
-            "attacks": list,
-            "surrogates": list,
-            "encodings": list,
-        },
+        {"dataset": str, "samples": int} | dict.fromkeys(ABLATION_LISTS, list),
         {k: getattr(base, k) for k in ("dataset", "samples")}
-        | {
-            k: list(getattr(base, k))
-            for k in ("timesteps", "neurons", "alphas", "attacks", "surrogates", "encodings")
-        },
+        | {k: list(getattr(base, k)) for k in ABLATION_LISTS},
     )
     _dataset(a["dataset"], "ablations.dataset")
     if data.get_dataset(a["dataset"]).modality != "image":
@@ -400,39 +448,51 @@ def _ablations(table: dict) -> AblationPlan:
         "attacks": lambda v: v in ATTACKS,
         "surrogates": lambda v: v in SURROGATE_FAMILIES,
         "encodings": lambda v: v in ENCODINGS,
+        "inits": lambda v: v in INITS,
+        "resets": lambda v: v in RESETS,
+        "forwards": lambda v: v in FORWARDS,
     }
     for key, ok in checks.items():
         if not a[key] or not all(ok(v) for v in a[key]):
             raise ConfigError(f"ablations.{key} has a value out of range: {a[key]}")
-    return AblationPlan(
-        a["dataset"],
-        a["samples"],
-        tuple(a["timesteps"]),
-        tuple(a["neurons"]),
-        tuple(float(v) for v in a["alphas"]),
-        tuple(dict.fromkeys(a["attacks"])),
-        tuple(dict.fromkeys(a["surrogates"])),
-        tuple(dict.fromkeys(a["encodings"])),
-    )
+    lists = {k: tuple(dict.fromkeys(a[k])) for k in ABLATION_LISTS}
+    lists["alphas"] = tuple(float(v) for v in lists["alphas"])
+    return AblationPlan(a["dataset"], a["samples"], **lists)
 
 
 def load_preset(name_or_path: str) -> Preset:
-    """A preset by name (``experiments/<name>.toml``) or by the path of a TOML file."""
+    """A preset by name (one shipped in ``snnleak/presets/``) or by the path of a TOML file."""
+    if not str(name_or_path).endswith(".toml"):
+        if name_or_path not in PRESETS:
+            raise ConfigError(
+                f"no preset {name_or_path!r}; use one of: {', '.join(sorted(PRESETS))}, or the "
+                "path of a .toml file (`snnleak presets quick > mine.toml` writes one to start "
+                "from)"
+            )
+        return _parse_bytes(PRESETS[name_or_path].read_bytes(), f"preset {name_or_path}")
     path = Path(name_or_path)
-    if path.suffix != ".toml":
-        path = PRESETS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        known = sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
         raise ConfigError(
-            f"no preset {name_or_path!r} (looked for {path}); use one of: "
-            f"{', '.join(known) or 'none found'}, or the path of a .toml file"
+            f"no preset file {path}; use one of: {', '.join(sorted(PRESETS))}, or the path of "
+            "a .toml file"
         )
+    return _parse_bytes(path.read_bytes(), str(path))
+
+
+def preset_text(name: str) -> str:
+    """A shipped preset's TOML, comments included: a start for one of your own."""
+    if name not in PRESETS:
+        raise ConfigError(f"no preset {name!r}; use one of: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name].read_text(encoding="utf-8")
+
+
+def _parse_bytes(raw: bytes, where: str) -> Preset:
     try:
-        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start}); save the preset as UTF-8"
+            f"{where}: not UTF-8 text (byte {exc.start}); save the preset as UTF-8"
         ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    return parse_preset(doc, str(path))
+        raise ConfigError(f"{where}: not valid TOML ({exc})") from exc
+    return parse_preset(doc, where)

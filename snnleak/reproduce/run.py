@@ -164,7 +164,7 @@ def reproduce(
     from snnleak.judges import load_judge
 
     check_executor(run.executor, run.workers, run.address)
-    preset, seed, out = run.preset, run.preset.seed, run.out
+    preset, out = run.preset, run.out
     if run.target == "defenses":
         return _defenses(run, log, bar)
     plan = plan_run(run)
@@ -185,17 +185,23 @@ def reproduce(
         outputs = FigureArrays(out, plan.shown)
         new = _run_cells(run, plan.cells, plan.chosen, records, outputs, bar, on_record)
         if run.target == "sweep":  # the second phase: the choice on held-out items
-            tune = plan.chosen[plan.cells[0]]
-            backend = run.backend or preset.backend
-            choice = sweep.choose(preset, backend, tune, seed, records.by_key)
-            cells = sweep_cells(preset, backend, choice)
-            split = plan.split_of(cells[0])
-            chosen = {c: chosen_items(c, len(split), seed) for c in cells}
-            new += _run_cells(run, cells, chosen, records, outputs, bar, on_record)
-            held_out = chosen[cells[0]][len(tune) :]
-            table = sweep.table(preset, backend, tune, held_out, seed, records.by_key, choice)
-            return _finish(run, [table], [], records.by_key, new)
+            return _sweep_choice(run, plan, records, outputs, bar, on_record, new)
         return _outputs(run, plan, records.by_key, new)
+
+
+def _sweep_choice(run, plan, records, outputs, bar, on_record, new: int) -> Result:
+    """The sweep's second phase: choose per (model, dataset) on the tuning items, then run the
+    choice and the default setting on held-out items, and write the table."""
+    preset, seed = run.preset, run.preset.seed
+    backend = run.backend or preset.backend
+    tune = {c.spec.dataset: plan.chosen[c] for c in plan.cells}  # a dataset's cells share them
+    choice = sweep.choose(preset, backend, tune, seed, records.by_key)
+    cells = sweep_cells(preset, backend, choice)
+    chosen = {c: chosen_items(c, len(plan.split_of(c)), seed) for c in cells}
+    new += _run_cells(run, cells, chosen, records, outputs, bar, on_record)
+    held_out = {c.spec.dataset: chosen[c][len(tune[c.spec.dataset]) :] for c in cells}
+    table = sweep.table(preset, backend, tune, held_out, seed, records.by_key, choice)
+    return _finish(run, [table], [], records.by_key, new)
 
 
 def _run_cells(run, cells, chosen, records, outputs, bar, on_record) -> int:

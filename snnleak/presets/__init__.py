@@ -1,0 +1,1 @@
+"""The presets shipped with snnleak, read by :mod:`snnleak.reproduce.preset`."""
