@@ -19,6 +19,7 @@ from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, smooth_copy, spiking_neurons
 from snnleak.attacks.threat import Observation
+from snnleak.errors import ConfigError
 from snnleak.models import LeNet, LeNet5SNN
 
 FAST_PROXY = ProxyConfig(alphas=(1.0, 4.0), stage_steps=6, polish_steps=4, max_iter=10)
@@ -305,3 +306,45 @@ def test_the_spec_builds_the_victim_it_names():
     p = victim.neuron_params
     assert (victim.timesteps, p.kind, p.alpha, p.surrogate) == (3, "lif", 4.0, "triangle")
     assert victim.encoding == "poisson" and victim.backend == "reference"
+
+
+def test_the_learned_attacks_train_on_all_public_items_unless_told(monkeypatch):
+    from snnleak.attacks import AttackSpec, learned
+    from snnleak.attacks.runner import build_attack, check_public
+
+    public = data.public_split("digits", "train")
+    assert public.split == "test" and len(public) == 359  # the split no victim item is from
+    seen = []
+    real_fit = learned.fit_decoder
+    monkeypatch.setattr(
+        learned,
+        "fit_decoder",
+        lambda m, items, *a: seen.append(len(items)) or real_fit(m, items, *a),
+    )
+    obs, _ = _observation("ann")
+    for aux, want in ((0, 359), (16, 16)):
+        spec = AttackSpec("learned", "ann", "digits", aux_items=aux)
+        build_attack(spec, public).reconstruct(obs, torch.Generator().manual_seed(0))
+        assert seen[-1] == want
+    with pytest.raises(ConfigError, match="holds 359 items; pass at most that, or 0"):
+        check_public(AttackSpec("learned", "ann", "digits", aux_items=1000), public)
+    with pytest.raises(ConfigError, match="--aux-items must be 0"):
+        AttackSpec("learned", "ann", "digits", aux_items=1)
+
+
+def test_the_ablations_vary_the_public_set_of_the_learned_attacks_only():
+    from dataclasses import replace
+
+    from snnleak.reproduce import load_preset
+    from snnleak.reproduce.plan import ablation_cells
+    from snnleak.reproduce.preset import AblationPlan
+
+    quick = load_preset("quick")
+    plan = AblationPlan(
+        timesteps=(20,), neurons=("if",), alphas=(2.0,), surrogates=("atan",),
+        encodings=("direct",), inits=("dlg",), resets=("gradient",), forwards=("spiking",),
+        attacks=("idlg", "learned"), public_items=(64, 0),
+    )  # fmt: skip
+    cells = ablation_cells(replace(quick, ablations=plan), "fused")
+    publics = sorted((c.spec.attack, c.spec.aux_items) for c in cells)
+    assert publics == [("idlg", 0), ("learned", 0), ("learned", 64)]

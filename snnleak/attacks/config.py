@@ -19,6 +19,7 @@ PAPER_ATTACKS = ("dlg", "idlg", "grnn")  # the paper's attacks, its protocol
 # learned on public data, alone or as the proxy's start
 ADAPTIVE_ATTACKS = ("proxy", "ig", "analytic", "learned", "learned-proxy")
 ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
+PUBLIC_DATA_ATTACKS = ("learned", "learned-proxy")  # the attacks that train on public data
 BATCHED_ATTACKS = ("dlg", "idlg", "grnn")  # the attacks with a batched-trials form
 MODELS = ("ann", "snn")
 THRESHOLD_MODES = ("post", "in")
@@ -177,6 +178,9 @@ class AttackSpec:
     # for what a smooth network leaks, not a spiking victim
     smooth_forward: bool = False
     clamp: str = "final"  # DLG/iDLG: images into [0, 1] once at the end, or after every step
+    # the learned attacks: how many of the attacker's public items train the decoder (0: all of
+    # them, every item of the split the victims' items are not from)
+    aux_items: int = 0
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -205,6 +209,12 @@ class AttackSpec:
         _choice("--surrogate", self.surrogate, SURROGATE_FAMILIES)
         _choice("--victim-init", self.victim_init, INITS)
         _choice("--clamp", self.clamp, CLAMPS)
+        if isinstance(self.aux_items, bool) or not isinstance(self.aux_items, int):
+            raise ConfigError(f"--aux-items must be an integer, got {self.aux_items!r}")
+        if self.aux_items == 1 or self.aux_items < 0:
+            raise ConfigError(
+                f"--aux-items must be 0 (every public item) or at least 2, got {self.aux_items}"
+            )
         for flag in ("detach_reset", "smooth_forward"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")

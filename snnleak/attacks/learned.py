@@ -2,9 +2,9 @@ r"""Learned inversion (after Learning To Invert, Wu et al. 2022): a decoder from
 inputs, trained on the attacker's own public data.
 
 The attacker has the global model (the :class:`~snnleak.attacks.threat.Observation`) and
-public data of the same kind, disjoint from the clients' (here: the first ``aux_items`` items
-of the other split of the victims' dataset: the test split when the victims' items are training
-items, as by default). For each public item
+public data of the same kind, disjoint from the clients' (here: the first ``aux_items`` items,
+by default all, of the other split of the victims' dataset: the test split when the victims'
+items are training items, as by default). For each public item
 it computes the update the model would send, and fits a decoder from that update to the item:
 ridge regression on the standardised, flattened gradients (a closed form, so it is exact and
 fast on CPU; Learning To Invert trains an MLP on many more examples). Applied to the observed

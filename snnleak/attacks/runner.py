@@ -26,6 +26,7 @@ from snnleak import data, layout, metrics
 from snnleak.attacks import batches, thresholding
 from snnleak.attacks.config import (
     ADAPTIVE_ATTACKS,
+    PUBLIC_DATA_ATTACKS,
     AttackSpec,
     DLGConfig,
     GRNNConfig,
@@ -111,11 +112,13 @@ def _build_victim(spec: AttackSpec, info: data.DatasetInfo, generator: torch.Gen
     )
 
 
-def build_attack(spec: AttackSpec):
+def build_attack(spec: AttackSpec, public: data.Split | None = None):
     """The attack of ``spec``; ``iterations`` is DLG/iDLG/GRNN's optimiser steps, the proxy's
-    steps per continuation stage and Inverting Gradients' Adam steps."""
+    steps per continuation stage and Inverting Gradients' Adam steps. ``public``: the
+    attacker's public split, which the learned attacks train on (default: the embedded set's
+    other split)."""
     if spec.attack in ADAPTIVE_ATTACKS:
-        return build_adaptive(spec)
+        return build_adaptive(spec, public)
     kw = {} if spec.iterations is None else {"iterations": spec.iterations}
     if spec.attack == "grnn":
         return GRNN(
@@ -137,7 +140,16 @@ def build_attack(spec: AttackSpec):
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
 
 
-def build_adaptive(spec: AttackSpec):
+def check_public(spec: AttackSpec, public: data.Split) -> None:
+    """One clear error when the learned attacks ask for more public items than there are."""
+    if spec.aux_items > len(public):
+        raise ConfigError(
+            f"--aux-items {spec.aux_items}: the attacker's public split of {spec.dataset} "
+            f"holds {len(public)} items; pass at most that, or 0 for all of them"
+        )
+
+
+def build_adaptive(spec: AttackSpec, public: data.Split | None = None):
     from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
     from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
     from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
@@ -154,9 +166,14 @@ def build_adaptive(spec: AttackSpec):
         from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 
         # the attacker's public data: the other split, disjoint from the victims' items
-        public = data.load(spec.dataset, "test" if spec.split == "train" else "train")
-        cfg = LearnedConfig(then_proxy=spec.attack == "learned-proxy", proxy=proxy)
-        return LearnedInversion(replace(cfg, aux_items=min(cfg.aux_items, len(public))), public)
+        public = public if public is not None else data.public_split(spec.dataset, spec.split)
+        check_public(spec, public)
+        cfg = LearnedConfig(
+            aux_items=spec.aux_items or len(public),
+            then_proxy=spec.attack == "learned-proxy",
+            proxy=proxy,
+        )
+        return LearnedInversion(cfg, public)
     kw = {} if spec.iterations is None else {"iterations": spec.iterations}
     return InvertingGradients(InvertingConfig(threshold=spec.threshold, **kw))
 
@@ -265,6 +282,7 @@ def run_unit(
     judge: torch.nn.Module | None,
     post_thresholds: Sequence[float] = (),
     device: torch.device = CPU,
+    public: data.Split | None = None,
 ) -> list[Trial]:
     """Attack the items ``indices`` of ``split`` (together, as one batched computation, when
     there are several), each against its own freshly initialised victim.
@@ -273,11 +291,12 @@ def run_unit(
     optimisation never sees) one optimisation serves every threshold: the trials returned are
     those of ``spec`` with ``Thresholding(tau, "post")`` for each ``tau``, exactly what running
     each of those specs alone would give. Victims, updates and attacks run on ``device``; the
-    metrics are computed on the CPU."""
+    metrics are computed on the CPU. ``public``: the attacker's public split (the learned
+    attacks; default: the embedded set's other split)."""
     if post_thresholds and spec.threshold is not None:
         raise ConfigError("post_thresholds needs a spec without its own threshold")
     info = split.info
-    attack = build_attack(spec)
+    attack = build_attack(spec, public)
     defense = Defense.parse(spec.defense)
     start = time.perf_counter()
     items = [client_batch(split, i, spec.batch, seed) for i in indices]
@@ -389,6 +408,10 @@ def run_trials(
     cell = Cell(spec, samples, batch_trials)
     split = split if split is not None else data.load(spec.dataset, spec.split, root=data_root)
     check_memory(spec, split.info, min(batch_trials, samples))
+    public = None
+    if spec.attack in PUBLIC_DATA_ATTACKS:
+        public = data.public_split(spec.dataset, split.split or spec.split, root=data_root)
+        check_public(spec, public)
     items = chosen_items(cell, len(split), seed)
     outputs = outputs or NoOutputs()
     with claim_folder(out_dir):
@@ -397,7 +420,9 @@ def run_trials(
         progress = bar(len(items), done) if bar is not None else None
         units = pending_units(cell, items, seed, lambda c, i: is_done(log, outputs, c, i, seed))
         execute = in_process(
-            lambda u: run_unit(spec, split, u.indices, seed, judge=judge, device=device)
+            lambda u: run_unit(
+                spec, split, u.indices, seed, judge=judge, device=device, public=public
+            )
         )
         try:
             run_units(

@@ -134,6 +134,14 @@ def _model_choice(value: str) -> str:
     "every optimiser step (stalls L-BFGS on real digits: docs/fidelity.md, B9).",
 )
 @click.option(
+    "--aux-items",
+    type=int,
+    default=0,
+    show_default=True,
+    help="learned, learned-proxy: public items that train the decoder (0: all of the split "
+    "the victims' items are not from).",
+)
+@click.option(
     "--grnn-wasserstein",
     default="original",
     show_default=True,
@@ -223,6 +231,7 @@ def attack(
     line_search: str,
     loss_norm: str,
     clamp: str,
+    aux_items: int,
     grnn_wasserstein: str,
     grnn_generator: str,
     batch_trials: int,
@@ -244,9 +253,10 @@ def attack(
 
     from snnleak import data
     from snnleak.attacks import AttackSpec, LBFGSConfig, Thresholding, run_trials
+    from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
     from snnleak.attacks.loop import Cell, chosen_items
     from snnleak.attacks.outputs import ReconstructionFiles, summary_table
-    from snnleak.attacks.runner import build_victim, check_memory, trial_generator
+    from snnleak.attacks.runner import build_victim, check_memory, check_public, trial_generator
     from snnleak.device import resolve
     from snnleak.io import claim_folder
     from snnleak.judges import JUDGES, load_judge
@@ -264,6 +274,7 @@ def attack(
         split=split,
         loss_norm=loss_norm,
         clamp=clamp,
+        aux_items=aux_items,
         grnn_generator=grnn_generator,
         neuron=neuron,
         alpha=alpha,
@@ -281,6 +292,8 @@ def attack(
     items = data.load(dataset, spec.split, root=data_root)
     chosen_items(Cell(spec, samples, batch_trials), len(items), seed)
     check_memory(spec, items.info, min(batch_trials, samples))
+    if spec.attack in PUBLIC_DATA_ATTACKS:  # the attacker's public items are there, and enough
+        check_public(spec, data.public_split(dataset, spec.split, root=data_root))
     build_victim(spec, items.info, trial_generator(seed, 0, "check"))  # a plug-in's contract
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     with claim_folder(out_dir), interrupted_hint(out_dir):

@@ -64,6 +64,12 @@ def load(
     return replace(get_dataset(name).load(req), split=split)
 
 
+def public_split(name: str, victims: str, *, root: str | Path | None = None) -> Split:
+    """The attacker's public data beside victims' items from split ``victims``: the other
+    split of the same dataset, which no victim's item is drawn from."""
+    return load(name, "test" if victims == "train" else "train", root=root)
+
+
 def download(name: str, root: str | Path) -> dict[str, int]:
     """Fetch real dataset ``name`` into ``root`` with its library's own downloader (torchvision,
     tonic), both splits; returns the items per split. Nothing is fetched for what is there."""
@@ -94,4 +100,5 @@ __all__ = [
     "download",
     "get_dataset",
     "load",
+    "public_split",
 ]

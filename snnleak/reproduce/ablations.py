@@ -19,7 +19,7 @@ from pathlib import Path
 
 from snnleak.reproduce import figures
 from snnleak.reproduce.adaptive import NAMES
-from snnleak.reproduce.plan import BASE_VICTIM, Cell, ablation_points
+from snnleak.reproduce.plan import BASE_VICTIM, Cell, ablation_applies, ablation_points
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import Stat, Table, asr_stat, cell_records, loss_ratio
 
@@ -37,12 +37,14 @@ def rows_of(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: 
     rows = []
     for factor, value, victim in ablation_points(preset):
         for attack in preset.ablations.attacks:
+            if not ablation_applies(attack, factor):
+                continue
             cell = _cell_of(cells, attack, victim)
             rs = [] if cell is None else cell_records(cell, chosen[cell], seed, by_key)[None]
             rows.append(
                 (
                     factor,
-                    f"{value:g}" if isinstance(value, float) else value,
+                    _shown(factor, value),
                     NAMES.get(attack, attack),
                     len(rs),
                     Stat.of([r["ssim"] for r in rs]),
@@ -51,6 +53,12 @@ def rows_of(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: 
                 )
             )
     return rows
+
+
+def _shown(factor: str, value):
+    if factor == "public items" and value == 0:
+        return "all"
+    return f"{value:g}" if isinstance(value, float) else value
 
 
 def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> Table:
@@ -68,6 +76,8 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
             "The sigmoid, fast-sigmoid and triangle victims run on the reference backend. "
             "Poisson: the client's Bernoulli draw is unknown to the attacker, whose copy of the "
             "model draws its own at every evaluation.",
+            "public items: the learned decoder's training items, from the split the victims' "
+            "items are not from (all: every one of them).",
             "init torch: U(-b, b), b = 1/sqrt(fan_in), PyTorch's default bound; reset detached: "
             "SpikingJelly's detach_reset=True; forward smooth: the surrogate's primitive "
             "replaces the spike in the victim's forward pass (a smooth network, not an SNN).",

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
 from snnleak.errors import ConfigError
 
 EXECUTORS = ("local", "ray")
@@ -63,6 +64,8 @@ def devices_of(device: str) -> dict:
 
 
 def _resources(dataset: str, split_name: str, task: Task, device):
+    """The victims' split, the attacker's public split (the learned attacks; else None) and the
+    judge, each loaded once per worker."""
     from snnleak import data
     from snnleak.judges import load_judge
 
@@ -77,7 +80,14 @@ def _resources(dataset: str, split_name: str, task: Task, device):
             device=device,
         ).model
         _CACHE[key] = (split, judge)
-    return _CACHE[key]
+    split, judge = _CACHE[key]
+    public = None
+    if task.unit.cell.spec.attack in PUBLIC_DATA_ATTACKS:
+        public_key = ("public", dataset, split_name, task.data_root)
+        if public_key not in _CACHE:
+            _CACHE[public_key] = data.public_split(dataset, split_name, root=task.data_root)
+        public = _CACHE[public_key]
+    return split, public, judge
 
 
 def run_task(task: Task) -> tuple[object, list]:
@@ -93,7 +103,7 @@ def run_task(task: Task) -> tuple[object, list]:
     torch.set_num_threads(1)
     try:
         spec = unit.cell.spec
-        split, judge = _resources(spec.dataset, spec.split, task, device)
+        split, public, judge = _resources(spec.dataset, spec.split, task, device)
         trials = run_unit(
             unit.cell.spec,
             split,
@@ -102,6 +112,7 @@ def run_task(task: Task) -> tuple[object, list]:
             judge=judge,
             post_thresholds=unit.cell.post_thresholds,
             device=device,
+            public=public,
         )
     finally:
         torch.set_num_threads(threads)

@@ -15,6 +15,7 @@ from snnleak.attacks.config import (
     LOSS_NORMS,
     MODELS,
     PAPER_ATTACKS,
+    PUBLIC_DATA_ATTACKS,
     AttackSpec,
     LBFGSConfig,
     Thresholding,
@@ -261,12 +262,14 @@ BASE_VICTIM = {
     "victim_init": "dlg",
     "detach_reset": False,
     "smooth_forward": False,
+    "aux_items": 0,  # the learned attacks' public items (0: all): an attacker's factor
 }
 
 
 def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
-    """(factor, value, victim settings): one factor at a time away from BASE_VICTIM; the base
-    itself appears once per factor, so every factor's row set is complete."""
+    """(factor, value, settings): one factor at a time away from BASE_VICTIM (the victim's
+    settings, and the public-set size of the learned attacks); the base itself appears once per
+    factor, so every factor's row set is complete."""
     a = preset.ablations
     points = [("T", t, {**BASE_VICTIM, "timesteps": t}) for t in a.timesteps]
     points += [("neuron", n.upper(), {**BASE_VICTIM, "neuron": n}) for n in a.neurons]
@@ -276,7 +279,13 @@ def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
     points += [("init", i, {**BASE_VICTIM, "victim_init": i}) for i in a.inits]
     points += [("reset", r, {**BASE_VICTIM, "detach_reset": r == "detached"}) for r in a.resets]
     points += [("forward", f, {**BASE_VICTIM, "smooth_forward": f == "smooth"}) for f in a.forwards]
+    points += [("public items", n, {**BASE_VICTIM, "aux_items": n}) for n in a.public_items]
     return points
+
+
+def ablation_applies(attack: str, factor: str) -> bool:
+    """The public-set size is a factor of the attacks that use public data alone."""
+    return factor != "public items" or attack in PUBLIC_DATA_ATTACKS
 
 
 def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
@@ -285,8 +294,10 @@ def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
     p, a = preset.table4, preset.ablations
     cells = []
     seen = set()
-    for _, _, victim in ablation_points(preset):
+    for factor, _, victim in ablation_points(preset):
         for attack in a.attacks:
+            if not ablation_applies(attack, factor):
+                continue
             key = (attack, tuple(sorted(victim.items())))
             if key in seen:  # the base victim is shared by the three factors
                 continue

@@ -152,6 +152,7 @@ class AblationPlan:
     inits: tuple[str, ...] = INITS
     resets: tuple[str, ...] = RESETS
     forwards: tuple[str, ...] = FORWARDS
+    public_items: tuple[int, ...] = (64, 256, 1000, 0)  # the learned attacks' (0: all)
 
 
 @dataclass(frozen=True)
@@ -426,6 +427,7 @@ ABLATION_LISTS = (
     "inits",
     "resets",
     "forwards",
+    "public_items",
 )
 
 
@@ -451,6 +453,9 @@ def _ablations(table: dict) -> AblationPlan:
         "inits": lambda v: v in INITS,
         "resets": lambda v: v in RESETS,
         "forwards": lambda v: v in FORWARDS,
+        "public_items": lambda v: (
+            isinstance(v, int) and not isinstance(v, bool) and v != 1 and v >= 0
+        ),
     }
     for key, ok in checks.items():
         if not a[key] or not all(ok(v) for v in a[key]):

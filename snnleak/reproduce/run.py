@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from snnleak import data, layout, metrics
+from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
 from snnleak.attacks.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
 from snnleak.attacks.outputs import reconstruction_name
 from snnleak.attacks.records import RecordLog
-from snnleak.attacks.runner import check_memory
+from snnleak.attacks.runner import check_memory, check_public
 from snnleak.data.base import download_hint
 from snnleak.device import resolve as resolve_device
 from snnleak.errors import ConfigError
@@ -142,6 +143,10 @@ def plan_run(run: Run) -> Plan:
     for c in cells:
         info = splits[(c.spec.dataset, c.spec.split)].info
         check_memory(c.spec, info, min(c.batch_trials, c.samples))
+        if c.spec.attack in PUBLIC_DATA_ATTACKS:  # the learned attacks' public items exist
+            check_public(
+                c.spec, data.public_split(c.spec.dataset, c.spec.split, root=run.data_root)
+            )
     shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
         c: set(chosen[c][: preset.figures.samples])
         for c in cells
