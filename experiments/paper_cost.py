@@ -23,12 +23,14 @@ from dataclasses import replace
 import torch
 
 from snnleak.attacks.config import AttackSpec, LBFGSConfig, Thresholding
-from snnleak.attacks.runner import build_attack, build_victim, trial_generator
-from snnleak.attacks.threat import observe
+from snnleak.attacks.factory import build_attack
 from snnleak.data import DatasetInfo
 from snnleak.info import package_versions
 from snnleak.io import write_json_atomic
+from snnleak.models.victims import build_victim
 from snnleak.reproduce import load_preset
+from snnleak.seeding import trial_rng
+from snnleak.threat import observe
 
 SHAPES = {  # the paper's data: (name, item shape, classes, modality)
     "MNIST": ("mnist", (1, 28, 28), 10, "image"),
@@ -47,16 +49,16 @@ def info_of(paper: str) -> DatasetInfo:
 def seconds_per_step(spec: AttackSpec, info: DatasetInfo, steps: int) -> float:
     """Wall seconds of one optimiser step of one trial (the mean over ``steps`` steps)."""
     g = torch.Generator().manual_seed(0)
-    victim = build_victim(spec, info, trial_generator(0, 0, "victim"))
+    victim = build_victim(spec.victim, info, trial_rng(0, 0, "victim"))
     x = torch.rand(info.input_shape, generator=g)
     if info.modality == "events":
         x = (x < 0.1).float()
     xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
     obs = observe(victim, xb, torch.tensor([1]), info.modality)
-    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_generator(0, 0, "attack"))
+    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_rng(0, 0, "attack"))
     attack = build_attack(replace(spec, iterations=steps))  # timed after that warm-up step
     start = time.perf_counter()
-    rec = attack.reconstruct(obs, trial_generator(0, 0, "attack"))
+    rec = attack.reconstruct(obs, trial_rng(0, 0, "attack"))
     return (time.perf_counter() - start) / max(1, rec.steps)
 
 

@@ -1,8 +1,8 @@
 """Client-side defenses: transforms of the update a client sends, and what they cost in privacy.
 
 A defense is applied by the client to its update before the server sees it, so the attack's
-:class:`~snnleak.attacks.threat.Observation` holds the transformed gradients and nothing else.
-Each is a pure function of the update (and, for noise, a seeded generator):
+:class:`~snnleak.threat.Observation` holds the transformed gradients and nothing else.
+Each is a pure function of the update (and, for noise, a seeded rng):
 
 - ``dp:CLIP:SIGMA``: clip the whole update to L2 norm CLIP, add N(0, (SIGMA * CLIP)^2) to every
   entry (the Gaussian mechanism of DP-FedAvg, applied by the client). Its (epsilon, delta) is
@@ -80,14 +80,14 @@ def global_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def clip_and_noise(
-    grads: Sequence[torch.Tensor], clip: float, sigma: float, generator: torch.Generator
+    grads: Sequence[torch.Tensor], clip: float, sigma: float, rng: torch.Generator
 ) -> tuple[torch.Tensor, ...]:
     """Scale the update to L2 norm at most ``clip``; add N(0, (sigma * clip)^2) noise, drawn on
-    the CPU from ``generator`` (the same noise on every device)."""
+    the CPU from ``rng`` (the same noise on every device)."""
     scale = min(1.0, clip / max(float(global_norm(grads)), 1e-30))
     out = []
     for g in grads:
-        noise = torch.randn(g.shape, generator=generator, dtype=g.dtype, device="cpu")
+        noise = torch.randn(g.shape, generator=rng, dtype=g.dtype, device="cpu")
         out.append(g * scale + (sigma * clip) * noise.to(g.device))
     return tuple(out)
 
@@ -121,11 +121,11 @@ def quantise(grads: Sequence[torch.Tensor], bits: int) -> tuple[torch.Tensor, ..
 
 
 def apply(
-    defense: Defense, grads: Sequence[torch.Tensor], generator: torch.Generator
+    defense: Defense, grads: Sequence[torch.Tensor], rng: torch.Generator
 ) -> tuple[torch.Tensor, ...]:
     """The update the client sends under ``defense``."""
     if defense.kind == "dp":
-        return clip_and_noise(grads, defense.clip, defense.sigma, generator)
+        return clip_and_noise(grads, defense.clip, defense.sigma, rng)
     if defense.kind == "topk":
         return top_k(grads, defense.keep)
     if defense.kind == "quant":

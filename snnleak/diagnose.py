@@ -23,11 +23,13 @@ import torch
 
 from snnleak import data, layout
 from snnleak.attacks.config import AttackSpec
-from snnleak.attacks.loop import sample_order
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.proxy import matching_loss
-from snnleak.attacks.runner import build_victim, trial_generator
-from snnleak.attacks.threat import observe
+from snnleak.client import observe
+from snnleak.gradients import matching_loss
+from snnleak.models.victims import build_victim
+from snnleak.reporting import model_name
+from snnleak.seeding import trial_rng
+from snnleak.trials.loop import sample_order
 
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)
 SIGMAS = (1e-3, 1e-2, 1e-1)
@@ -51,10 +53,10 @@ def landscape(
     segments, cosines, noises = [], [], []
     for i in sample_order(len(items), seed)[:samples]:
         x, y = items[i]
-        victim = build_victim(spec, info, trial_generator(seed, i, "victim"))
+        victim = build_victim(spec.victim, info, trial_rng(seed, i, "victim"))
         obs = observe(victim, layout.as_batch(x, info.modality), torch.tensor([y]), info.modality)
         true, label = list(obs.gradients), infer_label(obs)
-        x0 = initial_dummy(obs, trial_generator(seed, i, "attack"))
+        x0 = initial_dummy(obs, trial_rng(seed, i, "attack"))
         truth = layout.as_batch(x, info.modality).to(x0.dtype)
 
         def loss(z: torch.Tensor, obs=obs, label=label, true=true) -> float:
@@ -67,7 +69,7 @@ def landscape(
         direction = (truth - x0).reshape(-1)
         cos = torch.nn.functional.cosine_similarity(-grad.reshape(-1), direction, dim=0)
         cosines.append(float(cos))
-        noise_gen = trial_generator(seed, i, "diagnose-noise")
+        noise_gen = trial_rng(seed, i, "diagnose-noise")
         noises.append(
             [
                 loss(truth + s * torch.randn(truth.shape, generator=noise_gen, dtype=truth.dtype))
@@ -101,7 +103,7 @@ def markdown(results: list[Landscape], dataset: str, timesteps: int) -> str:
     ]
     for r in results:
         cells = [f"{v:.3g}" for v in r.segment[1:]] + [f"{v:.3g}" for v in r.noise]
-        name = "LeNet" if r.model == "ann" else "SNN-LeNet"
+        name = model_name(r.model)
         lines.append(f"| {name} | {r.items} | {r.cosine:.3g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -72,14 +72,15 @@ def layer_weights(true: list[torch.Tensor], norm: str) -> list[float] | None:
 
 def matching_loss(
     model: nn.Module,
-    true_grads: list[torch.Tensor],
     x_dummy: torch.Tensor,
-    label_logits: torch.Tensor,
+    target: torch.Tensor,
+    true_grads,
+    weights: list[float] | None = None,
 ) -> torch.Tensor:
-    """D(x', y') with the soft label softmax(y'): differentiable in ``x_dummy`` and
-    ``label_logits``."""
-    target = F.softmax(label_logits, -1)
-    return gradient_distance(dummy_gradients(model, x_dummy, target), true_grads)
+    """D(x', y'): the distance between the update ``(x_dummy, target)`` would give and the
+    observed one (``target``: class indices, or probabilities such as a soft label's
+    softmax); differentiable in ``x_dummy`` and ``target``."""
+    return gradient_distance(dummy_gradients(model, x_dummy, target), list(true_grads), weights)
 
 
 def dlg_step(
@@ -90,6 +91,24 @@ def dlg_step(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One gradient-matching step: ``(D, dD/dx')`` (forward, parameter gradients with
     create_graph, matching loss, gradient to the dummy input)."""
-    loss = matching_loss(model, true_grads, x_dummy, label_logits)
+    loss = matching_loss(model, x_dummy, F.softmax(label_logits, -1), true_grads)
     (grad,) = torch.autograd.grad(loss, x_dummy)
     return loss.detach(), grad
+
+
+def relative_mismatch(
+    model: nn.Module,
+    true_grads,
+    x_dummy: torch.Tensor,
+    target: torch.Tensor | None,
+) -> float | None:
+    r"""How well a reconstruction explains the observed update, on one scale for every attack
+    and setting: :math:`\sum_l \lVert g'_l - g_l \rVert^2 / \sum_l \lVert g_l \rVert^2` at
+    ``x_dummy`` and its label ``target``. Observable by the attacker (it needs no ground
+    truth); ``None`` without a target."""
+    if target is None:
+        return None
+    true = list(true_grads)
+    total = float(sum((t.double() ** 2).sum() for t in true))
+    value = float(gradient_distance(dummy_gradients(model, x_dummy, target), true).detach())
+    return value / total if total > 0 else None

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from snnleak import data, metrics
-from snnleak.attacks import observe
 from snnleak.attacks.analytic import (
     AnalyticConfig,
     AnalyticInversion,
@@ -18,9 +17,10 @@ from snnleak.attacks.analytic import (
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, smooth_copy, spiking_neurons
-from snnleak.attacks.threat import Observation
+from snnleak.client import observe
 from snnleak.errors import ConfigError
 from snnleak.models import LeNet, LeNet5SNN
+from snnleak.threat import Observation
 
 FAST_PROXY = ProxyConfig(alphas=(1.0, 4.0), stage_steps=6, polish_steps=4, max_iter=10)
 ATTACKS = {
@@ -34,9 +34,9 @@ def _observation(model_kind: str, item: int = 3, timesteps: int = 4, dtype=torch
     x, y = data.load("digits", "train")[item]
     gen = torch.Generator().manual_seed(item)
     if model_kind == "ann":
-        model = LeNet((1, 28, 28), 10, generator=gen)
+        model = LeNet((1, 28, 28), 10, rng=gen)
     else:
-        model = LeNet5SNN((1, 28, 28), 10, timesteps, backend="fused", generator=gen)
+        model = LeNet5SNN((1, 28, 28), 10, timesteps, backend="fused", rng=gen)
     model = model.to(dtype)
     return observe(model, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image"), x
 
@@ -68,7 +68,7 @@ def test_the_adaptive_attacks_lower_the_loss_on_the_snn_victim(name):
 def test_the_adaptive_attacks_see_only_the_observation(name, monkeypatch):
     attack = ATTACKS[name]()
     params = list(inspect.signature(attack.reconstruct).parameters)
-    assert params[:2] == ["obs", "generator"] and set(params) <= {"obs", "generator", "init"}
+    assert params[:2] == ["obs", "rng"] and set(params) <= {"obs", "rng", "init"}
     assert [f.name for f in dataclasses.fields(Observation)] == [
         "model",
         "gradients",
@@ -269,9 +269,9 @@ def test_poisson_coding_hides_the_clients_draw_from_the_server():
         10,
         4,
         backend="fused",
-        generator=torch.Generator().manual_seed(0),
+        rng=torch.Generator().manual_seed(0),
         encoding="poisson",
-        rate_generator=torch.Generator().manual_seed(7),
+        rate_rng=torch.Generator().manual_seed(7),
     )
     xb = x.unsqueeze(0)
     seq = model.encode(xb)
@@ -288,7 +288,8 @@ def test_poisson_coding_hides_the_clients_draw_from_the_server():
 
 def test_the_spec_builds_the_victim_it_names():
     from snnleak.attacks import AttackSpec
-    from snnleak.attacks.runner import build_victim, trial_generator
+    from snnleak.models.victims import build_victim
+    from snnleak.seeding import trial_rng
 
     info = data.load("digits", "train").info
     spec = AttackSpec(
@@ -298,11 +299,11 @@ def test_the_spec_builds_the_victim_it_names():
         backend="reference",
         timesteps=3,
         neuron="lif",
-        alpha=4.0,
+        surrogate_alpha=4.0,
         surrogate="triangle",
         encoding="poisson",
     )
-    victim = build_victim(spec, info, trial_generator(0, 1, "victim"))
+    victim = build_victim(spec.victim, info, trial_rng(0, 1, "victim"))
     p = victim.neuron_params
     assert (victim.timesteps, p.kind, p.alpha, p.surrogate) == (3, "lif", 4.0, "triangle")
     assert victim.encoding == "poisson" and victim.backend == "reference"
@@ -310,7 +311,7 @@ def test_the_spec_builds_the_victim_it_names():
 
 def test_the_learned_attacks_train_on_all_public_items_unless_told(monkeypatch):
     from snnleak.attacks import AttackSpec, learned
-    from snnleak.attacks.runner import build_attack, check_public
+    from snnleak.attacks.factory import build_attack, check_public
 
     public = data.public_split("digits", "train")
     assert public.split == "test" and len(public) == 359  # the split no victim item is from

@@ -16,13 +16,13 @@ from snnleak.attacks import (
     GRNNConfig,
     LBFGSConfig,
     Thresholding,
-    observe,
-    run_trials,
 )
 from snnleak.attacks.grnn import original_wasserstein, wasserstein
-from snnleak.attacks.runner import trial_generator
 from snnleak.cli import cli
+from snnleak.client import observe
 from snnleak.models import LeNet, LeNet5SNN
+from snnleak.seeding import trial_rng
+from snnleak.trials.runner import run_trials
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def _snn_observation(backend, dtype=torch.float64):
     split = data.load("digits", "test")
     x, y = split[7]
     model = LeNet5SNN(
-        (1, 28, 28), 10, timesteps=4, backend=backend, generator=torch.Generator().manual_seed(3)
+        (1, 28, 28), 10, timesteps=4, backend=backend, rng=torch.Generator().manual_seed(3)
     ).to(dtype)
     return observe(model, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image")
 
@@ -87,7 +87,7 @@ def _event_observation():
     split = data.load("dvs-synth", "test")
     x, y = split[0]
     model = LeNet5SNN(
-        (2, 32, 32), 6, timesteps=20, backend="fused", generator=torch.Generator().manual_seed(0)
+        (2, 32, 32), 6, timesteps=20, backend="fused", rng=torch.Generator().manual_seed(0)
     )
     return observe(model, x.unsqueeze(1), torch.tensor([y]), "events")
 
@@ -114,7 +114,7 @@ def test_thresholding_algorithm_2_keeps_the_dummy_binary_during_optimisation():
 def test_grnn_lowers_its_loss():
     split = data.load("digits", "test")
     x, y = split[0]
-    model = LeNet((1, 28, 28), 10, generator=torch.Generator().manual_seed(0))
+    model = LeNet((1, 28, 28), 10, rng=torch.Generator().manual_seed(0))
     obs = observe(model, x.unsqueeze(0), torch.tensor([y]), "image")
     rec = GRNN(GRNNConfig(iterations=60)).reconstruct(obs, torch.Generator().manual_seed(0))
     assert rec.steps == 60 and rec.losses[-1] < 0.5 * rec.losses[0]
@@ -135,7 +135,7 @@ def test_wasserstein_terms():
 
 
 def test_a_diverging_trial_is_recorded_as_diverged(tmp_path, monkeypatch):
-    from snnleak.attacks import runner
+    from snnleak.trials import runner
 
     def exploding(model, x, y, modality, *args):
         obs = observe(model, x, y, modality, *args)
@@ -153,7 +153,7 @@ def test_resume_skips_recorded_trials_and_writes_no_duplicates(tmp_path, monkeyp
     spec = AttackSpec("idlg", "ann", "digits", iterations=2)
     first = run_trials(spec, 2, 0, tmp_path, judge=None)
     calls = []
-    from snnleak.attacks import runner
+    from snnleak.trials import runner
 
     real = runner.observe
     monkeypatch.setattr(runner, "observe", lambda *a: calls.append(1) or real(*a))
@@ -191,9 +191,9 @@ def test_records_carry_seed_config_and_versions(tmp_path):
 
 
 def test_trial_seeds_are_independent_of_order():
-    a = torch.rand(3, generator=trial_generator(0, 5, "victim"))
-    b = torch.rand(3, generator=trial_generator(0, 5, "victim"))
-    c = torch.rand(3, generator=trial_generator(0, 6, "victim"))
+    a = torch.rand(3, generator=trial_rng(0, 5, "victim"))
+    b = torch.rand(3, generator=trial_rng(0, 5, "victim"))
+    c = torch.rand(3, generator=trial_rng(0, 6, "victim"))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 

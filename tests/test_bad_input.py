@@ -18,7 +18,6 @@ from click.testing import CliRunner
 
 from snnleak import data
 from snnleak.attacks import AttackSpec
-from snnleak.attacks.runner import available_memory, step_memory
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.judges import JudgeCheckpointError, judge_path, load_judge
@@ -26,6 +25,7 @@ from snnleak.judges.checkpoint import save_judge
 from snnleak.judges.lenet5 import LeNet5Judge
 from snnleak.reproduce import load_preset
 from snnleak.reproduce.preset import preset_text
+from snnleak.trials.memory import available_memory, step_memory
 
 
 def _one_line(result, start):

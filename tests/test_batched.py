@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, DLGConfig, GradientInversion, LBFGSConfig, observe
+from snnleak.attacks import AttackSpec, DLGConfig, GradientInversion, LBFGSConfig
 from snnleak.attacks.batched import BatchedGradientInversion
 from snnleak.attacks.lbfgs import TrialLBFGS, run_step
-from snnleak.attacks.runner import run_trials
+from snnleak.client import observe
 from snnleak.errors import ConfigError
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.models.stacked import StackedLeNet
+from snnleak.trials.runner import run_trials
 
 
 def _rosenbrock(v):
@@ -51,7 +52,7 @@ def test_trial_lbfgs_is_bitwise_torch_lbfgs(cfg):
 def test_stacked_victims_equal_separate_ones(events):
     shape, t = ((2, 16, 16), 3) if events else ((1, 16, 16), 4)
     models = [
-        LeNet5SNN(shape, 5, timesteps=t, generator=torch.Generator().manual_seed(i)).double()
+        LeNet5SNN(shape, 5, timesteps=t, rng=torch.Generator().manual_seed(i)).double()
         for i in range(3)
     ]
     x = (
@@ -69,7 +70,7 @@ def _observations(cls, dtype=torch.float64, **kw):
     out = []
     for i in range(3):
         x, y = split[i]
-        m = cls((1, 28, 28), 10, generator=torch.Generator().manual_seed(i), **kw).to(dtype)
+        m = cls((1, 28, 28), 10, rng=torch.Generator().manual_seed(i), **kw).to(dtype)
         out.append(observe(m, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image"))
     return out
 

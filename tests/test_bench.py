@@ -62,7 +62,7 @@ def test_idiomatic_snntorch_lenet_computes_the_backends_logits():
 
     p = NeuronParams("if", detach_reset=True)
     gen = torch.Generator().manual_seed(0)
-    model = LeNet5SNN((3, 16, 16), 10, 6, p, "snntorch", generator=gen).train()
+    model = LeNet5SNN((3, 16, 16), 10, 6, p, "snntorch", rng=gen).train()
     loop = SnnTorchLoopLeNet(model).train()
     x = torch.rand(2, 3, 16, 16, generator=gen)
     torch.testing.assert_close(loop(x), model(x), rtol=1e-5, atol=1e-5)

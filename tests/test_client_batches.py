@@ -9,12 +9,14 @@ import torch
 from click.testing import CliRunner
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, LBFGSConfig, run_trials
-from snnleak.attacks.batches import label_counts, match, recover_labels
-from snnleak.attacks.threat import observe
+from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks.labels import label_counts, recover_labels
 from snnleak.cli import cli
+from snnleak.client import observe
 from snnleak.errors import ConfigError
+from snnleak.evaluation import match
 from snnleak.models import LeNet
+from snnleak.trials.runner import run_trials
 
 
 def _observation(labels: list[int], seed: int = 0):
@@ -27,7 +29,7 @@ def _observation(labels: list[int], seed: int = 0):
         picks.append(by_class[y][used.get(y, 0)])
         used[y] = used.get(y, 0) + 1
     x = torch.stack([split[i][0] for i in picks])
-    model = LeNet((1, 28, 28), 10, generator=torch.Generator().manual_seed(seed))
+    model = LeNet((1, 28, 28), 10, rng=torch.Generator().manual_seed(seed))
     return observe(model, x, torch.tensor(labels), "image")
 
 

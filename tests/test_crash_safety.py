@@ -13,11 +13,12 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from snnleak.attacks import AttackSpec, run_trials
-from snnleak.attacks.outputs import ReconstructionFiles
-from snnleak.attacks.records import RecordLog, RecordWriteError, read_records, record_key
+from snnleak.attacks import AttackSpec
 from snnleak.cli import cli
 from snnleak.io import FolderError, claim_folder
+from snnleak.trials.outputs import ReconstructionFiles
+from snnleak.trials.records import RecordLog, RecordWriteError, read_records, record_key
+from snnleak.trials.runner import run_trials
 
 VOLATILE = ("seconds",)
 SPEC = AttackSpec("idlg", "ann", "digits", iterations=2)
@@ -245,12 +246,12 @@ def test_an_unwritable_out_fails_before_any_compute(tmp_path):
 
 
 def test_ctrl_c_on_attack_exits_130_and_says_how_to_resume(tmp_path, monkeypatch):
-    import snnleak.attacks
+    import snnleak.trials.runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(snnleak.attacks, "run_trials", interrupted)
+    monkeypatch.setattr(snnleak.trials.runner, "run_trials", interrupted)
     _fast_digits_judge(monkeypatch)
     result = CliRunner().invoke(cli, _attack_args(tmp_path, tmp_path / "out"))
     assert result.exit_code == 130

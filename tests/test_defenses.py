@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from snnleak import defenses
-from snnleak.attacks import AttackSpec, LBFGSConfig, run_trials
+from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.attacks.config import LATER_DEFAULTS
 from snnleak.defenses import Defense
 from snnleak.errors import ConfigError
+from snnleak.trials.runner import run_trials
 
 
 def _grads(seed=0):

@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, LBFGSConfig, run_trials
+from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.errors import ConfigError
 from snnleak.gradients import parameter_gradients
 from snnleak.local_training import LocalTraining, pseudo_gradient
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.neurons import NeuronParams
+from snnleak.trials.runner import run_trials
 
 
 def _batch(n=5):
@@ -27,8 +28,8 @@ def _batch(n=5):
 
 def _models():
     g = torch.Generator().manual_seed(0)
-    yield LeNet((1, 28, 28), 10, generator=g).double()
-    yield LeNet5SNN((1, 28, 28), 10, 3, NeuronParams("if"), "fused", generator=g).double()
+    yield LeNet((1, 28, 28), 10, rng=g).double()
+    yield LeNet5SNN((1, 28, 28), 10, 3, NeuronParams("if"), "fused", rng=g).double()
 
 
 @pytest.mark.parametrize("model", list(_models()), ids=["ann", "snn"])

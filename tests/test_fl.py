@@ -100,7 +100,7 @@ def test_dirichlet_skews_the_labels():
         ({"attack_rounds": (0,)}, "--attack-rounds"),
         ({"rounds": 2, "attack_rounds": (3,)}, "--attack-rounds"),
         ({"clients": 1}, "--clients"),
-        ({"split": "zipf"}, "--split"),
+        ({"partition": "zipf"}, "--partition"),
     ],
 )
 def test_bad_federations_are_one_line(kwargs, fragment):

@@ -210,7 +210,7 @@ def test_dlg_step_on_lenet5snn_equals_reference(neuron):
                 timesteps=8,
                 neuron=neuron,
                 backend=backend,
-                generator=g.manual_seed(0),
+                rng=g.manual_seed(0),
             )
             .double()
             .train()

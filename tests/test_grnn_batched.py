@@ -6,7 +6,7 @@ import pytest
 
 from snnleak import data
 from snnleak.attacks import AttackSpec
-from snnleak.attacks.runner import run_unit
+from snnleak.trials.runner import run_unit
 
 
 @pytest.mark.parametrize(

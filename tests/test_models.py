@@ -20,8 +20,8 @@ def test_lenet_geometry(shape, features):
 
 
 def test_dlg_uniform_init_and_seeding():
-    a = LeNet((3, 32, 32), 100, generator=torch.Generator().manual_seed(5))
-    b = LeNet((3, 32, 32), 100, generator=torch.Generator().manual_seed(5))
+    a = LeNet((3, 32, 32), 100, rng=torch.Generator().manual_seed(5))
+    b = LeNet((3, 32, 32), 100, rng=torch.Generator().manual_seed(5))
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb), name
         assert pa.abs().max() <= 0.5, name  # U(-0.5, 0.5)
@@ -31,8 +31,8 @@ def test_dlg_uniform_init_and_seeding():
 
 def test_torch_init_has_the_default_layers_bound_and_is_seeded():
     g = torch.Generator()
-    a = LeNet5SNN((1, 28, 28), 10, timesteps=2, generator=g.manual_seed(1), init="torch")
-    b = LeNet5SNN((1, 28, 28), 10, timesteps=2, generator=g.manual_seed(1), init="torch")
+    a = LeNet5SNN((1, 28, 28), 10, timesteps=2, rng=g.manual_seed(1), init="torch")
+    b = LeNet5SNN((1, 28, 28), 10, timesteps=2, rng=g.manual_seed(1), init="torch")
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb), name
     for layer in (*a.convs, a.fc):  # torch's own bound: 1/sqrt(fan_in), weights and biases
@@ -48,7 +48,7 @@ def test_eval_mode_changes_nothing_in_lenet5snn(backend):
     """The victim in eval rather than train mode: LeNet5SNN has no batch norm or dropout, and
     no backend's surrogate depends on the mode, so the client's update is bit-identical."""
     g = torch.Generator().manual_seed(4)
-    model = LeNet5SNN((1, 28, 28), 10, timesteps=4, backend=backend, generator=g).double()
+    model = LeNet5SNN((1, 28, 28), 10, timesteps=4, backend=backend, rng=g).double()
     x, y = torch.rand(2, 1, 28, 28, generator=g, dtype=torch.float64), torch.tensor([3, 7])
     train = parameter_gradients(model.train(), x, y)
     evaluated = parameter_gradients(model.eval(), x, y)
@@ -57,8 +57,8 @@ def test_eval_mode_changes_nothing_in_lenet5snn(backend):
 
 def test_snn_shares_the_ann_geometry_and_init():
     g = torch.Generator()
-    ann = LeNet((3, 32, 32), 100, generator=g.manual_seed(0))
-    snn = LeNet5SNN((3, 32, 32), 100, timesteps=4, generator=g.manual_seed(0))
+    ann = LeNet((3, 32, 32), 100, rng=g.manual_seed(0))
+    snn = LeNet5SNN((3, 32, 32), 100, timesteps=4, rng=g.manual_seed(0))
     for pa, ps in zip(ann.parameters(), snn.parameters(), strict=True):
         assert torch.equal(pa, ps)
 
@@ -110,7 +110,7 @@ def test_snn_runs_on_every_backend_that_can_represent_it():
     p = NeuronParams("if", detach_reset=True)  # representable by all three
     outs = {
         b: LeNet5SNN(
-            (1, 16, 16), 10, timesteps=4, neuron=p, backend=b, generator=g.manual_seed(0)
+            (1, 16, 16), 10, timesteps=4, neuron=p, backend=b, rng=g.manual_seed(0)
         ).double()(x.double())
         for b in ("reference", "snntorch")
     }
@@ -135,7 +135,7 @@ def test_dlg_second_order_equals_spikingjelly_network(neuron):
     from snnleak.bench.spikingjelly_lenet import SpikingJellyLeNet
 
     g = torch.Generator().manual_seed(0)
-    model = LeNet5SNN((1, 16, 16), 10, timesteps=6, neuron=neuron, generator=g).double()
+    model = LeNet5SNN((1, 16, 16), 10, timesteps=6, neuron=neuron, rng=g).double()
     model.train()
     x = torch.rand(1, 1, 16, 16, generator=g, dtype=torch.float64)
     y = torch.tensor([3])

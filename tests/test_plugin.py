@@ -10,10 +10,11 @@ import torch
 from click.testing import CliRunner
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, LBFGSConfig, run_trials
+from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.models import plugin
+from snnleak.trials.runner import run_trials
 
 PLUGIN = """
 import torch

@@ -16,14 +16,12 @@ from snnleak.attacks import (
     DLGConfig,
     GradientInversion,
     LBFGSConfig,
-    observe,
-    run_trials,
 )
 from snnleak.attacks.batched import BatchedGradientInversion
 from snnleak.attacks.grnn import GLUGenerator
 from snnleak.attacks.iterates import IterateTracker, convergence
-from snnleak.attacks.records import trial_key
 from snnleak.cli import cli
+from snnleak.client import observe
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
 from snnleak.judges import JudgeCheckpointError, load_judge
@@ -33,6 +31,8 @@ from snnleak.reproduce import sweep as sweeping
 from snnleak.reproduce.plan import SWEEP_GRID, sweep_spec, table4_cells, table5_cells
 from snnleak.reproduce.preset import PRESETS, Optimiser, SweepPlan, parse_preset
 from snnleak.reproduce.tables import table2
+from snnleak.trials.records import trial_key
+from snnleak.trials.runner import run_trials
 
 
 def test_the_grnn_generator_has_the_published_layer_shapes():
@@ -77,7 +77,7 @@ def test_the_grnn_generator_has_the_published_layer_shapes():
 
 def _digits_observation(seed: int = 0, dtype=torch.float32):
     x, y = data.load("digits", "train")[3]
-    model = LeNet((1, 28, 28), 10, generator=torch.Generator().manual_seed(seed)).to(dtype)
+    model = LeNet((1, 28, 28), 10, rng=torch.Generator().manual_seed(seed)).to(dtype)
     return observe(model, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image")
 
 

@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import pytest
 
-from snnleak.attacks.records import RECORD_FIELDS, read_records
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce.preset import FigurePlan
+from snnleak.trials.records import RECORD_FIELDS, read_records
 
 TABLE4_COLUMNS = ("Attack", "Model", "ASR (%)", "MSE", "SSIM", "PSNR (dB)")
 # Table VI of the quick preset (dvs-synth, 8 items per class): mean, std, min, max of the
@@ -108,7 +108,7 @@ def test_table6_is_pinned(tmp_path):
     for kind, values in TABLE6.items():
         assert got[kind] == pytest.approx(values, rel=1e-6, abs=1e-9), kind
     from snnleak import data, metrics
-    from snnleak.reproduce.run import table6_items
+    from snnleak.reproduce.outputs import table6_items
 
     x, y = table6_items(data.load("dvs-synth", "test"), 0)
     intra = metrics.class_l2_statistics(x, y, self_pairs=False)["intra"]

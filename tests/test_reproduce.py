@@ -5,14 +5,15 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from snnleak.attacks.records import read_records, record_key, trial_key
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
+from snnleak.reporting import Stat, Table, to_csv, to_latex, to_markdown
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce import plan as planning
 from snnleak.reproduce.figures import threshold_sweep
 from snnleak.reproduce.preset import FigurePlan, preset_text
-from snnleak.reproduce.tables import Stat, Table, table5, to_csv, to_latex, to_markdown
+from snnleak.reproduce.tables import table5
+from snnleak.trials.records import read_records, record_key, trial_key
 
 VOLATILE = ("seconds",)  # wall time: the only field allowed to differ between equal runs
 

@@ -34,9 +34,9 @@ def test_reproduce_defenses_writes_its_table_and_figure(tmp_path):
     result = CliRunner().invoke(cli, [*args, "--device", "cpu"])
     assert result.exit_code == 0, result.output
     table = (out / "tables" / "defenses.md").read_text()
-    assert "| ann | none |" in table and "| ann | dp:0.001:1 |" in table
+    assert "| LeNet | none |" in table and "| LeNet | dp:0.001:1 |" in table
     assert (out / "figures" / "defenses.png").read_bytes()[:4] == b"\x89PNG"
-    rows = {line.split("|")[2].strip(): line for line in table.splitlines() if "| ann |" in line}
+    rows = {line.split("|")[2].strip(): line for line in table.splitlines() if "| LeNet |" in line}
     # noise 1000x the clipped update: no reconstruction; none: the ANN reconstructs
     ssim = {k: float(v.split("|")[6].split()[0]) for k, v in rows.items()}
     assert ssim["none"] > 0.8 and ssim["dp:0.001:1"] < 0.3

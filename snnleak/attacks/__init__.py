@@ -1,22 +1,53 @@
-"""Gradient inversion attacks (DLG, iDLG, GRNN) on ANN and SNN victims."""
+"""Gradient inversion attacks on ANN and SNN victims: the paper's (DLG, iDLG, GRNN) and the
+adaptive ones (smooth proxy, Inverting Gradients, analytic features, learned decoders).
 
-from snnleak.attacks.config import AttackSpec, DLGConfig, GRNNConfig, LBFGSConfig, Thresholding
-from snnleak.attacks.dlg import GradientInversion, infer_label
+Every attack follows :class:`~snnleak.attacks.base.Attack`: it sees an
+:class:`~snnleak.threat.Observation` and returns a :class:`~snnleak.threat.Reconstruction`.
+:func:`~snnleak.attacks.factory.build_attack` builds the one an
+:class:`~snnleak.attacks.config.AttackSpec` names.
+"""
+
+from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
+from snnleak.attacks.base import Attack, BatchedAttack, reconstruct_many
+from snnleak.attacks.config import (
+    ATTACK_KINDS,
+    ATTACKS,
+    AttackSpec,
+    DLGConfig,
+    GRNNConfig,
+    LBFGSConfig,
+    Thresholding,
+)
+from snnleak.attacks.dlg import GradientInversion
+from snnleak.attacks.factory import build_attack
 from snnleak.attacks.grnn import GRNN
-from snnleak.attacks.runner import run_trials
-from snnleak.attacks.threat import Observation, Reconstruction, observe
+from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
+from snnleak.attacks.learned import LearnedConfig, LearnedInversion
+from snnleak.attacks.primitives import infer_label, initial_dummy
+from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 
 __all__ = [
+    "ATTACKS",
+    "ATTACK_KINDS",
     "GRNN",
+    "AnalyticConfig",
+    "AnalyticInversion",
+    "Attack",
     "AttackSpec",
+    "BatchedAttack",
     "DLGConfig",
     "GRNNConfig",
     "GradientInversion",
+    "InvertingConfig",
+    "InvertingGradients",
     "LBFGSConfig",
-    "Observation",
-    "Reconstruction",
+    "LearnedConfig",
+    "LearnedInversion",
+    "ProxyConfig",
+    "SmoothProxy",
     "Thresholding",
+    "build_attack",
     "infer_label",
-    "observe",
-    "run_trials",
+    "initial_dummy",
+    "reconstruct_many",
 ]

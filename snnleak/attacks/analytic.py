@@ -25,15 +25,10 @@ import torch
 from torch import nn
 
 from snnleak.attacks.primitives import initial_dummy
-from snnleak.attacks.proxy import (
-    ProxyConfig,
-    SmoothProxy,
-    smooth_copy,
-    spiking_neurons,
-    total_variation,
-)
-from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.attacks.priors import total_variation
+from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, smooth_copy, spiking_neurons
 from snnleak.errors import ConfigError
+from snnleak.threat import Observation, Reconstruction
 
 
 @dataclass(frozen=True)
@@ -80,14 +75,14 @@ class AnalyticInversion:
     def __init__(self, config: AnalyticConfig = AnalyticConfig()) -> None:
         self.config = config
 
-    def invert_features(self, obs: Observation, generator: torch.Generator) -> torch.Tensor:
+    def invert_features(self, obs: Observation, rng: torch.Generator) -> torch.Tensor:
         cfg = self.config
         target = observed_features(obs)
         scale = float((target**2).sum()) or 1.0
         model = obs.model
         if spiking_neurons(obs.model):
             model = smooth_copy(obs.model, cfg.proxy.alphas[0])
-        x = initial_dummy(obs, generator).requires_grad_(True)
+        x = initial_dummy(obs, rng).requires_grad_(True)
         opt = torch.optim.LBFGS(
             [x], lr=1, max_iter=20, history_size=100, line_search_fn="strong_wolfe"
         )
@@ -106,11 +101,6 @@ class AnalyticInversion:
                     x.clamp_(0, 1)
         return x.detach()
 
-    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
-        init = self.invert_features(obs, generator)
-        return SmoothProxy(self.config.proxy).reconstruct(obs, generator, init=init)
-
-    def reconstruct_many(
-        self, observations: list[Observation], generators: list[torch.Generator]
-    ) -> list[Reconstruction]:
-        return [self.reconstruct(o, g) for o, g in zip(observations, generators, strict=True)]
+    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
+        init = self.invert_features(obs, rng)
+        return SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=init)

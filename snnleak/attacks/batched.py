@@ -20,10 +20,10 @@ from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.lbfgs import TrialLBFGS, run_step
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.errors import ConfigError
 from snnleak.gradients import layer_weights
 from snnleak.models.stacked import StackedLeNet
+from snnleak.threat import Observation, Reconstruction
 
 
 def stack_victims(observations: list[Observation]):
@@ -57,7 +57,7 @@ class BatchedGradientInversion:
         self.infer_label = infer_label
 
     def reconstruct(
-        self, observations: list[Observation], generators: list[torch.Generator]
+        self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
         cfg, k = self.config, len(observations)
         obs0 = observations[0]
@@ -70,7 +70,7 @@ class BatchedGradientInversion:
         model, params, true, order = stack_victims(observations)
         # per trial, in GradientInversion's order of random draws: dummy, then label logits
         rows, x_shape = [], None
-        for obs, g in zip(observations, generators, strict=True):
+        for obs, g in zip(observations, rngs, strict=True):
             x0 = initial_dummy(obs, g)
             x_shape = x0.shape
             parts = [x0.reshape(-1)]

@@ -11,16 +11,38 @@ from typing import Literal
 from snnleak.errors import ConfigError
 from snnleak.models.lenet import INITS
 from snnleak.models.lenet_snn import ENCODINGS
+from snnleak.models.victims import VictimSpec
 from snnleak.neurons.surrogate import SURROGATES
 
-PAPER_ATTACKS = ("dlg", "idlg", "grnn")  # the paper's attacks, its protocol
-# attackers who know they face an SNN (issue 16): the smooth proxy (continuation + TV + polish),
-# Inverting Gradients, the analytic last-layer features inverted then the proxy, and a decoder
-# learned on public data, alone or as the proxy's start
-ADAPTIVE_ATTACKS = ("proxy", "ig", "analytic", "learned", "learned-proxy")
-ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
-PUBLIC_DATA_ATTACKS = ("learned", "learned-proxy")  # the attacks that train on public data
-BATCHED_ATTACKS = ("dlg", "idlg", "grnn")  # the attacks with a batched-trials form
+
+@dataclass(frozen=True)
+class AttackKind:
+    """What an attack is and what it can take, known without building it."""
+
+    family: str  # "paper" (the paper's attacks, its protocol) or "adaptive" (knows it faces an SNN)
+    batched_trials: bool  # several trials run as one computation (--batch-trials)
+    client_batches: bool  # attacks a client batch of B > 1 items (--batch)
+    public_data: bool = False  # trains on the attacker's public items (--aux-items)
+    summary: str = ""
+
+
+# the registry of attack names (snnleak.attacks.factory builds them)
+ATTACK_KINDS: dict[str, AttackKind] = {
+    "dlg": AttackKind("paper", True, True, summary="DLG: dummy input and soft label, L-BFGS"),
+    "idlg": AttackKind("paper", True, True, summary="iDLG: the label read off, then DLG"),
+    "grnn": AttackKind("paper", True, True, summary="GRNN: a generator trained to match"),
+    "proxy": AttackKind("adaptive", False, False, summary="smooth proxy: continuation, TV"),
+    "ig": AttackKind("adaptive", False, True, summary="Inverting Gradients: cosine + TV"),
+    "analytic": AttackKind("adaptive", False, False, summary="last-layer features, then proxy"),
+    "learned": AttackKind("adaptive", False, False, True, "a decoder fitted on public data"),
+    "learned-proxy": AttackKind("adaptive", False, False, True, "the decoder, then the proxy"),
+}
+ATTACKS = tuple(ATTACK_KINDS)
+PAPER_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.family == "paper")
+ADAPTIVE_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.family == "adaptive")
+PUBLIC_DATA_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.public_data)
+TRIAL_BATCHED_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.batched_trials)
+CLIENT_BATCH_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.client_batches)
 MODELS = ("ann", "snn")
 THRESHOLD_MODES = ("post", "in")
 # GRNN's Wasserstein term: "sorted" is the W2 distance between the two gradients' empirical
@@ -143,7 +165,6 @@ LATER_DEFAULTS = {
     "detach_reset": False,
     "smooth_forward": False,
 }
-BATCH_ATTACKS = ("dlg", "idlg", "grnn", "ig")  # the attacks that take B > 1
 
 
 @dataclass(frozen=True)
@@ -163,7 +184,7 @@ class AttackSpec:
     loss_norm: str = "global"
     grnn_generator: str = "glu"
     neuron: str = "if"  # the SNN victim's neuron: IF (the paper's) or LIF
-    alpha: float = 2.0  # the SNN victim's surrogate sharpness
+    surrogate_alpha: float = 2.0  # the SNN victim's surrogate sharpness
     surrogate: str = "atan"  # the SNN victim's surrogate family (others: reference backend)
     encoding: str = "direct"  # the SNN victim's image code: direct, or poisson (rate coding)
     defense: str = "none"  # the client's defense (snnleak.defenses): dp:C:S, topk:F, quant:B
@@ -223,10 +244,11 @@ class AttackSpec:
                 f"the {self.surrogate} surrogate runs on the reference backend only; "
                 "pass --backend reference"
             )
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int | float):
-            raise ConfigError(f"--alpha must be a number, got {self.alpha!r}")
-        if not self.alpha > 0:
-            raise ConfigError(f"--alpha must be positive, got {self.alpha}")
+        alpha = self.surrogate_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+            raise ConfigError(f"--surrogate-alpha must be a number, got {alpha!r}")
+        if not alpha > 0:
+            raise ConfigError(f"--surrogate-alpha must be positive, got {alpha}")
         if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
             raise ConfigError(
                 f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "
@@ -237,9 +259,9 @@ class AttackSpec:
         Defense.parse(self.defense)
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
             raise ConfigError(f"--batch must be a positive integer, got {self.batch!r}")
-        if self.batch > 1 and self.attack not in BATCH_ATTACKS:
+        if self.batch > 1 and self.attack not in CLIENT_BATCH_ATTACKS:
             raise ConfigError(
-                f"--batch {self.batch} applies to {', '.join(BATCH_ATTACKS)}; "
+                f"--batch {self.batch} applies to {', '.join(CLIENT_BATCH_ATTACKS)}; "
                 f"run {self.attack} with --batch 1"
             )
         from snnleak.local_training import UPDATE_ATTACKS
@@ -254,6 +276,22 @@ class AttackSpec:
             raise ConfigError(f"--timesteps must be at least 1, got {self.timesteps}")
         if self.iterations is not None and self.iterations < 1:
             raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
+
+    @property
+    def victim(self) -> VictimSpec:
+        """The victim this spec attacks (:func:`snnleak.models.victims.build_victim`)."""
+        return VictimSpec(
+            self.model,
+            backend=self.backend,
+            timesteps=self.timesteps,
+            neuron=self.neuron,
+            surrogate_alpha=float(self.surrogate_alpha),
+            surrogate=self.surrogate,
+            encoding=self.encoding,
+            init=self.victim_init,
+            detach_reset=self.detach_reset,
+            smooth_forward=self.smooth_forward,
+        )
 
     def local_training(self):
         """The client's local training, or None for one full-batch step (FedSGD)."""

@@ -29,9 +29,9 @@ from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.threat import Observation, Reconstruction
 from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
 from snnleak.local_training import pseudo_gradient
+from snnleak.threat import Observation, Reconstruction
 
 
 def dummy_update(obs: Observation, x: torch.Tensor, target: torch.Tensor, cfg: DLGConfig):
@@ -53,11 +53,11 @@ class GradientInversion:
     def name(self) -> str:
         return "idlg" if self.infer_label else "dlg"
 
-    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
+    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
         cfg = self.config
         true = list(obs.gradients)
         weights = layer_weights(true, cfg.loss_norm)
-        x = initial_dummy(obs, generator).requires_grad_(True)
+        x = initial_dummy(obs, rng).requires_grad_(True)
         if self.infer_label:
             label = infer_label(obs)
             variables = [x]
@@ -66,7 +66,7 @@ class GradientInversion:
                 torch.randn(
                     obs.batch_size,
                     obs.num_classes,
-                    generator=generator,
+                    generator=rng,
                     dtype=x.dtype,
                     device="cpu",
                 )
@@ -103,16 +103,13 @@ class GradientInversion:
             thresholding.after_step(x, obs.modality, cfg.threshold, cfg.clamp)
         return finish(track, steps, cfg.threshold, before, obs.modality)
 
-    def reconstruct_many(
-        self, observations: list[Observation], generators: list[torch.Generator]
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would; several run together as one
-        batched computation (:mod:`snnleak.attacks.batched`), the same per trial up to float
-        rounding."""
-        if len(observations) == 1:
-            return [self.reconstruct(observations[0], generators[0])]
+        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
+        computation (:mod:`snnleak.attacks.batched`): the same per trial up to float rounding."""
         from snnleak.attacks.batched import BatchedGradientInversion
 
         return BatchedGradientInversion(self.config, self.infer_label).reconstruct(
-            observations, generators
+            observations, rngs
         )

@@ -35,10 +35,11 @@ from torch import nn
 
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.iterates import IterateTracker, finish
-from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.attacks.priors import grnn_total_variation
 from snnleak.device import on_cpu
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, gradient_distance
+from snnleak.threat import Observation, Reconstruction
 
 
 class GLU(nn.Module):
@@ -146,15 +147,6 @@ def original_wasserstein(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(((a - b) ** 2).sum() + 1e-30)
 
 
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """GRNN's TV: 2 (mean squared vertical + horizontal differences) / batch."""
-    x = x.reshape(-1, *x.shape[-3:]) if x.dim() > 4 else x
-    b = x.shape[0]
-    h_tv = ((x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2).sum() / x[:, :, 1:, :][0].numel()
-    w_tv = ((x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2).sum() / x[:, :, :, 1:][0].numel()
-    return 2 * (h_tv + w_tv) / b
-
-
 class GRNN:
     name = "grnn"
 
@@ -167,13 +159,13 @@ class GRNN:
         self.config = config
 
     def generator_and_noise(
-        self, obs: Observation, generator: torch.Generator
+        self, obs: Observation, rng: torch.Generator
     ) -> tuple[nn.Module, torch.Tensor]:
-        """The trial's generator network and noise, drawn on the CPU from the trial's generator
+        """The trial's generator network and noise, drawn on the CPU from the trial's ``rng``
         (the same on every device, solo or batched) and placed on the observation's device."""
         cfg = self.config
         dtype = obs.gradients[0].dtype
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device="cpu"))
+        seed = int(torch.randint(0, 2**62, (1,), generator=rng, device="cpu"))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             build = GENERATORS[cfg.generator]
@@ -181,14 +173,12 @@ class GRNN:
                 gen = build(
                     obs.input_shape, obs.num_classes, cfg.noise_dim, obs.modality == "events"
                 )
-        z = torch.randn(
-            obs.batch_size, cfg.noise_dim, generator=generator, dtype=dtype, device="cpu"
-        )
+        z = torch.randn(obs.batch_size, cfg.noise_dim, generator=rng, dtype=dtype, device="cpu")
         return gen.to(obs.device, dtype).train(), z.to(obs.device)
 
-    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
+    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
         cfg = self.config
-        gen, z = self.generator_and_noise(obs, generator)
+        gen, z = self.generator_and_noise(obs, rng)
         opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr, momentum=cfg.momentum)
         true = list(obs.gradients)
         flat_true = torch.cat([g.reshape(-1) for g in true])
@@ -206,7 +196,7 @@ class GRNN:
             loss = (
                 gradient_distance(dummy, true)
                 + wd(flat, flat_true)
-                + cfg.tv_weight * total_variation(x)
+                + cfg.tv_weight * grnn_total_variation(x)
             )
             if not track.observe(
                 float(loss.detach()), (x.detach().clone(), probs.detach().clone())
@@ -218,14 +208,12 @@ class GRNN:
             opt.step()
         return finish(track, steps, cfg.threshold, initial, obs.modality)
 
-    def reconstruct_many(
-        self, observations: list[Observation], generators: list[torch.Generator]
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would; several run together as one
-        batched computation (:mod:`snnleak.attacks.grnn_batched`), the same per trial up to
-        float rounding."""
-        if len(observations) == 1:
-            return [self.reconstruct(observations[0], generators[0])]
+        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
+        computation (:mod:`snnleak.attacks.grnn_batched`): the same per trial up to float
+        rounding."""
         from snnleak.attacks.grnn_batched import reconstruct_batched
 
-        return reconstruct_batched(self.config, observations, generators, self.generator_and_noise)
+        return reconstruct_batched(self.config, observations, rngs, self.generator_and_noise)

@@ -22,22 +22,14 @@ from torch.func import functional_call, stack_module_state, vmap
 from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.iterates import IterateTracker, finish
-from snnleak.attacks.threat import Observation, Reconstruction
-
-
-def _tv(x: torch.Tensor, k: int) -> torch.Tensor:
-    """GRNN's total variation per trial; ``x`` is ``[K, B, C, H, W]`` (or ``[K, T, B, ...]``)."""
-    x = x.reshape(k, -1, *x.shape[-3:])
-    b, c, h, w = x.shape[1:]
-    h_tv = ((x[..., 1:, :] - x[..., :-1, :]) ** 2).reshape(k, -1).sum(1) / (c * (h - 1) * w)
-    w_tv = ((x[..., :, 1:] - x[..., :, :-1]) ** 2).reshape(k, -1).sum(1) / (c * h * (w - 1))
-    return 2 * (h_tv + w_tv) / b
+from snnleak.attacks.priors import grnn_total_variation
+from snnleak.threat import Observation, Reconstruction
 
 
 def reconstruct_batched(
     cfg: GRNNConfig,
     observations: list[Observation],
-    generators: list[torch.Generator],
+    rngs: list[torch.Generator],
     build_generator,
 ) -> list[Reconstruction]:
     """``build_generator(obs, generator) -> (net, z)``: one trial's generator network and noise,
@@ -46,7 +38,7 @@ def reconstruct_batched(
     obs0, k = observations[0], len(observations)
     events = obs0.modality == "events"
     victims, victim_params, true, order = stack_victims(observations)
-    pairs = [build_generator(o, g) for o, g in zip(observations, generators, strict=True)]
+    pairs = [build_generator(o, g) for o, g in zip(observations, rngs, strict=True)]
     nets, zs = [n for n, _ in pairs], [z for _, z in pairs]
     params, buffers = stack_module_state(nets)
     base = copy.deepcopy(nets[0]).to("meta")
@@ -74,7 +66,7 @@ def reconstruct_batched(
             wd = torch.sqrt((diff**2).mean(1) + 1e-30)
         else:  # the published code's ||a - b||_2
             wd = torch.sqrt(dist + 1e-30)
-        return dist + wd + cfg.tv_weight * _tv(x, k), x, probs
+        return dist + wd + cfg.tv_weight * grnn_total_variation(x, k), x, probs
 
     with torch.no_grad():
         x0, p0 = generate(params, buffers, z)

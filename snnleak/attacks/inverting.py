@@ -24,10 +24,11 @@ import torch
 from snnleak.attacks.config import Thresholding
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.proxy import matching_loss, smooth_copy, spiking_neurons, total_variation
-from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.attacks.priors import total_variation
+from snnleak.attacks.proxy import smooth_copy, spiking_neurons
 from snnleak.errors import ConfigError
-from snnleak.gradients import dummy_gradients
+from snnleak.gradients import dummy_gradients, matching_loss
+from snnleak.threat import Observation, Reconstruction
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class InvertingGradients:
     def __init__(self, config: InvertingConfig = InvertingConfig()) -> None:
         self.config = config
 
-    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
+    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
         cfg = self.config
         true, label = list(obs.gradients), infer_label(obs)
         flat_true = torch.cat([g.reshape(-1) for g in true])
@@ -73,7 +74,7 @@ class InvertingGradients:
         track, ends = IterateTracker(), []  # (objective, end of the restart)
         milestones = [round(cfg.iterations * f) for f in (3 / 8, 5 / 8, 7 / 8)]
         for restart in range(cfg.restarts):
-            x = initial_dummy(obs, generator).requires_grad_(True)
+            x = initial_dummy(obs, rng).requires_grad_(True)
             if restart == 0:
                 track.observe(on_victim(x.detach()), (x.detach().clone(), label))
             opt = torch.optim.Adam([x], lr=cfg.lr)
@@ -99,8 +100,3 @@ class InvertingGradients:
             track.observe(on_victim(ends[i][1]), (ends[i][1], label))
         track.last = (ends[kept][1], label)
         return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last, obs.modality)
-
-    def reconstruct_many(
-        self, observations: list[Observation], generators: list[torch.Generator]
-    ) -> list[Reconstruction]:
-        return [self.reconstruct(o, g) for o, g in zip(observations, generators, strict=True)]

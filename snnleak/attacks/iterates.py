@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from snnleak.attacks import thresholding
-from snnleak.attacks.threat import Reconstruction
+from snnleak.threat import Reconstruction
 
 STALL_RATIO = 0.5  # final/initial above this: the optimisation did not get anywhere
 TRAJECTORY_POINTS = 20  # about this many losses kept per record

@@ -1,7 +1,7 @@
 r"""Learned inversion (after Learning To Invert, Wu et al. 2022): a decoder from gradients to
 inputs, trained on the attacker's own public data.
 
-The attacker has the global model (the :class:`~snnleak.attacks.threat.Observation`) and
+The attacker has the global model (the :class:`~snnleak.threat.Observation`) and
 public data of the same kind, disjoint from the clients' (here: the first ``aux_items`` items,
 by default all, of the other split of the victims' dataset: the test split when the victims'
 items are training items, as by default). For each public item
@@ -24,10 +24,10 @@ import torch
 from snnleak import layout
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label
-from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, matching_loss
-from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 from snnleak.errors import ConfigError
-from snnleak.gradients import parameter_gradients
+from snnleak.gradients import matching_loss, parameter_gradients
+from snnleak.threat import Observation, Reconstruction
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,12 @@ class LearnedInversion:
         x = layout.as_batch(x, obs.modality)
         return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)
 
-    def reconstruct(self, obs: Observation, generator: torch.Generator) -> Reconstruction:
+    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
         x = self.decode(obs)
         if self.config.then_proxy:
-            return SmoothProxy(self.config.proxy).reconstruct(obs, generator, init=x)
+            return SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
         label = infer_label(obs)
         track = IterateTracker()
         loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
         track.observe(loss, (x, label))
         return finish(track, 0, self.config.proxy.threshold, (x, label), obs.modality)
-
-    def reconstruct_many(
-        self, observations: list[Observation], generators: list[torch.Generator]
-    ) -> list[Reconstruction]:
-        return [self.reconstruct(o, g) for o, g in zip(observations, generators, strict=True)]

@@ -12,27 +12,27 @@ from __future__ import annotations
 import torch
 
 from snnleak import layout
-from snnleak.attacks.threat import Observation
+from snnleak.threat import Observation
 
 
 def infer_label(obs: Observation) -> torch.Tensor:
     """iDLG: the class whose row of the classifier's weight gradient sums lowest; for a batch
-    of B > 1, the label counts from the bias gradient (:mod:`snnleak.attacks.batches`)."""
+    of B > 1, the label counts from the bias gradient (:mod:`snnleak.attacks.labels`)."""
     if obs.batch_size > 1:
-        from snnleak.attacks.batches import recover_labels
+        from snnleak.attacks.labels import recover_labels
 
         return recover_labels(obs)
     weight_grad = obs.gradients[-2]  # [K, D]: the last linear layer's weight
     return weight_grad.sum(dim=1).argmin().reshape(1).expand(obs.batch_size).clone()
 
 
-def initial_dummy(obs: Observation, generator: torch.Generator) -> torch.Tensor:
+def initial_dummy(obs: Observation, rng: torch.Generator) -> torch.Tensor:
     """The starting dummy, drawn on the CPU from the trial's generator (the same draw on
     every device) and placed on the observation's device."""
     dtype = obs.gradients[0].dtype
     shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
     if obs.modality == "events":  # small non-negative spikes |N(0, 0.1)|
-        x = torch.randn(shape, generator=generator, dtype=dtype, device="cpu").mul_(0.1).abs_()
+        x = torch.randn(shape, generator=rng, dtype=dtype, device="cpu").mul_(0.1).abs_()
     else:
-        x = torch.rand(shape, generator=generator, dtype=dtype, device="cpu").mul_(0.1).add_(0.45)
+        x = torch.rand(shape, generator=rng, dtype=dtype, device="cpu").mul_(0.1).add_(0.45)
     return x.to(obs.device)

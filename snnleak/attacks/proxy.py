@@ -2,9 +2,9 @@ r"""The smooth-proxy attack: an attacker who knows it faces a spiking network (B
 
 Under the paper's protocol the spike step :math:`H(v - \theta)` in the forward pass makes the
 matching loss piecewise constant in the input, apart from the surrogate's local slopes, so
-descent from a grey start goes nowhere (``shared/design/adaptive-attacks.md``). The gradients
+descent from a grey start goes nowhere (``snnleak diagnose`` measures it). The gradients
 still hold the information. The attacker, who has the architecture, the weights and T (the
-:class:`~snnleak.attacks.threat.Observation`), builds its **own copy** of the victim in which
+:class:`~snnleak.threat.Observation`), builds its **own copy** of the victim in which
 the spike is the ATan surrogate's primitive
 
 .. math::
@@ -41,10 +41,11 @@ from torch import nn
 from snnleak.attacks.config import Thresholding
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.threat import Observation, Reconstruction
+from snnleak.attacks.priors import total_variation
 from snnleak.errors import ConfigError
-from snnleak.gradients import dummy_gradients, gradient_distance
+from snnleak.gradients import matching_loss
 from snnleak.neurons.module import SpikingNeuron
+from snnleak.threat import Observation, Reconstruction
 
 
 @dataclass(frozen=True)
@@ -74,17 +75,6 @@ def smooth_copy(model: nn.Module, alpha: float) -> nn.Module:
     for neuron in spiking_neurons(proxy):
         neuron.params = replace(neuron.params, smooth=True, alpha=float(alpha))
     return proxy
-
-
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference between vertical and between horizontal neighbours."""
-    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (
-        x[..., :, 1:] - x[..., :, :-1]
-    ).abs().mean()
-
-
-def matching_loss(model: nn.Module, x: torch.Tensor, label, true: list) -> torch.Tensor:
-    return gradient_distance(dummy_gradients(model, x, label), true)
 
 
 def stage(
@@ -137,12 +127,12 @@ class SmoothProxy:
     def reconstruct(
         self,
         obs: Observation,
-        generator: torch.Generator,
+        rng: torch.Generator,
         init: torch.Tensor | None = None,
     ) -> Reconstruction:
         cfg = self.config
         true, label = list(obs.gradients), infer_label(obs)
-        x = initial_dummy(obs, generator) if init is None else init.detach().clone()
+        x = initial_dummy(obs, rng) if init is None else init.detach().clone()
         track, steps = IterateTracker(), 0
 
         def on_victim(x: torch.Tensor) -> float:
@@ -168,8 +158,3 @@ class SmoothProxy:
             track.losses.append(track.best_loss)
             track.last = track.best
         return finish(track, steps, cfg.threshold, (x, label), obs.modality)
-
-    def reconstruct_many(
-        self, observations: list[Observation], generators: list[torch.Generator]
-    ) -> list[Reconstruction]:
-        return [self.reconstruct(o, g) for o, g in zip(observations, generators, strict=True)]

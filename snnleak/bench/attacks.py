@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from snnleak.attacks import AttackSpec, LBFGSConfig, run_trials
+from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.info import package_versions
+from snnleak.trials.runner import run_trials
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class KernelBenchConfig:
 # snnTorch cannot represent a gradient through the reset; it runs with detach_reset=True
 DEFAULT_NEURON = NeuronParams("if")
 SNNTORCH_NEURON = NeuronParams("if", detach_reset=True)
-MEMORY_CASES = ("ann_bT", "fused")  # the issue's memory ratio: fused over the floor
+MEMORY_CASES = ("ann_bT", "fused")  # the memory ratio: fused over the floor
 
 
 def _dlg_case(model: torch.nn.Module, x_shape, cfg: KernelBenchConfig) -> Callable[[], None]:
@@ -112,7 +112,7 @@ def dlg_factories(cfg: KernelBenchConfig) -> dict[str, Callable[[], Callable[[],
         gen = torch.Generator().manual_seed(cfg.seed)
         with devices.on_cpu():
             return LeNet5SNN(
-                cfg.in_shape, cfg.num_classes, cfg.timesteps, p, backend, generator=gen
+                cfg.in_shape, cfg.num_classes, cfg.timesteps, p, backend, rng=gen
             ).train()
 
     def ann() -> LeNet:
@@ -194,7 +194,7 @@ RATIOS = (
     ("reference_over_fused_op", "reference", "fused", "neuron_op_ms"),
     ("spikingjelly_over_fused_op", "spikingjelly", "fused", "neuron_op_ms"),
 )
-# the issue's targets: (ratio, bound, "max" or "min")
+# the project's speed targets: (ratio, bound, "max" or "min")
 TARGETS = {
     "fused_over_ann_bT": (1.15, "max"),
     "spikingjelly_over_fused": (3.5, "min"),
@@ -285,7 +285,7 @@ def run(cfg: KernelBenchConfig) -> dict:
         name: {
             "bound": bound,
             "kind": kind,
-            "met": _met(results["ratios"][name]["median"], bound, kind),
+            "met": met(results["ratios"][name]["median"], bound, kind),
         }
         for name, (bound, kind) in TARGETS.items()
         if name in results["ratios"]
@@ -304,69 +304,5 @@ def run(cfg: KernelBenchConfig) -> dict:
     return results
 
 
-def _met(value: float, bound: float, kind: str) -> bool:
+def met(value: float, bound: float, kind: str) -> bool:
     return value <= bound if kind == "max" else value >= bound
-
-
-def markdown(results: dict) -> str:
-    dlg, op = results["dlg_step_ms"], results["neuron_op_ms"]
-    meta = results["meta"]
-    lines = [
-        f"{meta['device']} ({meta['device_name']}), {meta['threads']} threads, T = {meta['T']}",
-        "",
-        "| case | DLG step (ms): median [q1, q3] | neuron op (ms) |",
-        "|---|---:|---:|",
-    ]
-    for name, d in dlg.items():
-        o = op.get(name)
-        cell = f"{o['median']:.2f} [{o['q1']:.2f}, {o['q3']:.2f}]" if o else "-"
-        lines.append(f"| {name} | {d['median']:.2f} [{d['q1']:.2f}, {d['q3']:.2f}] | {cell} |")
-    lines += ["", "| ratio (paired per round) | median [q1, q3] | target |", "|---|---:|---|"]
-    for name, r in results["ratios"].items():
-        t = results["targets"].get(name)
-        goal = ""
-        if t is not None:
-            sign = "<=" if t["kind"] == "max" else ">="
-            goal = f"{sign} {t['bound']} ({'met' if t['met'] else 'missed'})"
-        lines.append(f"| {name} | {r['median']:.2f} [{r['q1']:.2f}, {r['q3']:.2f}] | {goal} |")
-    if "memory_mib" in results:
-        mem = ", ".join(
-            f"{k} {v:.1f} MiB" if v is not None else f"{k} n/a"
-            for k, v in results["memory_mib"].items()
-        )
-        lines += ["", f"peak memory of one DLG step: {mem}"]
-    return "\n".join(lines)
-
-
-def chart(results: dict, path: Path) -> Path:
-    """A bar chart of the ratios, each target drawn as a tick on its bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from snnleak.io import write_atomic
-
-    names = list(results["ratios"])
-    med = [results["ratios"][n]["median"] for n in names]
-    lo = [m - results["ratios"][n]["q1"] for n, m in zip(names, med, strict=True)]
-    hi = [results["ratios"][n]["q3"] - m for n, m in zip(names, med, strict=True)]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.2))
-    ax.barh(names, med, xerr=[lo, hi], color="#4c72b0", capsize=3)
-    for i, n in enumerate(names):
-        t = results["targets"].get(n)
-        if t is not None:
-            ax.plot([t["bound"]] * 2, [i - 0.4, i + 0.4], color="#c44e52", lw=2)
-        ax.text(med[i], i, f" {med[i]:.2f}", va="center", fontsize=8)
-    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
-    ax.invert_yaxis()
-    meta = results["meta"]
-    ax.set_title(
-        f"bench kernels on {meta['device']} ({meta['device_name']}); red: target", fontsize=9
-    )
-    ax.set_xlabel("ratio (median over paired rounds, bars: quartiles)")
-    fig.tight_layout()
-    try:
-        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
-    finally:
-        plt.close(fig)

@@ -66,7 +66,7 @@ def _model_choice(value: str) -> str:
     help="The SNN victim's neuron (LIF: tau 2).",
 )
 @click.option(
-    "--alpha",
+    "--surrogate-alpha",
     type=click.FloatRange(min=0, min_open=True),
     default=2.0,
     show_default=True,
@@ -219,7 +219,7 @@ def attack(
     samples: int,
     seed: int,
     neuron: str,
-    alpha: float,
+    surrogate_alpha: float,
     surrogate: str,
     encoding: str,
     timesteps: int,
@@ -252,14 +252,18 @@ def attack(
     from tqdm import tqdm
 
     from snnleak import data
-    from snnleak.attacks import AttackSpec, LBFGSConfig, Thresholding, run_trials
+    from snnleak.attacks import AttackSpec, LBFGSConfig, Thresholding
     from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
-    from snnleak.attacks.loop import Cell, chosen_items
-    from snnleak.attacks.outputs import ReconstructionFiles, summary_table
-    from snnleak.attacks.runner import build_victim, check_memory, check_public, trial_generator
+    from snnleak.attacks.factory import check_public
     from snnleak.device import resolve
     from snnleak.io import claim_folder
     from snnleak.judges import JUDGES, load_judge
+    from snnleak.models.victims import build_victim
+    from snnleak.seeding import trial_rng
+    from snnleak.trials.loop import Cell, chosen_items
+    from snnleak.trials.memory import check_memory
+    from snnleak.trials.outputs import ReconstructionFiles, summary_table
+    from snnleak.trials.runner import run_trials
 
     spec = AttackSpec(
         attack,
@@ -277,7 +281,7 @@ def attack(
         aux_items=aux_items,
         grnn_generator=grnn_generator,
         neuron=neuron,
-        alpha=alpha,
+        surrogate_alpha=surrogate_alpha,
         surrogate=surrogate,
         encoding=encoding,
         defense=defense,
@@ -294,7 +298,7 @@ def attack(
     check_memory(spec, items.info, min(batch_trials, samples))
     if spec.attack in PUBLIC_DATA_ATTACKS:  # the attacker's public items are there, and enough
         check_public(spec, data.public_split(dataset, spec.split, root=data_root))
-    build_victim(spec, items.info, trial_generator(seed, 0, "check"))  # a plug-in's contract
+    build_victim(spec.victim, items.info, trial_rng(seed, 0, "check"))  # a plug-in's contract
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     with claim_folder(out_dir), interrupted_hint(out_dir):
         judge = None

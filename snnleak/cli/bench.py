@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snnleak.attacks.config import BATCHED_ATTACKS, MODELS
+from snnleak.attacks.config import MODELS, TRIAL_BATCHED_ATTACKS
 from snnleak.cli.common import device_option
 from snnleak.neurons import BACKENDS
 
@@ -50,7 +50,8 @@ def kernels(
 ) -> None:
     """DLG step and neuron op on every backend, the ratios against their targets and the peak
     memory: prints the tables, writes OUT/bench.json and OUT/bench.png."""
-    from snnleak.bench.kernels import KernelBenchConfig, chart, markdown, run
+    from snnleak.bench.kernel_report import chart, markdown
+    from snnleak.bench.kernels import KernelBenchConfig, run
     from snnleak.io import write_json_atomic
 
     cfg = KernelBenchConfig(
@@ -76,7 +77,9 @@ def kernels(
     required=True,
     help="Folder for bench_attacks.json.",
 )
-@click.option("--attack", type=click.Choice(BATCHED_ATTACKS), default="dlg", show_default=True)
+@click.option(
+    "--attack", type=click.Choice(TRIAL_BATCHED_ATTACKS), default="dlg", show_default=True
+)
 @click.option("--model", type=click.Choice(MODELS), default="snn", show_default=True)
 @click.option("--dataset", default="mnist-5k", show_default=True)
 @click.option("--backend", type=click.Choice(tuple(BACKENDS)), default="fused", show_default=True)

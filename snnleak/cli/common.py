@@ -17,7 +17,7 @@ def interrupted_hint(out: Path) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        from snnleak.attacks.records import read_records
+        from snnleak.trials.records import read_records
 
         done = len(read_records(Path(out) / "records.jsonl"))
         click.echo(

@@ -8,7 +8,7 @@ import click
 
 from snnleak.attacks.config import ATTACKS
 from snnleak.cli.common import device_option, interrupted_hint
-from snnleak.federated.partition import SPLITS
+from snnleak.federated.partition import PARTITIONS
 
 
 def _rounds(value: str) -> tuple[int, ...]:
@@ -34,8 +34,20 @@ def _models(value: str) -> tuple[str, ...]:
 @click.option(
     "--attack-rounds", default="1,5", show_default=True, help="Rounds the server attacks."
 )
-@click.option("--split", type=click.Choice(SPLITS), default="iid", show_default=True)
-@click.option("--alpha", type=float, default=0.5, show_default=True, help="Dirichlet alpha.")
+@click.option(
+    "--partition",
+    type=click.Choice(PARTITIONS),
+    default="iid",
+    show_default=True,
+    help="How the training set is shared out among the clients.",
+)
+@click.option(
+    "--dirichlet-alpha",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="The Dirichlet concentration of --partition dirichlet (small: label-skewed clients).",
+)
 @click.option(
     "--algorithm", type=click.Choice(("fedsgd", "fedavg")), default="fedsgd", show_default=True
 )
@@ -90,8 +102,8 @@ def fl(**kw) -> None:
                 spec,
                 clients=kw["clients"],
                 rounds=kw["rounds"],
-                split=kw["split"],
-                alpha=kw["alpha"],
+                partition=kw["partition"],
+                dirichlet_alpha=kw["dirichlet_alpha"],
                 attack_rounds=attack_rounds,
                 seed=kw["seed"],
                 data_root=None if kw["data_root"] is None else str(kw["data_root"]),

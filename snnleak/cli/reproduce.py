@@ -72,9 +72,9 @@ def reproduce(
     from tqdm import tqdm
 
     from snnleak.device import resolve
+    from snnleak.reporting import to_markdown
     from snnleak.reproduce import Run, load_preset
     from snnleak.reproduce import reproduce as run_reproduction
-    from snnleak.reproduce.tables import to_markdown
 
     chosen = load_preset(preset)
     where = resolve(device)

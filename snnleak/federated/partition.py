@@ -1,4 +1,4 @@
-"""Splitting a training set among clients: IID, or Dirichlet(alpha) label skew."""
+"""Sharing a training set out among clients: IID, or Dirichlet(alpha) label skew."""
 
 from __future__ import annotations
 
@@ -6,30 +6,32 @@ import numpy as np
 
 from snnleak.errors import ConfigError
 
-SPLITS = ("iid", "dirichlet")
+PARTITIONS = ("iid", "dirichlet")
 
 
 def partition(
-    labels: list[int], clients: int, kind: str, alpha: float, seed: int
+    labels: list[int], clients: int, kind: str, dirichlet_alpha: float, seed: int
 ) -> list[list[int]]:
     """Disjoint item indices per client. ``iid``: a seeded shuffle cut into equal parts;
     ``dirichlet``: for every class, its items are shared out in proportions drawn from
     Dirichlet(alpha) (small alpha: each client sees few classes)."""
-    if kind not in SPLITS:
-        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {kind!r}")
+    if kind not in PARTITIONS:
+        raise ConfigError(f"--partition must be one of {', '.join(PARTITIONS)}, got {kind!r}")
     if clients < 1 or clients > len(labels):
         raise ConfigError(f"--clients must be 1 to {len(labels)} here, got {clients}")
     rng = np.random.default_rng(seed)
     if kind == "iid":
         order = rng.permutation(len(labels))
         return [sorted(part.tolist()) for part in np.array_split(order, clients)]
-    if not alpha > 0:
-        raise ConfigError(f"--alpha must be positive for a Dirichlet split, got {alpha}")
+    if not dirichlet_alpha > 0:
+        raise ConfigError(
+            f"--dirichlet-alpha must be positive for a Dirichlet partition, got {dirichlet_alpha}"
+        )
     parts: list[list[int]] = [[] for _ in range(clients)]
     y = np.asarray(labels)
     for c in np.unique(y):
         items = rng.permutation(np.flatnonzero(y == c))
-        shares = rng.dirichlet(np.full(clients, alpha))
+        shares = rng.dirichlet(np.full(clients, dirichlet_alpha))
         cuts = (np.cumsum(shares)[:-1] * len(items)).astype(int)
         for k, chunk in enumerate(np.split(items, cuts)):
             parts[k].extend(chunk.tolist())

@@ -8,7 +8,7 @@ Two phases, each resumable:
    A run killed during the rounds reruns them (seeded; minutes on the default setting); a run
    that finds ``federation.pt`` made for the same federation skips them.
 2. **Attacks**: every kept update is attacked through the one resumable loop
-   (:mod:`snnleak.attacks.loop`); records, in the schema of ``snnleak attack`` with ``round``,
+   (:mod:`snnleak.trials.loop`); records, in the schema of ``snnleak attack`` with ``round``,
    ``client`` and ``federation`` added, are appended to ``OUT/<model>/records.jsonl`` as they
    finish; a rerun skips the recorded ones.
 
@@ -27,14 +27,16 @@ from pathlib import Path
 import torch
 
 from snnleak import data
-from snnleak.attacks.loop import Cell, NoOutputs, Unit, is_done, pending_units, run_units
-from snnleak.attacks.records import RecordLog, trial_key
-from snnleak.attacks.runner import build_attack, make_trial, trial_generator
-from snnleak.attacks.threat import received
+from snnleak.attacks.factory import build_attack
 from snnleak.device import describe
 from snnleak.federated.flower import Federation, build_global, client_batch, parts_of, simulate
 from snnleak.info import package_versions
 from snnleak.io import claim_folder, save_atomic, write_json_atomic
+from snnleak.seeding import trial_rng
+from snnleak.threat import received
+from snnleak.trials.loop import Cell, NoOutputs, Unit, is_done, pending_units, run_units
+from snnleak.trials.records import RecordLog, trial_key
+from snnleak.trials.runner import make_trial
 
 
 def federation_id(fed: Federation) -> str:
@@ -92,9 +94,7 @@ def attack_unit(fed: Federation, kept: dict, split: data.Split, judge, device, i
         model, update, spec.batch, info.input_shape, info.modality, spec.local_training()
     )
     start = time.perf_counter()
-    (rec,) = build_attack(spec).reconstruct_many(
-        [obs], [trial_generator(fed.seed, index, "attack")]
-    )
+    rec = build_attack(spec).reconstruct(obs, trial_rng(fed.seed, index, "attack"))
     x, y = client_batch(fed, split, parts_of(fed, split), client, rnd)
     if spec.batch == 1:
         x, y = x[0], y[0]
@@ -162,7 +162,7 @@ def run_federation(
 def leakage_rows(out: Path) -> list[dict]:
     """Per model and attack round: SSIM and ASR means with 95% CIs, and the test accuracy."""
     from snnleak import metrics
-    from snnleak.attacks.records import read_records
+    from snnleak.trials.records import read_records
 
     rows = []
     for folder in sorted(p for p in out.iterdir() if (p / "rounds.json").exists()):

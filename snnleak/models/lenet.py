@@ -51,20 +51,20 @@ def make_convs(in_channels: int) -> nn.ModuleList:
 
 @torch.no_grad()
 def init_uniform_(
-    module: nn.Module, generator: torch.Generator | None = None, init: str = "dlg"
+    module: nn.Module, rng: torch.Generator | None = None, init: str = "dlg"
 ) -> nn.Module:
     """Every conv/linear weight and bias from U(-0.5, 0.5) (DLG's init), or, for
     ``init="torch"``, from U(-b, b) with b = 1/sqrt(fan_in): the bound of PyTorch's default
     (``kaiming_uniform_(a=sqrt(5))`` for weights, the same bound for biases), drawn from
-    ``generator``."""
+    ``rng``."""
     if init not in INITS:
         raise ConfigError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             bound = 0.5 if init == "dlg" else m.weight[0].numel() ** -0.5
-            m.weight.uniform_(-bound, bound, generator=generator)
+            m.weight.uniform_(-bound, bound, generator=rng)
             if m.bias is not None:
-                m.bias.uniform_(-bound, bound, generator=generator)
+                m.bias.uniform_(-bound, bound, generator=rng)
     return module
 
 
@@ -76,7 +76,7 @@ class LeNet(nn.Module):
         in_shape: tuple[int, int, int] = (3, 32, 32),
         num_classes: int = 100,
         *,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         init: str = "dlg",
     ) -> None:
         super().__init__()
@@ -84,7 +84,7 @@ class LeNet(nn.Module):
         self.num_classes = num_classes
         self.convs = make_convs(self.in_shape[0])
         self.fc = nn.Linear(feature_size(self.in_shape), num_classes)
-        init_uniform_(self, generator, init)
+        init_uniform_(self, rng, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.in_shape:

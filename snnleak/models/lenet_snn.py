@@ -10,9 +10,10 @@ and the output is the temporal mean of the linear layer's per-step outputs:
 Images ``[B, C, H, W]`` are replicated over the T steps (direct encoding, the paper's), or,
 with ``encoding="poisson"``, drawn as Bernoulli spikes with probability the pixel value at every
 step (rate coding; the gradient passes straight through the draw). The draws come from the
-model's own ``rate_generator``; :meth:`redraw` gives a copy (the server's, the attacker's) a
-generator of its own, so the attacker never knows the client's draw. Event tensors
-``[T, B, C, H, W]`` are used as they are. No membrane state is kept between calls.
+model's own ``rate_rng``, the client's; the server's copy of the model draws from a
+generator of the server's own (:func:`snnleak.threat.server_copy`), so the attacker never knows
+the client's draw. Event tensors ``[T, B, C, H, W]`` are used as they are. No membrane state is
+kept between calls.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class LeNet5SNN(nn.Module):
         neuron: NeuronParams | None = None,
         backend: str = "reference",
         *,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         encoding: str = "direct",
-        rate_generator: torch.Generator | None = None,
+        rate_rng: torch.Generator | None = None,
         init: str = "dlg",
     ) -> None:
         super().__init__()
@@ -50,22 +51,16 @@ class LeNet5SNN(nn.Module):
         self.num_classes = num_classes
         self.timesteps = timesteps
         self.encoding = encoding
-        self.rate_generator = rate_generator or torch.Generator().manual_seed(0)
+        self.rate_rng = rate_rng or torch.Generator().manual_seed(0)
         self.neuron_params = NeuronParams(kind="if") if neuron is None else neuron
         self.convs = make_convs(self.in_shape[0])
         self.neurons = nn.ModuleList(SpikingNeuron(self.neuron_params, backend) for _ in self.convs)
         self.fc = nn.Linear(feature_size(self.in_shape), num_classes)
-        init_uniform_(self, generator, init)
+        init_uniform_(self, rng, init)
 
     @property
     def backend(self) -> str:
         return self.neurons[0].backend
-
-    def redraw(self) -> None:
-        """A generator of its own for the rate code, derived from, but not equal to, this one's
-        state: what a copy that must not replay the original's draws needs."""
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.rate_generator, device="cpu"))
-        self.rate_generator = torch.Generator().manual_seed(seed ^ 0x5EED)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` images -> ``[T, B, C, H, W]`` (replicated, or Poisson rate-coded);
@@ -74,7 +69,7 @@ class LeNet5SNN(nn.Module):
             seq = x.unsqueeze(0).expand(self.timesteps, *x.shape)
             if self.encoding == "direct":
                 return seq
-            draw = torch.rand(seq.shape, generator=self.rate_generator, dtype=x.dtype, device="cpu")
+            draw = torch.rand(seq.shape, generator=self.rate_rng, dtype=x.dtype, device="cpu")
             spikes = (draw.to(x.device) < seq.clamp(0, 1)).to(x.dtype)
             return seq + (spikes - seq).detach()  # the gradient passes straight through
         if x.dim() == 5 and tuple(x.shape[2:]) == self.in_shape:

@@ -18,6 +18,7 @@ line listing everything that is missing):
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import sys
@@ -97,9 +98,11 @@ def build(
 def contract_problems(
     model: object, input_shape: tuple[int, ...], num_classes: int, modality: str
 ) -> list[str]:
-    """Every way ``model`` breaks the victim contract (empty: it is a victim)."""
+    """Every way ``model`` breaks the victim contract (empty: it is a victim). The forward
+    checks run on a copy, so the victim's buffers (batch-norm statistics) stay as built."""
     if not isinstance(model, nn.Module):
         return [f"the factory must return an nn.Module, not {type(model).__name__}"]
+    model = copy.deepcopy(model)
     problems = []
     if not hasattr(model, "timesteps"):
         problems.append("an attribute 'timesteps' (its T, or None for an ANN)")

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from snnleak.reporting import Stat, Table, attack_name
 from snnleak.reproduce import figures
-from snnleak.reproduce.adaptive import NAMES
 from snnleak.reproduce.plan import BASE_VICTIM, Cell, ablation_applies, ablation_points
 from snnleak.reproduce.preset import Preset
-from snnleak.reproduce.tables import Stat, Table, asr_stat, cell_records, loss_ratio
+from snnleak.reproduce.tables import asr_stat, cell_records, loss_ratio
 
 
 def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
@@ -45,7 +45,7 @@ def rows_of(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: 
                 (
                     factor,
                     _shown(factor, value),
-                    NAMES.get(attack, attack),
+                    attack_name(attack),
                     len(rs),
                     Stat.of([r["ssim"] for r in rs]),
                     asr_stat(rs),

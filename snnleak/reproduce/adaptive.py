@@ -15,23 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snnleak.attacks.config import PAPER_ATTACKS
+from snnleak.attacks.config import MODELS, PAPER_ATTACKS
+from snnleak.reporting import Stat, Table, attack_name, median, model_name
 from snnleak.reproduce import figures
 from snnleak.reproduce.plan import Cell
-from snnleak.reproduce.tables import (
-    Stat,
-    Table,
-    asr_stat,
-    cell_records,
-    data_label,
-    loss_ratio,
-    median,
-)
-
-NAMES = {"dlg": "DLG", "idlg": "iDLG", "grnn": "GRNN", "proxy": "Smooth proxy"}
-NAMES |= {"ig": "Inverting Gradients", "analytic": "Analytic + proxy"}
-NAMES |= {"learned": "Learned decoder", "learned-proxy": "Learned + proxy"}
-MODELS = {"ann": "LeNet", "snn": "SNN-LeNet"}
+from snnleak.reproduce.tables import asr_stat, cell_records, data_label, loss_ratio
 
 
 def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict) -> Table:
@@ -46,10 +34,10 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
         asr[(s.attack, cell.paper_dataset, s.model)] = asr_stat(rs)
         rows.append(
             (
-                NAMES.get(s.attack, s.attack),
+                attack_name(s.attack),
                 cell.paper_dataset,
                 label,
-                MODELS[s.model],
+                model_name(s.model),
                 len(rs),
                 asr_stat(rs),
                 Stat.of([r["mse"] for r in rs]),
@@ -111,8 +99,8 @@ def verdicts(asr: dict) -> list[str]:
         best = max(adaptive, key=snn_asr)  # the first listed among equals
         first = base[0]
         out.append(
-            f"{paper}: SNN/ANN ASR {ratio(first)} under {NAMES[first]}, {ratio(best)} under "
-            f"{NAMES[best]} (the adaptive attack with the highest SNN ASR)."
+            f"{paper}: SNN/ANN ASR {ratio(first)} under {attack_name(first)}, {ratio(best)} under "
+            f"{attack_name(best)} (the adaptive attack with the highest SNN ASR)."
         )
     return out
 
@@ -147,7 +135,7 @@ def figure(
             for c in picks:
                 record = by_key.get(c.keys(i, seed)[0])
                 p = None if record is None else array_path(record)
-                name = f"{NAMES[c.spec.attack]}\n{MODELS[c.spec.model]}"
+                name = f"{attack_name(c.spec.attack)}\n{model_name(c.spec.model)}"
                 cols.append((name, p if p is not None and p.exists() else None))
             rows.append((f"{paper}\n({mine[0].spec.dataset} #{i})", cols))
     return figures.reconstructions(path, rows, "Paper attack vs best adaptive attack")

@@ -23,10 +23,12 @@ import torch
 from snnleak import data
 from snnleak import device as devices
 from snnleak.attacks.config import AttackSpec
-from snnleak.attacks.runner import build_attack, build_victim, trial_generator
-from snnleak.attacks.threat import observe
+from snnleak.attacks.factory import build_attack
+from snnleak.client import observe
+from snnleak.models.victims import build_victim
 from snnleak.reproduce.plan import cells_for
 from snnleak.reproduce.preset import Preset
+from snnleak.seeding import trial_rng
 
 # the paper's data, for the real sets that need not be on this machine
 REAL_SHAPES = {
@@ -74,17 +76,17 @@ def seconds_per_step(
 ) -> float:
     """Wall seconds of one optimiser step of one trial on ``device`` (mean over ``steps``)."""
     g = torch.Generator().manual_seed(0)
-    victim = build_victim(spec, info, trial_generator(0, 0, "victim"), device)
+    victim = build_victim(spec.victim, info, trial_rng(0, 0, "victim"), device)
     x = torch.rand(info.input_shape, generator=g, device="cpu")
     if info.modality == "events":
         x = (x < 0.1).float()
     xb = (x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)).to(device)
     obs = observe(victim, xb, torch.tensor([1], device=device), info.modality)
-    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_generator(0, 0, "attack"))
+    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_rng(0, 0, "attack"))
     attack = build_attack(replace(spec, iterations=steps))  # timed after that warm-up step
     devices.synchronize(device)
     start = time.perf_counter()
-    rec = attack.reconstruct(obs, trial_generator(0, 0, "attack"))
+    rec = attack.reconstruct(obs, trial_rng(0, 0, "attack"))
     devices.synchronize(device)
     return (time.perf_counter() - start) / max(1, rec.steps)
 

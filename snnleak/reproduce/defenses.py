@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from snnleak import metrics
 from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.defenses import Defense, privacy
 from snnleak.federated.flower import Federation
 from snnleak.federated.run import run_federation
+from snnleak.reporting import Stat, Table, model_name
 from snnleak.reproduce.defense_plan import DefensesPlan
-from snnleak.reproduce.tables import Table
 
 
 def federations(
@@ -72,8 +71,8 @@ def run(
                 "model": fed.spec.model,
                 "defense": defense,
                 "accuracy": acc[str(plan.rounds)],
-                "asr": metrics.mean_ci(success) if success else None,
-                "ssim": metrics.mean_ci([r["ssim"] for r in records]),
+                "asr": Stat.of(success, 100),
+                "ssim": Stat.of([r["ssim"] for r in records]),
                 "labels": sum(bool(r["label_correct"]) for r in records) / len(records),
                 "privacy": privacy(Defense.parse(defense), releases=plan.rounds),
                 "n": len(records),
@@ -83,23 +82,18 @@ def run(
 
 
 def table(plan: DefensesPlan, rows: list[dict]) -> Table:
-    def ci(v, scale=1.0, digits=2):
-        if v is None:
-            return "n/a"
-        return f"{scale * v[0]:.{digits}f} [{scale * v[1]:.{digits}f}, {scale * v[2]:.{digits}f}]"
-
     body = []
     for r in rows:
         eps = "-" if r["privacy"] is None else r["privacy"]["epsilon"]
         eps = "inf" if eps is None else (eps if eps == "-" else f"{eps:.1f}")
         body.append(
             [
-                r["model"],
+                model_name(r["model"]),
                 r["defense"],
                 eps,
                 f"{100 * r['accuracy']:.1f}",
-                ci(r["asr"], 100, 0),
-                ci(r["ssim"]),
+                r["asr"],
+                r["ssim"],
                 f"{100 * r['labels']:.0f}",
             ]
         )
@@ -126,20 +120,19 @@ def figure(rows: list[dict], path: Path) -> Path:
     from snnleak.io import write_atomic
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    names = {"ann": "LeNet (ANN)", "snn": "SNN-LeNet"}
     for model, marker in (("ann", "o"), ("snn", "s")):
         mine = [r for r in rows if r["model"] == model]
         if not mine:
             continue
-        for ax, key, scale in ((axes[0], "asr", 100), (axes[1], "ssim", 1)):
+        for ax, key in ((axes[0], "asr"), (axes[1], "ssim")):
             pts = [r for r in mine if r[key] is not None]
             x = [100 * r["accuracy"] for r in pts]
-            y = [scale * r[key][0] for r in pts]
+            y = [r[key].mean for r in pts]
             err = [
-                [scale * (r[key][0] - r[key][1]) for r in pts],
-                [scale * (r[key][2] - r[key][0]) for r in pts],
+                [r[key].mean - r[key].low for r in pts],
+                [r[key].high - r[key].mean for r in pts],
             ]
-            ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=names[model])
+            ax.errorbar(x, y, yerr=err, fmt=marker, capsize=3, label=model_name(model))
             for r, xi, yi in zip(pts, x, y, strict=True):
                 ax.annotate(
                     r["defense"], (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points"

@@ -94,8 +94,8 @@ def run_task(task: Task) -> tuple[object, list]:
     """Run one unit with one torch thread; returns ``(unit, trials)``."""
     import torch
 
-    from snnleak.attacks.runner import run_unit
     from snnleak.device import resolve
+    from snnleak.trials.runner import run_unit
 
     unit = task.unit
     device = resolve(_WORKER_GPU or task.device)

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from snnleak.io import write_atomic
+from snnleak.reporting import Table, attack_name
 from snnleak.reproduce import reported
-from snnleak.reproduce.tables import Table
 
 COLOURS = {"DLG": "tab:blue", "iDLG": "tab:red"}  # one colour per attack; the mode sets the line
-NAMES = {"dlg": "DLG", "idlg": "iDLG", "grnn": "GRNN", "ann": "LeNet", "snn": "SNN-LeNet"}
 
 
 def _pyplot():
@@ -106,7 +105,7 @@ def threshold_sweep(path: Path, table5: Table, data_label: str, chance: float) -
         tau = [t for t, _ in pts]
         for mode, j in (("post", 0), ("in", 2)):
             style = "-o" if mode == "post" else "--s"
-            kw = {"color": COLOURS[NAMES[key]], "label": f"{NAMES[key]} ({mode})"}
+            kw = {"color": COLOURS[attack_name(key)], "label": f"{attack_name(key)} ({mode})"}
             axes[1][0].plot(tau, [v[j] for _, v in pts], style, **kw)
             axes[1][1].plot(tau, [v[j + 1] for _, v in pts], style, **kw)
     axes[0][0].axhline(chance, color="gray", lw=0.8, label="chance")

@@ -1,4 +1,4 @@
-"""From a preset and a target to the cells of :mod:`snnleak.attacks.loop` (one table row's trials).
+"""From a preset and a target to the cells of :mod:`snnleak.trials.loop` (one table row's trials).
 
 A cell's trials are chosen exactly as ``snnleak attack`` chooses them, so its records are the ones
 ``snnleak attack`` with the same settings would write. Table V's post-optimisation cells
@@ -7,22 +7,40 @@ A cell's trials are chosen exactly as ``snnleak attack`` chooses them, so its re
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from snnleak import data
 from snnleak.attacks.config import (
-    BATCHED_ATTACKS,
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
     PAPER_ATTACKS,
     PUBLIC_DATA_ATTACKS,
+    TRIAL_BATCHED_ATTACKS,
     AttackSpec,
     LBFGSConfig,
     Thresholding,
 )
-from snnleak.attacks.loop import Cell
 from snnleak.errors import ConfigError
 from snnleak.reproduce.preset import Optimiser, Preset
+from snnleak.trials.loop import Cell
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reproduction works on, settled before any compute."""
+
+    cells: list
+    chosen: dict  # Cell -> item indices
+    splits: dict  # (dataset, split name) -> data.Split
+    shown: dict  # Cell -> the items Figures 3 and 4 show
+
+    def split_of(self, cell: Cell) -> data.Split:
+        return self.splits[(cell.spec.dataset, cell.spec.split)]
+
+    def info(self, dataset: str) -> data.DatasetInfo:
+        return next(s.info for (d, _), s in self.splits.items() if d == dataset)
+
 
 TARGETS = (
     "table2",
@@ -71,7 +89,7 @@ def table4_cell(
     """One cell on Table IV's protocol: its T, split, GRNN and, for DLG/iDLG, the L-BFGS of
     the (model, dataset) (GRNN and the adaptive attacks bring their own optimisers)."""
     p = preset.table4
-    opt = preset.optimiser_of(model, dataset) if attack in BATCHED_ATTACKS else Optimiser()
+    opt = preset.optimiser_of(model, dataset) if attack in ("dlg", "idlg") else Optimiser()
     spec = AttackSpec(
         attack,
         model,
@@ -85,7 +103,7 @@ def table4_cell(
         loss_norm=opt.loss_norm,
         grnn_generator=p.grnn_generator,
     )
-    batched = attack in BATCHED_ATTACKS and opt.line_search == "none"  # else no batched form
+    batched = attack in TRIAL_BATCHED_ATTACKS and opt.line_search == "none"  # else no batched form
     batch = min(p.batch_trials, samples) if batched else 1
     return Cell(spec, samples, batch, table=table, paper_dataset=paper)
 
@@ -188,8 +206,6 @@ SWEEP_GRID = tuple(
 
 def sweep_models(dataset: str) -> tuple[str, ...]:
     """The victims the sweep tunes on ``dataset``: both, or SNN-LeNet alone on event data."""
-    from snnleak import data
-
     return ("snn",) if data.get_dataset(dataset).modality == "events" else MODELS
 
 
@@ -256,7 +272,7 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
 BASE_VICTIM = {
     "timesteps": 20,
     "neuron": "if",
-    "alpha": 2.0,
+    "surrogate_alpha": 2.0,
     "surrogate": "atan",
     "encoding": "direct",
     "victim_init": "dlg",
@@ -273,7 +289,7 @@ def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
     a = preset.ablations
     points = [("T", t, {**BASE_VICTIM, "timesteps": t}) for t in a.timesteps]
     points += [("neuron", n.upper(), {**BASE_VICTIM, "neuron": n}) for n in a.neurons]
-    points += [("alpha", al, {**BASE_VICTIM, "alpha": al}) for al in a.alphas]
+    points += [("alpha", al, {**BASE_VICTIM, "surrogate_alpha": al}) for al in a.alphas]
     points += [("surrogate", f, {**BASE_VICTIM, "surrogate": f}) for f in a.surrogates]
     points += [("encoding", e, {**BASE_VICTIM, "encoding": e}) for e in a.encodings]
     points += [("init", i, {**BASE_VICTIM, "victim_init": i}) for i in a.inits]

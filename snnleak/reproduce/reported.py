@@ -1,7 +1,8 @@
 """The numbers the paper reports (Tables II, IV, V and VI), to print beside ours.
 
-Transcribed from the paper in ``shared/paper``; keys use snnleak's names (attack ``dlg``,
-``idlg``, ``grnn``; model ``ann`` for LeNet, ``snn`` for SNN-LeNet). These are the paper's
+Transcribed from "Privacy in Federated Learning with Spiking Neural Networks"; keys use
+snnleak's names (attack ``dlg``, ``idlg``, ``grnn``; model ``ann`` for LeNet, ``snn`` for
+SNN-LeNet). These are the paper's
 measurements on its data (MNIST, CIFAR-100, LFW, DVS128 Gesture, 1,000 samples per cell), not
 ours, and every table labels them so.
 """

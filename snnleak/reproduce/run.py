@@ -3,7 +3,7 @@
 Everything a run writes lives under ``out``:
 
 - ``records.jsonl``: one record per trial, appended (and fsync'ed) as each finishes, through the
-  one resumable loop (:mod:`snnleak.attacks.loop`): a rerun skips every trial already there, so
+  one resumable loop (:mod:`snnleak.trials.loop`): a rerun skips every trial already there, so
   Ctrl-C loses at most the trials in flight; one run at a time holds ``out``;
 - ``arrays/``: ground truth and reconstruction of the items Figures 3 and 4 show, written before
   the record that names them (a resume remakes any that is missing);
@@ -21,25 +21,24 @@ from dataclasses import asdict, dataclass
 from itertools import zip_longest
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from snnleak import data, layout, metrics
+from snnleak import data
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
-from snnleak.attacks.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
-from snnleak.attacks.outputs import reconstruction_name
-from snnleak.attacks.records import RecordLog
-from snnleak.attacks.runner import check_memory, check_public
+from snnleak.attacks.factory import check_public
 from snnleak.data.base import download_hint
 from snnleak.device import resolve as resolve_device
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
-from snnleak.io import claim_folder, write_atomic, write_json_atomic
-from snnleak.reproduce import ablations, adaptive, figures, sweep, tables
+from snnleak.io import claim_folder, write_json_atomic
+from snnleak.reporting import Table
+from snnleak.reproduce import sweep
 from snnleak.reproduce.executor import Task, check_executor, devices_of, execute
-from snnleak.reproduce.plan import FIGURE_ATTACKS, cells_for, sweep_cells
+from snnleak.reproduce.outputs import FigureArrays, write_table
+from snnleak.reproduce.plan import Plan, cells_for, sweep_cells
 from snnleak.reproduce.preset import Preset
-from snnleak.reproduce.tables import Table
+from snnleak.reproduce.results import tables_and_figures
+from snnleak.trials.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
+from snnleak.trials.memory import check_memory
+from snnleak.trials.records import RecordLog
 
 TABLE_TITLES = {
     "table4": "Table IV",
@@ -83,50 +82,6 @@ def _no_bar(total: int, initial: int, desc: str):
             pass
 
     return _Bar()
-
-
-def array_path(out: Path, record: dict) -> Path:
-    return out / "arrays" / f"{reconstruction_name(record)}-{record['config_id']}.npz"
-
-
-@dataclass(frozen=True)
-class FigureArrays:
-    """The loop's outputs here: arrays of the items the figures show (the first of each
-    Table IV cell), ground truth and reconstruction."""
-
-    out: Path
-    shown: dict  # Cell -> set of item indices
-
-    def paths(self, cell: Cell, record: dict) -> list[Path]:
-        if record["sample_index"] not in self.shown.get(cell, ()):
-            return []
-        return [array_path(self.out, record)]
-
-    def write(self, cell: Cell, trial) -> None:
-        modality = data.get_dataset(trial.record["dataset"]).modality
-        for path in self.paths(cell, trial.record):
-            arrays = {
-                "truth": trial.truth.numpy(),
-                "reconstruction": layout.item(trial.reconstruction, 0, modality).float().numpy(),
-                "best": layout.item(trial.best, 0, modality).float().numpy(),
-            }
-            write_atomic(path, lambda f, a=arrays: np.savez_compressed(f, **a))
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What one reproduction works on, settled before any compute."""
-
-    cells: list
-    chosen: dict  # Cell -> item indices
-    splits: dict  # (dataset, split name) -> data.Split
-    shown: dict  # Cell -> the items Figures 3 and 4 show
-
-    def split_of(self, cell: Cell) -> data.Split:
-        return self.splits[(cell.spec.dataset, cell.spec.split)]
-
-    def info(self, dataset: str) -> data.DatasetInfo:
-        return next(s.info for (d, _), s in self.splits.items() if d == dataset)
 
 
 def plan_run(run: Run) -> Plan:
@@ -280,60 +235,8 @@ def judge_datasets(preset: Preset) -> list[str]:
 
 def _outputs(run: Run, plan: Plan, by_key: dict, new: int) -> Result:
     """The tables, figures and manifest of ``run`` from its records."""
-    preset, seed, out = run.preset, run.preset.seed, run.out
-    cells, chosen = plan.cells, plan.chosen
-    made: list[Table] = []
-    figs: list[Path] = []
-    if run.target == "table2":
-        made.append(tables.table2(judge_tables(preset, run), preset.judges.require_imagenet))
-    infos = {c.spec.dataset: plan.split_of(c).info for c in cells}
-    if run.target == "adaptive":
-        mine = cells_of(cells, "adaptive")
-        made.append(adaptive.table(mine, chosen, seed, by_key, infos))
-        figs.append(
-            adaptive.figure(
-                out / "figures" / "adaptive.png",
-                mine,
-                chosen,
-                plan.shown,
-                seed,
-                by_key,
-                lambda record: array_path(out, record),
-            )
-        )
-    if run.target == "ablations":
-        t = ablations.table(preset, cells_of(cells, "ablations"), chosen, seed, by_key)
-        made.append(t)
-        figs.append(ablations.figure(out / "figures" / "ablations.png", t))
-    if run.target in ("table4", "all"):
-        t4 = cells_of(cells, "table4")
-        made.append(tables.table4(t4, chosen, seed, by_key, infos, preset.table4))
-    t5 = None
-    if run.target in ("table5", "fig5", "all"):
-        info5 = plan.info(preset.table5.dataset)
-        t5 = tables.table5(cells_of(cells, "table5"), chosen, seed, by_key, info5, preset.table5)
-        if run.target != "fig5":
-            made.append(t5)
-    if run.target in ("table6", "all"):
-        split6 = plan.splits[(preset.table6.dataset, "test")]
-        x, y = table6_items(split6, preset.table6.per_class)
-        stats = metrics.class_l2_statistics(x, y, self_pairs=preset.table6.self_pairs)
-        made.append(tables.table6(stats, split6.info, len(y), preset.table6.self_pairs))
-    for fig in ("fig3", "fig4"):
-        if run.target in (fig, "all"):
-            figs.append(
-                reconstruction_figure(
-                    fig, out, cells, chosen, plan.shown, seed, by_key, preset.table4.iterate
-                )
-            )
-    if t5 is not None and run.target in ("fig5", "all"):
-        info5 = plan.info(preset.table5.dataset)
-        label = tables.data_label(info5, "DVS128 Gesture")[0]
-        figs.append(
-            figures.threshold_sweep(
-                out / "figures" / "fig5.png", t5, label, 100 / info5.num_classes
-            )
-        )
+    metas = judge_tables(run.preset, run) if run.target == "table2" else ()
+    made, figs = tables_and_figures(run.target, run.preset, run.out, plan, by_key, metas)
     return _finish(run, made, figs, by_key, new)
 
 
@@ -395,62 +298,3 @@ def _check_data_root(datasets: list[str], run: Run) -> None:
 
 def cells_of(cells: list[Cell], table: str) -> list[Cell]:
     return [c for c in cells if c.table == table]
-
-
-def table6_items(split: data.Split, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test items Table VI measures: all, or the first ``per_class`` of each class."""
-    taken: dict[int, int] = {}
-    xs, ys = [], []
-    for i in range(len(split)):
-        x, y = split[i]
-        if per_class and taken.get(y, 0) >= per_class:
-            continue
-        taken[y] = taken.get(y, 0) + 1
-        xs.append(x)
-        ys.append(y)
-    return torch.stack(xs), torch.tensor(ys, device="cpu")
-
-
-def write_table(folder: Path, t: Table) -> list[Path]:
-    """``t`` as markdown, CSV and LaTeX, each written atomically."""
-    paths = []
-    for ext, render in (
-        ("md", tables.to_markdown),
-        ("csv", tables.to_csv),
-        ("tex", tables.to_latex),
-    ):
-        text = render(t).encode()
-        paths.append(write_atomic(folder / f"{t.name}.{ext}", lambda f, b=text: f.write(b)))
-    return paths
-
-
-def reconstruction_figure(
-    fig: str,
-    out: Path,
-    cells: list[Cell],
-    chosen: dict,
-    shown: dict,
-    seed: int,
-    by_key: dict,
-    iterate: str = "last",
-) -> Path:
-    """Fig. 3 (DLG, iDLG) or Fig. 4 (GRNN): per dataset and shown item, the ground truth and
-    each attack's reconstruction on LeNet and SNN-LeNet."""
-    mine = [c for c in cells if c.table == "table4" and c.spec.attack in FIGURE_ATTACKS[fig]]
-    papers = list(dict.fromkeys(c.paper_dataset for c in mine))
-    rows = []
-    for paper in papers:
-        row_cells = [c for c in mine if c.paper_dataset == paper]
-        for i in chosen[row_cells[0]]:
-            if i not in shown[row_cells[0]]:
-                continue
-            cols = []
-            for c in row_cells:
-                record = by_key.get(c.keys(i, seed)[0])
-                p = None if record is None else array_path(out, record)
-                name = f"{figures.NAMES[c.spec.attack]}\n{figures.NAMES[c.spec.model]}"
-                cols.append((name, p if p is not None and p.exists() else None))
-            rows.append((f"{paper}\n({row_cells[0].spec.dataset} #{i})", cols))
-    title = {"fig3": "Fig. 3: DLG and iDLG", "fig4": "Fig. 4: GRNN"}[fig]
-    key = "reconstruction" if iterate == "last" else "best"
-    return figures.reconstructions(out / "figures" / f"{fig}.png", rows, title, key)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from snnleak.io import write_atomic
-from snnleak.metrics import mean_ci
+from snnleak.reporting import ci_text, median
 
 
 def reconstruction_name(record: dict) -> str:
@@ -64,17 +63,8 @@ def save_reconstruction(
     return write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
 
 
-def _fmt(values: list, pct: bool = False) -> str:
-    mean, low, high = mean_ci(values)
-    if math.isnan(mean):
-        return "-"
-    scale = 100 if pct else 1
-    return f"{scale * mean:.2f} [{scale * low:.2f}, {scale * high:.2f}]"
-
-
-def _median_text(values: list) -> str:
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return f"{float(np.median(v)):.3g}" if v else "-"
+def _g(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
 
 
 def summary_table(records: list[dict]) -> str:
@@ -94,11 +84,11 @@ def summary_table(records: list[dict]) -> str:
         success = [float(r["success"]) for r in rs if r["success"] is not None]
         lines.append(
             f"| {attack} | {model} | {backend} | {dataset}{synth} | {len(rs)} "
-            f"| {_fmt(success, pct=True)} | {_fmt([r['mse'] for r in rs])} "
-            f"| {_fmt([r['psnr'] for r in rs])} | {_fmt([r['ssim'] for r in rs])} "
-            f"| {_fmt([r['l2'] for r in rs])} "
-            f"| {_fmt([float(r['label_correct']) for r in rs], pct=True)} "
-            f"| {_median_text([r.get('loss_ratio') for r in rs])} "
+            f"| {ci_text(success, 100)} | {ci_text([r['mse'] for r in rs])} "
+            f"| {ci_text([r['psnr'] for r in rs])} | {ci_text([r['ssim'] for r in rs])} "
+            f"| {ci_text([r['l2'] for r in rs])} "
+            f"| {ci_text([float(r['label_correct']) for r in rs], 100)} "
+            f"| {_g(median([r.get('loss_ratio') for r in rs]))} "
             f"| {sum(bool(r.get('stalled')) for r in rs)} "
             f"| {sum(r['diverged'] for r in rs)} "
             f"| {sum(r['seconds'] for r in rs) / len(rs):.1f} |"

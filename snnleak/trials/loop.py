@@ -22,9 +22,9 @@ from typing import Protocol
 
 import torch
 
-from snnleak.attacks.config import BATCHED_ATTACKS, AttackSpec, Thresholding
-from snnleak.attacks.records import RecordLog, record_key, trial_key
+from snnleak.attacks.config import TRIAL_BATCHED_ATTACKS, AttackSpec, Thresholding
 from snnleak.errors import ConfigError
+from snnleak.trials.records import RecordLog, record_key, trial_key
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,9 @@ class Cell:
                 "--batch-trials stacks LeNet victims into one computation; run a plug-in "
                 "model with --batch-trials 1"
             )
-        if self.batch_trials > 1 and self.spec.attack not in BATCHED_ATTACKS:
+        if self.batch_trials > 1 and self.spec.attack not in TRIAL_BATCHED_ATTACKS:
             raise ConfigError(
-                f"--batch-trials applies to the attacks {', '.join(BATCHED_ATTACKS)}; "
+                f"--batch-trials applies to the attacks {', '.join(TRIAL_BATCHED_ATTACKS)}; "
                 f"run {self.spec.attack} with --batch-trials 1"
             )
         if self.batch_trials > 1 and self.spec.lbfgs.line_search != "none":

@@ -1,10 +1,12 @@
-"""The threat model in types: what an honest-but-curious server sees, and what an attack returns.
+"""The threat model in types: what an honest-but-curious server holds, and what an attack returns.
 
 The server sent the global model, so it knows the architecture and the parameters; it receives
 one client update (the per-parameter gradients of the cross-entropy loss at the client's
-private batch) and knows the training hyperparameters (batch size, T). ``observe`` builds exactly
-that; an attack's ``reconstruct`` receives only an :class:`Observation`. The private sample and
-its label are seen by the evaluation alone.
+private batch, or the pseudo-gradient of its local steps) and knows the training
+hyperparameters (batch size, T, local training). :func:`received` builds exactly that from the
+model *as sent* and the update; an attack's ``reconstruct`` receives only an
+:class:`Observation`. What the client does is :mod:`snnleak.client`; the private batch is seen by
+:mod:`snnleak.evaluation` alone.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from snnleak import layout
-from snnleak.defenses import Defense
-from snnleak.defenses import apply as apply_defense
-from snnleak.gradients import parameter_gradients
-from snnleak.local_training import LocalTraining, pseudo_gradient
+from snnleak.local_training import LocalTraining
+
+# the seed of the server's own generators: what a model copy draws (a stochastic encoder) is
+# the server's, never a continuation of the client's
+SERVER_SEED = 0x5E4E4
 
 
 @dataclass(frozen=True)
@@ -67,46 +69,17 @@ class Reconstruction:
         )
 
 
-def sent_update(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    modality: str,
-    defense: Defense | None = None,
-    generator: torch.Generator | None = None,
-    local: LocalTraining | None = None,
-) -> list[torch.Tensor]:
-    """The update a client sends: its gradient at ``(x, y)`` (FedSGD) or the pseudo-gradient
-    ``(w_0 - w_S) / (lr * S)`` of its local steps (FedAvg), after its ``defense``."""
-    model.train()  # the client trains: surrogate gradients, batch statistics
-    if local is None:
-        grads = parameter_gradients(model, x, y)
-    else:
-        grads = list(pseudo_gradient(model, x, y, modality, local))
-    if defense is not None and defense.kind != "none":
-        if generator is None:
-            raise ValueError("a defense that draws noise needs a generator")
-        grads = list(apply_defense(defense, grads, generator))
-    return grads
-
-
-def observe(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    modality: str,
-    defense: Defense | None = None,
-    generator: torch.Generator | None = None,
-    local: LocalTraining | None = None,
-) -> Observation:
-    """What the server sees of one client update computed at the private batch ``(x, y)``,
-    after the client's ``defense`` (drawing any noise from ``generator``).
-
-    ``x`` is a batch of items (``[B, C, H, W]``, or ``[T, B, C, H, W]`` for events).
-    """
-    grads = sent_update(model, x, y, modality, defense, generator, local)
-    shape = layout.item_shape(x, modality)
-    return received(model, grads, int(y.shape[0]), shape, modality, local)
+def server_copy(model: nn.Module) -> nn.Module:
+    """The server's copy of a model it sent: parameters and buffers as they are now, every
+    random generator a module holds replaced by one of the server's own (seeded from
+    :data:`SERVER_SEED`), so that no copy replays a client's draws."""
+    clone = copy.deepcopy(model)
+    for m in clone.modules():
+        for name, value in list(vars(m).items()):
+            if isinstance(value, torch.Generator):
+                own = torch.Generator(device=value.device).manual_seed(SERVER_SEED)
+                setattr(m, name, own)
+    return clone
 
 
 def received(
@@ -117,18 +90,16 @@ def received(
     modality: str,
     local: LocalTraining | None = None,
 ) -> Observation:
-    """What a server holds after a round: its copy of the global model it sent and one
-    client's update (formed from the weights the client returned), with the federation's
-    batch size and local-training hyperparameters."""
-    server_copy = copy.deepcopy(model).train()
-    for m in server_copy.modules():  # a stochastic encoder: the server never sees the draw
-        if hasattr(m, "redraw"):
-            m.redraw()
-    for p in server_copy.parameters():
+    """What a server holds after a round: its copy of the global model as it sent it (taken
+    here with :func:`server_copy`, in train mode, as the client trains) and one client's update
+    (formed from the weights the client returned), with the federation's batch size and
+    local-training hyperparameters."""
+    copy_ = server_copy(model).train()
+    for p in copy_.parameters():
         p.requires_grad_(True)
         p.grad = None
     return Observation(
-        model=server_copy,
+        model=copy_,
         gradients=tuple(update),
         batch_size=batch_size,
         input_shape=tuple(input_shape),

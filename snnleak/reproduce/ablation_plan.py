@@ -1,0 +1,83 @@
+"""``[ablations]``: one factor at a time away from the base SNN victim (``reproduce
+ablations``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snnleak import data
+from snnleak.attacks.config import ATTACKS, ENCODINGS, INITS, SURROGATE_FAMILIES
+from snnleak.errors import ConfigError
+from snnleak.reproduce.sections import dataset_name, take
+
+RESETS = ("gradient", "detached")  # the reset's spike: differentiated through, or detached
+FORWARDS = ("spiking", "smooth")  # the victim's forward: the spike, or the surrogate's primitive
+
+
+@dataclass(frozen=True)
+class AblationPlan:
+    """``reproduce ablations``: one factor at a time away from the base victim (IF, ATan
+    alpha 2, T = 20, direct encoding, DLG's init, a gradient through the reset, spiking
+    forward): T, the neuron, the surrogate's alpha and family, the image code, the initial
+    weights, the reset's gradient, and a smooth forward (a control)."""
+
+    dataset: str = "mnist-5k"
+    samples: int = 4
+    timesteps: tuple[int, ...] = (1, 4, 8, 20)
+    neurons: tuple[str, ...] = ("if", "lif")
+    alphas: tuple[float, ...] = (1.0, 2.0, 4.0)
+    attacks: tuple[str, ...] = ("idlg", "learned")
+    surrogates: tuple[str, ...] = SURROGATE_FAMILIES
+    encodings: tuple[str, ...] = ENCODINGS
+    inits: tuple[str, ...] = INITS
+    resets: tuple[str, ...] = RESETS
+    forwards: tuple[str, ...] = FORWARDS
+    public_items: tuple[int, ...] = (64, 256, 1000, 0)  # the learned attacks' (0: all)
+
+
+ABLATION_LISTS = (
+    "timesteps",
+    "neurons",
+    "alphas",
+    "attacks",
+    "surrogates",
+    "encodings",
+    "inits",
+    "resets",
+    "forwards",
+    "public_items",
+)
+
+
+def parse_ablations(table: dict) -> AblationPlan:
+    base = AblationPlan()
+    a = take(
+        table,
+        "ablations",
+        {"dataset": str, "samples": int} | dict.fromkeys(ABLATION_LISTS, list),
+        {k: getattr(base, k) for k in ("dataset", "samples")}
+        | {k: list(getattr(base, k)) for k in ABLATION_LISTS},
+    )
+    dataset_name(a["dataset"], "ablations.dataset")
+    if data.get_dataset(a["dataset"]).modality != "image":
+        raise ConfigError(f"ablations.dataset must be an image dataset, got {a['dataset']!r}")
+    checks = {
+        "timesteps": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000,
+        "neurons": lambda v: v in ("if", "lif"),
+        "alphas": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
+        "attacks": lambda v: v in ATTACKS,
+        "surrogates": lambda v: v in SURROGATE_FAMILIES,
+        "encodings": lambda v: v in ENCODINGS,
+        "inits": lambda v: v in INITS,
+        "resets": lambda v: v in RESETS,
+        "forwards": lambda v: v in FORWARDS,
+        "public_items": lambda v: (
+            isinstance(v, int) and not isinstance(v, bool) and v != 1 and v >= 0
+        ),
+    }
+    for key, ok in checks.items():
+        if not a[key] or not all(ok(v) for v in a[key]):
+            raise ConfigError(f"ablations.{key} has a value out of range: {a[key]}")
+    lists = {k: tuple(dict.fromkeys(a[k])) for k in ABLATION_LISTS}
+    lists["alphas"] = tuple(float(v) for v in lists["alphas"])
+    return AblationPlan(a["dataset"], a["samples"], **lists)

@@ -1,0 +1,224 @@
+"""Run attack trials: a fresh victim per trial, the client's update, the attack, the evaluation.
+
+:func:`run_unit` is one batch of trials (pure: it writes nothing); :func:`run_trials` runs a
+whole cell through the one resumable loop (:mod:`snnleak.trials.loop`).
+
+Trial ``i`` attacks the i-th item of a seeded permutation of the spec's split (``train`` by
+default: the paper attacks a client's training items; ``test`` items are ones the judge never
+saw), with a victim freshly initialised from a seed derived from (seed, item). Every record
+carries its seed, split, configuration and library versions; its metrics are those of the last
+iterate, ``best_iterate`` holds the best-by-loss iterate's, and the ``loss_*`` fields say how
+the optimisation went (:func:`~snnleak.attacks.iterates.convergence`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from snnleak import data, layout
+from snnleak.attacks import thresholding
+from snnleak.attacks.base import reconstruct_many
+from snnleak.attacks.config import PUBLIC_DATA_ATTACKS, AttackSpec, Thresholding
+from snnleak.attacks.factory import build_attack, check_public
+from snnleak.attacks.iterates import convergence
+from snnleak.client import client_batch, observe
+from snnleak.defenses import Defense, privacy
+from snnleak.device import CPU, describe
+from snnleak.errors import ConfigError
+from snnleak.evaluation import best_scores, match, scores
+from snnleak.gradients import relative_mismatch
+from snnleak.info import package_versions
+from snnleak.io import claim_folder
+from snnleak.models.victims import build_victim
+from snnleak.seeding import trial_rng
+from snnleak.threat import Reconstruction
+from snnleak.trials.loop import (
+    Cell,
+    NoOutputs,
+    Outputs,
+    chosen_items,
+    in_process,
+    is_done,
+    pending_units,
+    run_units,
+)
+from snnleak.trials.memory import check_memory
+from snnleak.trials.records import RecordLog, trial_key
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial: its record, the private item and the reconstruction."""
+
+    record: dict
+    truth: torch.Tensor
+    reconstruction: torch.Tensor  # the last iterate, as a batch of one
+    best: torch.Tensor  # the best-by-loss iterate, as a batch of one
+
+
+def run_unit(
+    spec: AttackSpec,
+    split: data.Split,
+    indices: Sequence[int],
+    seed: int,
+    *,
+    judge: torch.nn.Module | None,
+    post_thresholds: Sequence[float] = (),
+    device: torch.device = CPU,
+    public: data.Split | None = None,
+) -> list[Trial]:
+    """Attack the items ``indices`` of ``split`` (together, as one batched computation, when
+    there are several), each against its own freshly initialised victim.
+
+    With ``post_thresholds`` (Algorithm 1 only: binarisation after the optimisation, which the
+    optimisation never sees) one optimisation serves every threshold: the trials returned are
+    those of ``spec`` with ``Thresholding(tau, "post")`` for each ``tau``, exactly what running
+    each of those specs alone would give. Victims, updates and attacks run on ``device``; the
+    metrics are computed on the CPU. ``public``: the attacker's public split (the learned
+    attacks; default: the embedded set's other split)."""
+    if post_thresholds and spec.threshold is not None:
+        raise ConfigError("post_thresholds needs a spec without its own threshold")
+    info = split.info
+    attack = build_attack(spec, public)
+    defense = Defense.parse(spec.defense)
+    start = time.perf_counter()
+    items = [client_batch(split, i, spec.batch, seed) for i in indices]
+    observations = []
+    for i, (x, y) in zip(indices, items, strict=True):
+        victim = build_victim(spec.victim, info, trial_rng(seed, i, "victim"), device)
+        if spec.batch > 1:
+            xb, label = x.to(device), torch.tensor(y, device=device)
+        else:
+            xb = layout.as_batch(x, info.modality).to(device)
+            label = torch.tensor([y], device=device)
+        noise = trial_rng(seed, i, "defense")
+        observations.append(
+            observe(victim, xb, label, info.modality, defense, noise, spec.local_training())
+        )
+    recs = reconstruct_many(attack, observations, [trial_rng(seed, i, "attack") for i in indices])
+    seconds = (time.perf_counter() - start) / len(indices)
+    variants = (
+        [(spec, None)]
+        if not post_thresholds
+        else [(replace(spec, threshold=Thresholding(tau, "post")), tau) for tau in post_thresholds]
+    )
+    versions, where = package_versions(), describe(device)
+    out = []
+    for i, (x, y), rec, obs in zip(indices, items, recs, observations, strict=True):
+        for variant, tau in variants:
+            shown = rec
+            if tau is not None:
+                shown = replace(
+                    rec,
+                    x=thresholding.binarise(rec.x, tau),
+                    best_x=thresholding.binarise(rec.best.x, tau),
+                )
+            context = {
+                "split": split.split,
+                "seconds": round(seconds, 3),
+                "batch_trials": len(indices),
+                "shared_thresholds": len(variants) if tau is not None else 1,
+                "versions": versions,
+                **where,
+            }
+            out.append(make_trial(variant, info, i, seed, x, y, shown, obs, judge, context))
+    return out
+
+
+def make_trial(
+    spec: AttackSpec,
+    info: data.DatasetInfo,
+    index: int,
+    seed: int,
+    x: torch.Tensor,
+    y,
+    rec: Reconstruction,
+    obs,
+    judge: torch.nn.Module | None,
+    context: dict,
+) -> Trial:
+    """One finished trial: its record (the schema of ``RECORD_FIELDS``, with ``context``'s
+    fields: split, seconds, batch_trials, shared_thresholds, versions, device) and tensors."""
+    defense = Defense.parse(spec.defense)
+    record = {
+        "attack": spec.attack,
+        "model": spec.model,
+        "backend": spec.backend,
+        "dataset": spec.dataset,
+        "synthetic": info.synthetic,
+        "split": context["split"],
+        "sample_index": index,
+        "seed": seed,
+        "config_id": spec.config_id(),
+        **scores(rec, x, y, info, judge),
+        "best_iterate": best_scores(rec.best, x, y, info, judge),
+        "relative_mismatch": relative_mismatch(obs.model, obs.gradients, rec.x, rec.target),
+        "defense": str(defense),
+        "privacy": privacy(defense),
+        **convergence(rec.losses, rec.diverged),
+        "steps": rec.steps,
+        **{k: v for k, v in context.items() if k != "split"},
+        "config": asdict(spec),
+    }
+    last, best = rec.x.detach().cpu(), rec.best.x.detach().cpu()
+    if "order" in record:  # a batch: reconstructions in the private items' order
+        last, best = last[record["order"]], best[match(best, x)]
+    return Trial(record, x, last, best)
+
+
+def run_trials(
+    spec: AttackSpec,
+    samples: int,
+    seed: int,
+    out_dir: Path,
+    *,
+    judge: torch.nn.Module | None,
+    split: data.Split | None = None,
+    data_root: Path | None = None,
+    batch_trials: int = 1,
+    outputs: Outputs | None = None,
+    bar: Callable | None = None,
+    warn: Callable[[str], None] = print,
+    device: torch.device = CPU,
+) -> list[dict]:
+    """Run ``samples`` trials through the one resumable loop: claim ``out_dir``, skip the trials
+    done there, append each new record to ``out_dir/records.jsonl`` (after its ``outputs``)
+    as it finishes. ``batch_trials`` > 1 runs that many DLG/iDLG trials together as one
+    batched computation, in fixed slices (a resumed run computes the same batches).
+    ``bar(total, initial)`` makes a progress bar (``update``, ``close``)."""
+    cell = Cell(spec, samples, batch_trials)
+    split = split if split is not None else data.load(spec.dataset, spec.split, root=data_root)
+    check_memory(spec, split.info, min(batch_trials, samples))
+    public = None
+    if spec.attack in PUBLIC_DATA_ATTACKS:
+        public = data.public_split(spec.dataset, split.split or spec.split, root=data_root)
+        check_public(spec, public)
+    items = chosen_items(cell, len(split), seed)
+    outputs = outputs or NoOutputs()
+    with claim_folder(out_dir):
+        log = RecordLog(out_dir / "records.jsonl", warn)
+        done = sum(is_done(log, outputs, cell, i, seed) for i in items)
+        progress = bar(len(items), done) if bar is not None else None
+        units = pending_units(cell, items, seed, lambda c, i: is_done(log, outputs, c, i, seed))
+        execute = in_process(
+            lambda u: run_unit(
+                spec, split, u.indices, seed, judge=judge, device=device, public=public
+            )
+        )
+        try:
+            run_units(
+                units,
+                log,
+                execute,
+                outputs,
+                on_record=lambda c, r: progress.update(1) if progress is not None else None,
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+        return [log.get(trial_key(spec, i, seed)) for i in items]
