@@ -33,7 +33,7 @@ while todo:
 print("\n".join(out))
 endef
 
-.PHONY: setup run test lint format native-test cuda-check clean
+.PHONY: setup run test lint format native-test cuda-check docs clean
 
 CUDA_HOME ?= /usr/local/cuda
 TORCH_CUDA_ARCH_LIST ?= 9.0
@@ -76,6 +76,10 @@ cuda-check: setup
 	  $(VENV)/bin/snnleak build-fused --cuda; \
 	else echo "cuda-check: no nvcc under CUDA_HOME=$(CUDA_HOME); CUDA kernels not compiled"; fi
 
+# The documentation site (docs/, mkdocs.yml) into build/site; --strict: a warning fails it.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -85,4 +89,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache snnleak/_C*.so snnleak/_C.key
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache snnleak/_C*.so snnleak/_C.key

@@ -1,4 +1,5 @@
-"""Build entry point: metadata lives in pyproject.toml; this file builds the fused extension.
+"""Build entry point: metadata lives in pyproject.toml; this file builds the fused extension and
+ships its sources inside the package.
 
 ``pip install --no-build-isolation -e .`` (what the Makefile runs) compiles ``csrc/`` ahead of
 time into ``snnleak/_C*.so`` against the torch already installed, and writes ``_C.key`` beside
@@ -6,6 +7,9 @@ it: the hash of the sources it was built from, so that a stale library is never 
 loader JIT-builds instead). The CUDA kernels are included when ``SNNLEAK_FUSED_CUDA=1`` or when
 a GPU and a CUDA toolkit are both present. Without torch at build time (an isolated build), no
 extension is built and the first use JIT-builds it.
+
+Every build (wheel, sdist install, editable) also copies ``csrc/`` into the built package as
+``snnleak/_csrc``: an installed snnleak can JIT-build the library for another torch from it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,27 @@ import sys
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 
 
+class BuildPyWithSources(build_py):
+    """build_py, plus csrc/ copied into the built package (``snnleak/_csrc``)."""
+
+    def run(self):
+        super().run()
+        import shutil
+
+        target = Path(self.build_lib) / "snnleak" / "_csrc"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(HERE / "csrc", target, ignore=shutil.ignore_patterns("test"))
+
+
 def fused_extension():
     if os.environ.get("SNNLEAK_SKIP_EXTENSION") == "1":
-        return {}
+        return {"cmdclass": {"build_py": BuildPyWithSources}}
     try:
         from torch.utils import cpp_extension
     except ImportError:
@@ -30,7 +48,7 @@ def fused_extension():
             "JIT-built on first use",
             file=sys.stderr,
         )
-        return {}
+        return {"cmdclass": {"build_py": BuildPyWithSources}}
     sys.path.insert(0, str(HERE))
     from snnleak.fused import build  # the one list of sources and flags
 
@@ -53,7 +71,10 @@ def fused_extension():
                 out = Path(self.get_ext_fullpath(e.name))
                 (out.parent / build.AOT_KEY_FILE).write_text(f"{key} {'cuda' if cuda else 'cpu'}\n")
 
-    return {"ext_modules": [ext], "cmdclass": {"build_ext": BuildWithKey}}
+    return {
+        "ext_modules": [ext],
+        "cmdclass": {"build_ext": BuildWithKey, "build_py": BuildPyWithSources},
+    }
 
 
 setup(**fused_extension())

@@ -38,6 +38,7 @@ def test_idlg_recovers_every_label_on_the_ann(tmp_path):
     assert len(records) == 10 and all(r["label_correct"] for r in records)
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("attack", ["dlg", "idlg"])
 def test_dlg_and_idlg_reconstruct_digits_from_the_ann(tmp_path, attack, digits_judge):
     # with a line search, L-BFGS cannot leave the solution it found (without one, DLG's last
@@ -60,6 +61,7 @@ def _snn_observation(backend, dtype=torch.float64):
     return observe(model, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image")
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("attack", ["dlg", "idlg"])
 def test_snn_attack_gives_the_same_reconstruction_with_reference_and_fused(attack):
     """A short run (10 matching-loss evaluations, float64). Over long runs L-BFGS amplifies
@@ -111,6 +113,7 @@ def test_thresholding_algorithm_2_keeps_the_dummy_binary_during_optimisation():
     assert set(rec.x.unique().tolist()) <= {0.0, 1.0} and rec.steps == 3
 
 
+@pytest.mark.compat
 def test_grnn_lowers_its_loss():
     split = data.load("digits", "test")
     x, y = split[0]
@@ -197,6 +200,7 @@ def test_trial_seeds_are_independent_of_order():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.compat
 def test_attack_cli_writes_records_and_reconstructions(tmp_path, monkeypatch):
     from snnleak.judges import registry
 
@@ -236,6 +240,7 @@ def test_attack_cli_writes_records_and_reconstructions(tmp_path, monkeypatch):
     assert json.loads(line)["l2"] > 0
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize(
     ("args", "message"),
     [

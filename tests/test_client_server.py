@@ -3,6 +3,7 @@ nothing of the client's private computation; a client's draws are its own."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -20,6 +21,8 @@ from snnleak.federated.flower import (
 from snnleak.gradients import parameter_gradients
 from snnleak.seeding import client_rng
 from snnleak.threat import server_copy
+
+pytestmark = pytest.mark.compat
 
 
 class NormNet(nn.Module):

@@ -14,7 +14,7 @@ from snnleak.models import LeNet5SNN
 from snnleak.neurons import NeuronParams, fused_backend, multistep_trace
 from tests.conftest import first_and_second_order
 
-pytestmark = pytest.mark.usefixtures("fused_library")
+pytestmark = [pytest.mark.usefixtures("fused_library"), pytest.mark.compat]
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.priors import total_variation
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons
+from snnleak.device import on_cpu
 from snnleak.errors import ConfigError
 from snnleak.gradients import dummy_gradients, matching_loss
 from snnleak.threat import Observation, Reconstruction
@@ -88,7 +89,8 @@ class InvertingGradients:
                     break
                 (grad,) = torch.autograd.grad(loss, [x])
                 x.grad = grad.sign()
-                opt.step()
+                with on_cpu():  # torch < 2.12 makes Adam's step counter on the default device
+                    opt.step()
                 sched.step()
                 with torch.no_grad():
                     if obs.modality == "image":

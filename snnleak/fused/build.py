@@ -2,8 +2,9 @@
 
 Two ways in, one library:
 
-- Ahead of time: ``pip install --no-build-isolation -e .`` builds ``snnleak/_C*.so`` (setup.py)
-  and writes beside it the key of the sources it was built from.
+- Ahead of time: a build with torch present (``pip install --no-build-isolation``, or
+  ``python -m build --no-isolation``) builds ``snnleak/_C*.so`` (setup.py) and writes beside it
+  the key of the sources, flags and torch it was built from.
 - Just in time: on first use, ninja builds the same sources into
   ``$SNNLEAK_CACHE_DIR/ext/<key>/`` (default ``~/.cache/snnleak``), where ``<key>`` hashes the
   sources, the compiler flags, torch's version and whether CUDA is included. Later imports find
@@ -48,7 +49,11 @@ _loaded: FusedLibrary | None = None
 
 
 def csrc_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "csrc"
+    """The C++/CUDA sources: inside the package when snnleak was installed from a wheel or an
+    sdist (``snnleak/_csrc``, copied there by setup.py), else the checkout's ``csrc/``."""
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "_csrc"
+    return shipped if shipped.is_dir() else package.parent / "csrc"
 
 
 def cache_dir() -> Path:
@@ -78,7 +83,7 @@ def sources(cuda: bool) -> list[Path]:
     if missing:
         raise BackendUnavailable(
             f"backend 'fused' needs the C++ sources, but {', '.join(missing)} is missing; "
-            "install snnleak from a source checkout (pip install -e .)"
+            "reinstall snnleak from its wheel or sdist, or from a source checkout"
         )
     return paths
 
