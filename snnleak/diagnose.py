@@ -11,6 +11,12 @@ it. For each item, with the victim's observed gradient, the iDLG label, the atta
 
 Medians over the items go into a table; the segment curves of the ANN and the SNN into one
 figure.
+
+:func:`basin` measures how close an attack must get before the exact victim finishes the job:
+from the truth plus N(0, sigma^2) noise (clamped into [0, 1]) for ``BASIN_SIGMAS``, the polish
+every adaptive attack ends with (strong-Wolfe L-BFGS on the victim's matching loss,
+:func:`snnleak.attacks.proxy.stage`); the fraction of items it recovers exactly (SSIM >=
+``EXACT``), with the median SSIM at the start and at the end.
 """
 
 from __future__ import annotations
@@ -21,18 +27,20 @@ from pathlib import Path
 
 import torch
 
-from snnleak import data, layout
+from snnleak import data, layout, metrics
 from snnleak.attacks.config import AttackSpec
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.client import observe
 from snnleak.gradients import matching_loss
 from snnleak.models.victims import build_victim
 from snnleak.reporting import model_name
-from snnleak.seeding import trial_rng
+from snnleak.seeding import trial_rng, victim_rng
 from snnleak.trials.loop import sample_order
 
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)
 SIGMAS = (1e-3, 1e-2, 1e-1)
+BASIN_SIGMAS = (0.01, 0.03, 0.1, 0.3)
+EXACT = 0.99  # the SSIM from which a reconstruction counts as the item itself
 
 
 @dataclass(frozen=True)
@@ -44,20 +52,26 @@ class Landscape:
     items: int
 
 
-def landscape(
-    model: str, dataset: str, samples: int, seed: int = 0, timesteps: int = 20, split="train"
-) -> Landscape:
+def _victims(model: str, dataset: str, samples: int, seed: int, timesteps: int, split: str):
+    """(item, label, observation) of the first ``samples`` items, each its own victim."""
     spec = AttackSpec("idlg", model, dataset, timesteps=timesteps, split=split)
     items = data.load(dataset, split)
     info = items.info
-    segments, cosines, noises = [], [], []
     for i in sample_order(len(items), seed)[:samples]:
         x, y = items[i]
-        victim = build_victim(spec.victim, info, trial_rng(seed, i, "victim"))
+        victim = build_victim(spec.victim, info, victim_rng(seed, i, spec.victims))
         obs = observe(victim, layout.as_batch(x, info.modality), torch.tensor([y]), info.modality)
+        yield i, x, obs
+
+
+def landscape(
+    model: str, dataset: str, samples: int, seed: int = 0, timesteps: int = 20, split="train"
+) -> Landscape:
+    segments, cosines, noises = [], [], []
+    for i, x, obs in _victims(model, dataset, samples, seed, timesteps, split):
         true, label = list(obs.gradients), infer_label(obs)
         x0 = initial_dummy(obs, trial_rng(seed, i, "attack"))
-        truth = layout.as_batch(x, info.modality).to(x0.dtype)
+        truth = layout.as_batch(x, obs.modality).to(x0.dtype)
 
         def loss(z: torch.Tensor, obs=obs, label=label, true=true) -> float:
             return float(matching_loss(obs.model, z, label, true).detach())
@@ -84,6 +98,70 @@ def landscape(
         tuple(statistics.median(col) for col in zip(*noises, strict=True)),
         len(segments),
     )
+
+
+@dataclass(frozen=True)
+class Basin:
+    model: str
+    sigmas: tuple[float, ...]
+    recovered: tuple[float, ...]  # the fraction of items at SSIM >= EXACT after the polish
+    ssim_start: tuple[float, ...]  # median SSIM of the noisy start
+    ssim_end: tuple[float, ...]  # median SSIM after the polish
+    items: int
+
+
+def basin(
+    model: str,
+    dataset: str,
+    samples: int,
+    seed: int = 0,
+    timesteps: int = 20,
+    split: str = "train",
+    steps: int = 20,
+) -> Basin:
+    """From the truth plus noise, the fraction of items the exact victim's polish recovers."""
+    from snnleak.attacks.proxy import stage
+
+    ends: dict[float, list] = {s: [] for s in BASIN_SIGMAS}
+    starts: dict[float, list] = {s: [] for s in BASIN_SIGMAS}
+    n = 0
+    for i, x, obs in _victims(model, dataset, samples, seed, timesteps, split):
+        n += 1
+        true, label = list(obs.gradients), infer_label(obs)
+        truth = layout.as_batch(x, obs.modality).to(obs.gradients[0].dtype)
+        rng = trial_rng(seed, i, "diagnose-basin")
+        for s in BASIN_SIGMAS:
+            noise = torch.randn(truth.shape, generator=rng, dtype=truth.dtype)
+            x0 = (truth + s * noise).clamp(0, 1)
+            end = stage(obs.model, x0, label, true, steps, 0.0, obs.modality)
+            starts[s].append(metrics.ssim(x0[0], x))
+            ends[s].append(metrics.ssim(end[0].clamp(0, 1), x))
+    return Basin(
+        model,
+        BASIN_SIGMAS,
+        tuple(sum(v >= EXACT for v in ends[s]) / max(1, n) for s in BASIN_SIGMAS),
+        tuple(statistics.median(starts[s]) for s in BASIN_SIGMAS),
+        tuple(statistics.median(ends[s]) for s in BASIN_SIGMAS),
+        n,
+    )
+
+
+def basin_markdown(results: list[Basin], dataset: str, timesteps: int) -> str:
+    lines = [
+        f"**The exact basin on {dataset} (T = {timesteps}): the victim's strong-Wolfe polish from "
+        f"the truth + N(0, sigma^2) (uses the ground truth: evaluation, not an attack); "
+        f"recovered: SSIM >= {EXACT}**",
+        "",
+        "| model | n | sigma | SSIM at the start (median) | SSIM after (median) | recovered |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for s, rec, a, b in zip(r.sigmas, r.recovered, r.ssim_start, r.ssim_end, strict=True):
+            lines.append(
+                f"| {model_name(r.model)} | {r.items} | {s:g} | {a:.2f} | {b:.2f} | "
+                f"{100 * rec:.0f}% |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def markdown(results: list[Landscape], dataset: str, timesteps: int) -> str:

@@ -57,6 +57,34 @@ def mean_ci(
     return float(v.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
+def paired_difference_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    statistic: str = "median",
+    seed: int = 0,
+    resamples: int = 2000,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """``stat(a) - stat(b)`` over paired values (item i of ``a`` beside item i of ``b``), with a
+    percentile bootstrap interval that resamples the pairs together: ``(diff, low, high)``.
+    ``statistic``: ``"median"`` or ``"mean"``. Pairs with a missing value are left out."""
+    pairs = [
+        (x, y)
+        for x, y in zip(a, b, strict=True)
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+    ]
+    if not pairs:
+        return (math.nan, math.nan, math.nan)
+    stat = {"median": np.median, "mean": np.mean}[statistic]
+    v = np.asarray(pairs, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = v[rng.integers(0, len(v), (resamples, len(v)))]  # [resamples, n, 2]
+    diffs = stat(picks[..., 0], axis=1) - stat(picks[..., 1], axis=1)
+    alpha = (1 - level) / 2
+    point = float(stat(v[:, 0]) - stat(v[:, 1]))
+    return point, float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha))
+
+
 def asr(judge_labels: Sequence[int], true_labels: Sequence[int]) -> float:
     """Attack success rate: the fraction of reconstructions the judge assigns to the true class."""
     if len(judge_labels) != len(true_labels) or not judge_labels:

@@ -25,6 +25,12 @@ def trial_rng(seed: int, index: int, purpose: str) -> torch.Generator:
     return _rng(f"{seed}/{index}/{purpose}")
 
 
+def victim_rng(seed: int, index: int, victims: str = "fresh") -> torch.Generator:
+    """The generator of trial ``index``'s victim weights: its own (``fresh``), or the one model
+    every trial of the run shares (``round``: the clients of one federation round)."""
+    return _rng(f"{seed}/round/victim") if victims == "round" else trial_rng(seed, index, "victim")
+
+
 def client_rng(seed: int, client: int, round_: int, purpose: str) -> torch.Generator:
     """The CPU generator of a federation client's draws for ``purpose`` in a round (its batch,
     its encoding, its defense's noise)."""

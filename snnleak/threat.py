@@ -56,6 +56,7 @@ class Reconstruction:
     best_x: torch.Tensor | None = None  # None: the same as x
     best_label: torch.Tensor | None = None
     target: torch.Tensor | None = None  # the last iterate's label target (hard or soft)
+    details: dict = field(default_factory=dict)  # what the attack reports of itself (fit time)
 
     @property
     def best(self) -> Reconstruction:

@@ -14,6 +14,7 @@ from snnleak.attacks.analytic import (
     model_features,
     observed_features,
 )
+from snnleak.attacks.decoders import MLPSettings
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, smooth_copy, spiking_neurons
@@ -41,6 +42,7 @@ def _observation(model_kind: str, item: int = 3, timesteps: int = 4, dtype=torch
     return observe(model, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image"), x
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("name", ["proxy", "analytic"])
 def test_the_adaptive_attacks_reconstruct_on_the_ann(name):
     obs, x = _observation("ann")
@@ -120,6 +122,7 @@ def test_landscape_diagnostics_run(tmp_path):
 
     out = tmp_path / "diag"
     args = ["diagnose", "--dataset", "digits", "--samples", "2", "--timesteps", "2"]
+    args += ["--basin-steps", "1"]
     result = CliRunner().invoke(cli, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = (out / "landscape.md").read_text()
@@ -127,13 +130,15 @@ def test_landscape_diagnostics_run(tmp_path):
         "uses the ground truth" in text and "| LeNet | 2 |" in text and "| SNN-LeNet | 2 |" in text
     )
     assert (out / "landscape.png").read_bytes()[:4] == b"\x89PNG"
+    basin = (out / "basin.md").read_text()  # the exact basin, per model and sigma
+    assert "truth + N(0, sigma^2)" in basin and basin.count("| SNN-LeNet | 2 |") == 4
 
 
 def test_reproduce_adaptive_writes_its_table_and_figure(tmp_path):
     from dataclasses import replace
 
     from snnleak.judges import load_judge
-    from snnleak.reproduce import Run, load_preset, reproduce
+    from snnleak.reproduce import Run, adaptive, load_preset, reproduce
     from snnleak.reproduce.preset import AdaptivePlan, FigurePlan
 
     quick = load_preset("quick")
@@ -146,58 +151,122 @@ def test_reproduce_adaptive_writes_its_table_and_figure(tmp_path):
             iterations=(("dlg", 2), ("idlg", 2), ("grnn", 2)),
             datasets=(("MNIST", "digits"),),
         ),
-        adaptive=AdaptivePlan(samples=1, iterations=1),
+        adaptive=AdaptivePlan(samples=1, iterations=1, decoder="ridge"),  # the MLP: minutes
         figures=FigurePlan(1),
     )
     load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("adaptive", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
-    assert table.name == "adaptive" and len(table.rows) == 5 * 2
+    assert table.name == "adaptive" and len(table.rows) == (5 + 2) * 2
     assert {r[0] for r in table.rows} == {
         "iDLG",
         "Smooth proxy",
         "Inverting Gradients",
         "Analytic + proxy",
         "Learned decoder",
+        adaptive.PICK,
+        adaptive.UPPER,
     }
-    assert any(n.startswith("MNIST: SNN/ANN ASR") for n in table.notes)
+    snn_rows = [r for r in table.rows if r[3] == "SNN-LeNet"]
+    assert all(r[-2] is not None for r in snn_rows)  # the ANN - SNN gap, paired by item
+    assert any(n.startswith("MNIST: iDLG: SNN median SSIM") for n in table.notes)
+    assert any(n.startswith("Victims: every trial attacks a victim of its") for n in table.notes)
+    assert any("public items of the other split, which no client holds" in n for n in table.notes)
     assert (tmp_path / "out" / "tables" / "adaptive.md").exists()
     assert (tmp_path / "out" / "figures" / "adaptive.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def _learned(then_proxy: bool = False) -> LearnedInversion:
+def _learned(then_proxy: bool = False, decoder: str = "ridge") -> LearnedInversion:
     public = data.load("digits", "test")  # the attacker's public data; victims are train items
-    return LearnedInversion(
-        LearnedConfig(aux_items=64, then_proxy=then_proxy, proxy=FAST_PROXY), public
+    fast = MLPSettings(hidden=64, epochs=40, lr=1e-3)
+    cfg = LearnedConfig(
+        aux_items=64, decoder=decoder, mlp=fast, then_proxy=then_proxy, proxy=FAST_PROXY
     )
+    return LearnedInversion(cfg, public)
 
 
-def test_the_learned_decoder_reconstructs_on_the_ann_and_beats_grey_on_the_snn():
+@pytest.mark.compat
+@pytest.mark.parametrize("decoder", ["ridge", "mlp"])
+def test_the_learned_decoder_reconstructs_on_the_ann_and_beats_grey_on_the_snn(decoder):
     obs, x = _observation("ann")
-    rec = _learned().reconstruct(obs, torch.Generator().manual_seed(0))
-    assert metrics.ssim(rec.x[0], x) >= 0.5
+    rec = _learned(decoder=decoder).reconstruct(obs, torch.Generator().manual_seed(0))
+    grey = metrics.ssim(torch.full_like(x, 0.5), x)
+    # ridge: a closed form; the MLP (a few epochs on 64 items here) must beat grey clearly
+    assert metrics.ssim(rec.x[0], x) >= (0.5 if decoder == "ridge" else grey + 0.2)
     obs, x = _observation("snn")
-    rec = _learned().reconstruct(obs, torch.Generator().manual_seed(0))
+    rec = _learned(decoder=decoder).reconstruct(obs, torch.Generator().manual_seed(0))
     grey = metrics.ssim(torch.full_like(x, 0.5), x)
     assert metrics.ssim(rec.x[0], x) > grey + 0.2
-    piped = _learned(then_proxy=True).reconstruct(obs, torch.Generator().manual_seed(0))
-    assert piped.losses[-1] <= piped.losses[0]  # the proxy never ends worse on the victim
+    if decoder == "ridge":
+        piped = _learned(then_proxy=True).reconstruct(obs, torch.Generator().manual_seed(0))
+        assert piped.losses[-1] <= piped.losses[0]  # the proxy never ends worse on the victim
 
 
 def test_the_learned_decoder_is_exact_on_its_own_training_data():
     """With a tiny ridge and as many public items as it is fitted on, the decoder maps each
     public item's update back to the item (a check of the regression, not of the attack)."""
-    from snnleak.attacks.learned import _flat, fit_decoder
-    from snnleak.gradients import parameter_gradients
+    from snnleak.attacks.decoders import RidgeDecoder, public_updates
 
     obs, _ = _observation("ann", dtype=torch.float64)
     public = data.load("digits", "test")
     items = [public[i] for i in range(8)]
-    mean_g, std_g, weights, mean_x = fit_decoder(obs.model, items, "image", 1e-9)
-    x, y = items[3]
-    g = _flat(parameter_gradients(obs.model, x.unsqueeze(0).double(), torch.tensor([y])))
-    decoded = ((g.double() - mean_g) / std_g) @ weights + mean_x
-    torch.testing.assert_close(decoded, x.reshape(-1).double(), rtol=0, atol=1e-4)
+    updates, targets = public_updates(obs.model, items, "image")
+    decoded = RidgeDecoder(updates, targets, 1e-9)(updates[3])
+    torch.testing.assert_close(decoded, items[3][0].reshape(-1).double(), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["ann", "snn"])
+def test_stacked_public_updates_equal_one_item_at_a_time(kind):
+    """The public items' updates through K stacked copies of the observed model are each item's
+    own gradient (float64)."""
+    from snnleak.attacks.decoders import public_updates
+    from snnleak.gradients import parameter_gradients
+
+    obs, _ = _observation(kind, dtype=torch.float64)
+    items = [data.load("digits", "test")[i] for i in range(5)]
+    updates, targets = public_updates(obs.model, items, "image")
+    for (x, y), got, target in zip(items, updates, targets, strict=True):
+        want = parameter_gradients(obs.model, x.unsqueeze(0).double(), torch.tensor([y]))
+        torch.testing.assert_close(got, torch.cat([g.reshape(-1) for g in want]))
+        assert torch.equal(target, x.reshape(-1).double())
+
+
+def test_the_decoder_is_fitted_once_per_observed_model(monkeypatch):
+    from snnleak.attacks import learned
+
+    calls = []
+    real = learned.public_updates
+    monkeypatch.setattr(learned, "public_updates", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(learned, "_LAST_FIT", {})
+    attack = _learned()
+    obs, _ = _observation("ann")
+    first = [attack.reconstruct(obs, torch.Generator().manual_seed(s)).x for s in (0, 1)]
+    assert len(calls) == 1 and attack.fit_seconds > 0  # two clients on one model: one fit
+    again = _learned().reconstruct(obs, torch.Generator().manual_seed(1)).x
+    assert len(calls) == 1  # a new attack object (the next unit of a run) reuses the fit
+    torch.testing.assert_close(again, first[1], rtol=0, atol=0)
+    monkeypatch.setattr(learned, "_LAST_FIT", {})
+    fresh = _learned().reconstruct(obs, torch.Generator().manual_seed(1)).x
+    torch.testing.assert_close(fresh, first[1], rtol=0, atol=0)  # the fit's own seed: same
+    other, _ = _observation("ann", item=9)
+    attack.reconstruct(other, torch.Generator().manual_seed(0))
+    assert len(calls) == 3  # another model: another fit
+
+
+def test_round_victims_share_one_model_and_fresh_ones_do_not():
+    from snnleak.attacks import AttackSpec
+    from snnleak.models.victims import build_victim
+    from snnleak.seeding import victim_rng
+
+    info = data.load("digits", "train").info
+    victim = AttackSpec("learned", "snn", "digits", timesteps=2).victim
+
+    def weights(index: int, victims: str) -> torch.Tensor:
+        model = build_victim(victim, info, victim_rng(0, index, victims))
+        return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    assert torch.equal(weights(1, "round"), weights(2, "round"))
+    assert not torch.equal(weights(1, "fresh"), weights(2, "fresh"))
 
 
 def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
@@ -316,15 +385,15 @@ def test_the_learned_attacks_train_on_all_public_items_unless_told(monkeypatch):
     public = data.public_split("digits", "train")
     assert public.split == "test" and len(public) == 359  # the split no victim item is from
     seen = []
-    real_fit = learned.fit_decoder
+    real = learned.public_updates
     monkeypatch.setattr(
         learned,
-        "fit_decoder",
-        lambda m, items, *a: seen.append(len(items)) or real_fit(m, items, *a),
+        "public_updates",
+        lambda m, items, *a: seen.append(len(items)) or real(m, items, *a),
     )
     obs, _ = _observation("ann")
     for aux, want in ((0, 359), (16, 16)):
-        spec = AttackSpec("learned", "ann", "digits", aux_items=aux)
+        spec = AttackSpec("learned", "ann", "digits", aux_items=aux, decoder="ridge")
         build_attack(spec, public).reconstruct(obs, torch.Generator().manual_seed(0))
         assert seen[-1] == want
     with pytest.raises(ConfigError, match="holds 359 items; pass at most that, or 0"):
@@ -349,3 +418,25 @@ def test_the_ablations_vary_the_public_set_of_the_learned_attacks_only():
     cells = ablation_cells(replace(quick, ablations=plan), "fused")
     publics = sorted((c.spec.attack, c.spec.aux_items) for c in cells)
     assert publics == [("idlg", 0), ("learned", 0), ("learned", 64)]
+
+
+def test_the_observable_pick_reads_the_mismatch_and_the_bound_reads_the_truth():
+    from snnleak.reproduce.adaptive import best_by_ssim, observable_pick
+
+    def r(mismatch, ssim):
+        return {"relative_mismatch": mismatch, "ssim": ssim}
+
+    # two attacks on two items: the better-explaining reconstruction is not the closer one
+    per = {"proxy": {0: r(0.1, 0.2), 1: r(0.9, 0.9)}, "learned": {0: r(0.5, 0.8), 1: r(0.3, 0.1)}}
+    pick, bound = observable_pick(per), best_by_ssim(per)
+    assert [pick[i]["ssim"] for i in (0, 1)] == [0.2, 0.1]  # by mismatch, whatever the SSIM
+    assert [bound[i]["ssim"] for i in (0, 1)] == [0.8, 0.9]
+
+
+def test_the_paired_gap_and_its_interval():
+    from snnleak.metrics import paired_difference_ci
+
+    a, b = [0.9, 1.0, 1.0, 0.8], [0.1, 0.0, 0.2, 0.1]
+    diff, low, high = paired_difference_ci(a, b, "median")
+    assert diff == pytest.approx(0.95 - 0.1) and low <= diff <= high
+    assert paired_difference_ci([1.0, None], [0.0, 0.5], "mean")[0] == 1.0  # a missing pair out

@@ -68,7 +68,7 @@ def test_a_checkpoint_whose_tensors_do_not_fit_is_one_clear_error(tmp_path):
     [
         (("thresholds = [0.1", 'thresholds = ["high", 0.1'), "table5.thresholds must be a list"),
         (("thresholds = [0.1", "thresholds = [true, 0.1"), "table5.thresholds must be a list"),
-        (("samples = 6", "samples = 6.5"), "table4.samples must be a int"),
+        (("samples = 4", "samples = 4.5"), "table4.samples must be a int"),
         (("seed = 0", 'seed = "0"'), "seed must be a int"),
         (('name = "quick"', 'name = ["quick"]'), "name must be a str"),
     ],

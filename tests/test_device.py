@@ -46,8 +46,8 @@ def test_the_guard_itself_catches_a_missing_device(meta_default):
             "dlg", "snn", "digits", timesteps=2, iterations=1, encoding="poisson", neuron="lif"
         ),
         *(
-            AttackSpec(a, "snn", "digits", backend="fused", timesteps=2, iterations=1)
-            for a in ("proxy", "ig", "analytic", "learned")
+            AttackSpec(a, "snn", "digits", backend="fused", timesteps=2, iterations=1, aux_items=n)
+            for a, n in (("proxy", 0), ("ig", 0), ("analytic", 0), ("learned", 16))
         ),
     ],
     ids=lambda s: f"{s.attack}-{s.model}-{s.dataset}-{s.encoding}",

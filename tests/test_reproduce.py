@@ -11,7 +11,8 @@ from snnleak.reporting import Stat, Table, to_csv, to_latex, to_markdown
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce import plan as planning
 from snnleak.reproduce.figures import threshold_sweep
-from snnleak.reproduce.preset import FigurePlan, preset_text
+from snnleak.reproduce.optimiser_plan import Optimiser
+from snnleak.reproduce.preset import FigurePlan, preset_text, with_samples
 from snnleak.reproduce.tables import table5
 from snnleak.trials.records import read_records, record_key, trial_key
 
@@ -71,13 +72,16 @@ def test_the_presets_parse():
     assert dict(paper.table4.datasets) == {"MNIST": "mnist", "CIFAR-100": "cifar100", "LFW": "lfw"}
     assert paper.table4.samples == 1000 and paper.table4.iterations_of("grnn") == 1000
     assert paper.table5.thresholds == (0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+    more = with_samples(quick, 32)
+    assert more.table4.samples == more.adaptive.samples == more.ablations.samples == 32
+    assert more.table5.samples == 32 and more.sweep == quick.sweep
 
 
 @pytest.mark.parametrize(
     "edit, message",
     [
         (("seed = 0", "seed = 0\nspeed = 1"), "unknown key 'speed'"),
-        (("samples = 6            #", "#"), "table4: missing key 'samples'"),
+        (("samples = 4            #", "#"), "table4: missing key 'samples'"),
         (
             ('MNIST = "mnist-5k"', 'MNIST = "digitz"'),
             "table4.datasets.MNIST: unknown dataset 'digitz'",
@@ -144,7 +148,8 @@ def test_table5_pairs_both_algorithms_per_threshold(tmp_path):
 
     info = data.load("dvs-synth", "test").info
     t = table5(cells, chosen, 0, by_key, info)
-    assert len(t.rows) == 2 * len(preset.table5.thresholds)
+    optimisers = 1 + (preset.optimiser_of("snn", preset.table5.dataset) != Optimiser())
+    assert len(t.rows) == 2 * len(preset.table5.thresholds) * optimisers  # DLG, iDLG
     col = {c: i for i, c in enumerate(t.columns)}
     first = t.rows[0]
     assert first[col["Threshold"]] == 0.1 and first[col["Attack"]] == "DLG"
@@ -202,6 +207,7 @@ def test_ray_gives_the_same_records_as_local(tmp_path, judges, full):
     [
         (["table4", "--preset", "nope"], "error: no preset 'nope'"),
         (["table4", "--workers", "0"], "error: --workers must be at least 1"),
+        (["adaptive", "--samples", "0"], "error: --samples must be at least 1"),
         (["table4", "--address", "10.0.0.1:6379"], "error: --address applies to --executor ray"),
         (["table4", "--backend", "gpu"], "error: Invalid value for '--backend': 'gpu'"),
         (

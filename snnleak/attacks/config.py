@@ -61,6 +61,8 @@ SPLITS = ("train", "test")
 # when DLG/iDLG keep image dummies in [0, 1]: once, on the final iterate (DLG's code), or after
 # every optimiser step (snnleak.attacks.thresholding says why "step" stalls L-BFGS)
 CLAMPS = ("final", "step")
+DECODERS = ("mlp", "ridge")  # the learned attacks' decoder
+VICTIM_PROTOCOLS = ("fresh", "round")  # a victim per trial, or one per run (a round's clients)
 NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
 SURROGATE_FAMILIES = tuple(SURROGATES)  # ATan everywhere; the others on the reference backend
 
@@ -164,6 +166,7 @@ LATER_DEFAULTS = {
     "victim_init": "dlg",
     "detach_reset": False,
     "smooth_forward": False,
+    "victims": "fresh",
 }
 
 
@@ -200,8 +203,12 @@ class AttackSpec:
     smooth_forward: bool = False
     clamp: str = "final"  # DLG/iDLG: images into [0, 1] once at the end, or after every step
     # the learned attacks: how many of the attacker's public items train the decoder (0: all of
-    # them, every item of the split the victims' items are not from)
+    # them, every item of the split the victims' items are not from), and which decoder
     aux_items: int = 0
+    decoder: str = "mlp"  # Learning To Invert's MLP, or the ridge baseline
+    # fresh: every trial attacks a victim of its own (the paper's protocol); round: every trial
+    # of a run is a client of one federation round, which shares one broadcast model
+    victims: str = "fresh"
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -230,6 +237,8 @@ class AttackSpec:
         _choice("--surrogate", self.surrogate, SURROGATE_FAMILIES)
         _choice("--victim-init", self.victim_init, INITS)
         _choice("--clamp", self.clamp, CLAMPS)
+        _choice("--decoder", self.decoder, DECODERS)
+        _choice("--victims", self.victims, VICTIM_PROTOCOLS)
         if isinstance(self.aux_items, bool) or not isinstance(self.aux_items, int):
             raise ConfigError(f"--aux-items must be an integer, got {self.aux_items!r}")
         if self.aux_items == 1 or self.aux_items < 0:
@@ -303,6 +312,8 @@ class AttackSpec:
     def config_id(self) -> str:
         """A short hash of everything that determines a trial's result besides its seed."""
         fields = asdict(self)
+        if self.attack not in PUBLIC_DATA_ATTACKS:
+            del fields["decoder"]  # read by the learned attacks only
         for name, default in LATER_DEFAULTS.items():  # fields added later leave old ids alone
             if fields.get(name) == default:
                 del fields[name]

@@ -91,6 +91,7 @@ def _learned(spec: AttackSpec, public) -> Attack:
     check_public(spec, public)
     cfg = LearnedConfig(
         aux_items=spec.aux_items or len(public),
+        decoder=spec.decoder,
         then_proxy=spec.attack == "learned-proxy",
         proxy=_proxy_config(spec),
     )

@@ -1,74 +1,78 @@
-r"""Learned inversion (after Learning To Invert, Wu et al. 2022): a decoder from gradients to
-inputs, trained on the attacker's own public data.
+r"""Learned inversion (after Learning To Invert, Wu et al. 2022): a decoder from updates to
+items, trained on the attacker's own public data.
 
-The attacker has the global model (the :class:`~snnleak.threat.Observation`) and
-public data of the same kind, disjoint from the clients' (here: the first ``aux_items`` items,
-by default all, of the other split of the victims' dataset: the test split when the victims'
-items are training items, as by default). For each public item
-it computes the update the model would send, and fits a decoder from that update to the item:
-ridge regression on the standardised, flattened gradients (a closed form, so it is exact and
-fast on CPU; Learning To Invert trains an MLP on many more examples). Applied to the observed
-update it gives a reconstruction on its own (``"learned"``); as the initialisation of the
-smooth proxy (:mod:`snnleak.attacks.proxy`) it gives the pipeline ``"learned-proxy"``.
+The attacker has the observed model (the :class:`~snnleak.threat.Observation`) and public data
+of the same kind, disjoint from the clients' (here: the first ``aux_items`` items, by default
+all, of the split the victims' items are not from). For each public item it computes the
+update the observed model would send, and fits a decoder from update to item
+(:mod:`snnleak.attacks.decoders`): Learning To Invert's MLP (``decoder="mlp"``, the default) or
+a ridge regression (``"ridge"``, the baseline). Applied to the observed update it gives a
+reconstruction on its own (``"learned"``); as the start of the smooth proxy
+(:mod:`snnleak.attacks.proxy`) it gives the pipeline ``"learned-proxy"``, whose stages hand over
+by the victim's matching loss.
 
-Because each trial has its own freshly initialised victim, the decoder is fitted per trial,
-on that victim's weights, as an attacker facing that model would.
+The decoder is fitted once per observed model and public set: every trial of the paper's
+single-gradient protocol has a victim of its own, so it is fitted per trial; updates observed on
+one model (the clients of a federation round, ``--victims round``) share one fit, cached in the
+process by the model's parameters. A fit draws from a generator seeded by that fingerprint, so
+it is the same whichever trial asks first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from snnleak import layout
+from snnleak.attacks.config import DECODERS
+from snnleak.attacks.decoders import MLPDecoder, MLPSettings, RidgeDecoder, public_updates
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 from snnleak.errors import ConfigError
-from snnleak.gradients import matching_loss, parameter_gradients
+from snnleak.gradients import matching_loss
 from snnleak.threat import Observation, Reconstruction
 
 
 @dataclass(frozen=True)
 class LearnedConfig:
     aux_items: int = 256
+    decoder: str = "mlp"
     ridge: float = 1e-2  # relative to the mean squared feature
+    mlp: MLPSettings = field(default_factory=MLPSettings)
     then_proxy: bool = False
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
     def __post_init__(self) -> None:
         if self.aux_items < 2 or not self.ridge > 0:
             raise ConfigError("learned inversion needs aux_items >= 2 and ridge > 0")
+        if self.decoder not in DECODERS:
+            raise ConfigError(
+                f"unknown decoder {self.decoder!r}; choose one of: {', '.join(DECODERS)}"
+            )
 
 
-def _flat(grads) -> torch.Tensor:
-    return torch.cat([g.reshape(-1) for g in grads])
+def model_key(model: torch.nn.Module) -> str:
+    """A fingerprint of the model's parameters: one decoder fit per observed model."""
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
-def fit_decoder(
-    model, items: list[tuple[torch.Tensor, int]], modality: str, ridge: float
-) -> tuple[torch.Tensor, ...]:
-    """Ridge regression from the standardised flattened update to the flattened item:
-    ``(mean_g, std_g, weights, mean_x)``, solved in the dual (items << features)."""
-    model.train()
-    ref = next(model.parameters())
-    feats, targets = [], []
+_LAST_FIT: dict[tuple, object] = {}  # this process's most recent fits, oldest first
+KEPT_FITS = 4  # observed models whose decoders are kept (learned, learned-proxy; ANN, SNN)
+
+
+def _aux_key(items: list, config: LearnedConfig) -> str:
+    h = hashlib.sha256(repr((config.decoder, config.ridge, config.mlp)).encode())
     for x, y in items:
-        xb = layout.as_batch(x, modality).to(ref.device, ref.dtype)
-        label = torch.tensor([y], device=ref.device)
-        feats.append(_flat(parameter_gradients(model, xb, label)))
-        targets.append(x.reshape(-1).to(ref.device, feats[-1].dtype))
-    g, t = torch.stack(feats).double(), torch.stack(targets).double()
-    mean_g, std_g = g.mean(0), g.std(0).clamp_min(1e-12)
-    z = (g - mean_g) / std_g
-    mean_x = t.mean(0)
-    gram = z @ z.T
-    lam = ridge * float(gram.diagonal().mean())
-    alpha = torch.linalg.solve(
-        gram + lam * torch.eye(len(z), dtype=z.dtype, device=z.device), t - mean_x
-    )
-    return mean_g, std_g, z.T @ alpha, mean_x
+        h.update(x.detach().cpu().contiguous().numpy().tobytes())
+        h.update(str(int(y)).encode())
+    return h.hexdigest()
 
 
 class LearnedInversion:
@@ -82,24 +86,58 @@ class LearnedInversion:
                 f"auxiliary split has {len(aux)}"
             )
         self.config, self.aux = config, aux
+        self._fitted: dict[str, object] = {}  # model fingerprint -> its decoder
+        self.fit_seconds = 0.0
 
-    def decode(self, obs: Observation) -> torch.Tensor:
+    def decoder_for(self, obs: Observation):
+        """The decoder of the observed model, fitted on first use."""
         cfg = self.config
+        model = model_key(obs.model)
+        if model not in self._fitted:
+            items = [self.aux[i] for i in range(cfg.aux_items)]
+            key = (model, _aux_key(items, cfg))
+            if key not in _LAST_FIT:
+                start = time.perf_counter()
+                updates, targets = public_updates(obs.model, items, obs.modality)
+                if cfg.decoder == "ridge":
+                    decoder = RidgeDecoder(updates, targets, cfg.ridge)
+                else:
+                    rng = torch.Generator().manual_seed(int(model[:15], 16))
+                    decoder = MLPDecoder(updates, targets, cfg.mlp, rng)
+                seconds = time.perf_counter() - start
+                while len(_LAST_FIT) >= KEPT_FITS:
+                    del _LAST_FIT[next(iter(_LAST_FIT))]
+                _LAST_FIT[key] = (decoder, seconds)
+                self.fit_seconds += seconds
+            self._fitted = {model: _LAST_FIT[key]}
+        return self._fitted[model][0]
+
+    def details(self, obs: Observation) -> dict:
+        """The public-set size, the decoder and its one fit's time, for the record."""
+        _, seconds = self._fitted[model_key(obs.model)]
+        return {
+            "decoder": self.config.decoder,
+            "public_items": self.config.aux_items,
+            "fit_seconds": round(seconds, 2),
+        }
+
+    def decode(self, obs: Observation, rng: torch.Generator) -> torch.Tensor:
         if obs.batch_size != 1:
             raise ConfigError("learned inversion decodes one item's update: batch size 1 only")
-        items = [self.aux[i] for i in range(cfg.aux_items)]
-        mean_g, std_g, weights, mean_x = fit_decoder(obs.model, items, obs.modality, cfg.ridge)
-        z = (_flat(obs.gradients).double() - mean_g) / std_g
-        x = (z @ weights + mean_x).reshape(obs.input_shape).to(obs.gradients[0].dtype)
+        decoder = self.decoder_for(obs)
+        update = torch.cat([g.reshape(-1) for g in obs.gradients])
+        x = decoder(update).reshape(obs.input_shape).to(obs.gradients[0].dtype)
         x = layout.as_batch(x, obs.modality)
         return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        x = self.decode(obs)
+        x = self.decode(obs, rng)
         if self.config.then_proxy:
-            return SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
-        label = infer_label(obs)
-        track = IterateTracker()
-        loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
-        track.observe(loss, (x, label))
-        return finish(track, 0, self.config.proxy.threshold, (x, label), obs.modality)
+            rec = SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
+        else:
+            label = infer_label(obs)
+            track = IterateTracker()
+            loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
+            track.observe(loss, (x, label))
+            rec = finish(track, 0, self.config.proxy.threshold, (x, label), obs.modality)
+        return replace(rec, details={**rec.details, **self.details(obs)})

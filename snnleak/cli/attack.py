@@ -9,6 +9,7 @@ import click
 from snnleak.attacks.config import (
     ATTACKS,
     CLAMPS,
+    DECODERS,
     ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
@@ -19,6 +20,7 @@ from snnleak.attacks.config import (
     SPLITS,
     SURROGATE_FAMILIES,
     THRESHOLD_MODES,
+    VICTIM_PROTOCOLS,
 )
 from snnleak.cli.common import device_option, interrupted_hint
 from snnleak.neurons import BACKENDS
@@ -142,6 +144,21 @@ def _model_choice(value: str) -> str:
     "the victims' items are not from).",
 )
 @click.option(
+    "--decoder",
+    type=click.Choice(DECODERS),
+    default="mlp",
+    show_default=True,
+    help="learned, learned-proxy: Learning To Invert's MLP, or the ridge baseline.",
+)
+@click.option(
+    "--victims",
+    type=click.Choice(VICTIM_PROTOCOLS),
+    default="fresh",
+    show_default=True,
+    help="fresh: a victim model per trial (the paper's); round: every trial is a client of one "
+    "federation round, sharing one model.",
+)
+@click.option(
     "--grnn-wasserstein",
     default="original",
     show_default=True,
@@ -232,6 +249,8 @@ def attack(
     loss_norm: str,
     clamp: str,
     aux_items: int,
+    decoder: str,
+    victims: str,
     grnn_wasserstein: str,
     grnn_generator: str,
     batch_trials: int,
@@ -279,6 +298,8 @@ def attack(
         loss_norm=loss_norm,
         clamp=clamp,
         aux_items=aux_items,
+        decoder=decoder,
+        victims=victims,
         grnn_generator=grnn_generator,
         neuron=neuron,
         surrogate_alpha=surrogate_alpha,

@@ -46,6 +46,12 @@ Dir = click.Path(file_okay=False, path_type=Path)
     default=None,
     help="Trials run at once (default: one per core, or one per GPU).",
 )
+@click.option(
+    "--samples",
+    type=int,
+    default=None,
+    help="Items per cell, overriding the preset's (Tables IV and V, adaptive, ablations).",
+)
 @device_option
 @click.option(
     "--dry-run",
@@ -63,6 +69,7 @@ def reproduce(
     executor: str,
     address: str | None,
     workers: int | None,
+    samples: int | None,
     device: str,
     dry_run: bool,
 ) -> None:
@@ -75,8 +82,11 @@ def reproduce(
     from snnleak.reporting import to_markdown
     from snnleak.reproduce import Run, load_preset
     from snnleak.reproduce import reproduce as run_reproduction
+    from snnleak.reproduce.preset import with_samples
 
     chosen = load_preset(preset)
+    if samples is not None:
+        chosen = with_samples(chosen, samples)
     where = resolve(device)
     if dry_run:
         from snnleak.reproduce.cost import estimate, summary

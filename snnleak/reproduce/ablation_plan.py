@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnleak import data
-from snnleak.attacks.config import ATTACKS, ENCODINGS, INITS, SURROGATE_FAMILIES
+from snnleak.attacks.config import ATTACKS, ENCODINGS, INITS, SURROGATE_FAMILIES, VICTIM_PROTOCOLS
 from snnleak.errors import ConfigError
 from snnleak.reproduce.sections import dataset_name, take
 
@@ -33,6 +33,8 @@ class AblationPlan:
     resets: tuple[str, ...] = RESETS
     forwards: tuple[str, ...] = FORWARDS
     public_items: tuple[int, ...] = (64, 256, 1000, 0)  # the learned attacks' (0: all)
+    split: str = "train"  # the victims' items (the public items: the other split)
+    victims: str = "fresh"  # a victim per trial, or one per cell (a round's clients)
 
 
 ABLATION_LISTS = (
@@ -54,13 +56,19 @@ def parse_ablations(table: dict) -> AblationPlan:
     a = take(
         table,
         "ablations",
-        {"dataset": str, "samples": int} | dict.fromkeys(ABLATION_LISTS, list),
-        {k: getattr(base, k) for k in ("dataset", "samples")}
+        {"dataset": str, "samples": int, "split": str, "victims": str}
+        | dict.fromkeys(ABLATION_LISTS, list),
+        {k: getattr(base, k) for k in ("dataset", "samples", "split", "victims")}
         | {k: list(getattr(base, k)) for k in ABLATION_LISTS},
     )
     dataset_name(a["dataset"], "ablations.dataset")
     if data.get_dataset(a["dataset"]).modality != "image":
         raise ConfigError(f"ablations.dataset must be an image dataset, got {a['dataset']!r}")
+    for key, choices in (("split", ("train", "test")), ("victims", VICTIM_PROTOCOLS)):
+        if a[key] not in choices:
+            raise ConfigError(
+                f"ablations.{key} must be one of {', '.join(choices)}, got {a[key]!r}"
+            )
     checks = {
         "timesteps": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000,
         "neurons": lambda v: v in ("if", "lif"),
@@ -80,4 +88,4 @@ def parse_ablations(table: dict) -> AblationPlan:
             raise ConfigError(f"ablations.{key} has a value out of range: {a[key]}")
     lists = {k: tuple(dict.fromkeys(a[k])) for k in ABLATION_LISTS}
     lists["alphas"] = tuple(float(v) for v in lists["alphas"])
-    return AblationPlan(a["dataset"], a["samples"], **lists)
+    return AblationPlan(a["dataset"], a["samples"], **lists, split=a["split"], victims=a["victims"])

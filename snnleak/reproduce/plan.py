@@ -85,6 +85,9 @@ def table4_cell(
     samples: int,
     table: str,
     iterations: int | None,
+    split: str | None = None,
+    victims: str = "fresh",
+    decoder: str = "mlp",
 ) -> Cell:
     """One cell on Table IV's protocol: its T, split, GRNN and, for DLG/iDLG, the L-BFGS of
     the (model, dataset) (GRNN and the adaptive attacks bring their own optimisers)."""
@@ -99,9 +102,11 @@ def table4_cell(
         iterations=iterations,
         lbfgs=LBFGSConfig(lr=opt.lr, max_iter=p.lbfgs_max_iter, line_search=opt.line_search),
         grnn_wasserstein=p.grnn_wasserstein,
-        split=p.split,
+        split=split or p.split,
         loss_norm=opt.loss_norm,
         grnn_generator=p.grnn_generator,
+        victims=victims,
+        decoder=decoder,
     )
     batched = attack in TRIAL_BATCHED_ATTACKS and opt.line_search == "none"  # else no batched form
     batch = min(p.batch_trials, samples) if batched else 1
@@ -251,6 +256,7 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
     """Table IV's data and victims under the paper's attacks and the adaptive ones: a paper
     attack keeps Table IV's budget and optimiser; an adaptive one its own defaults."""
     p, a = preset.table4, preset.adaptive
+    datasets = [(paper, d) for paper, d in p.datasets if not a.datasets or d in a.datasets]
     return [
         table4_cell(
             preset,
@@ -262,9 +268,12 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
             samples=a.samples,
             table="adaptive",
             iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else a.iterations,
+            split=a.split,
+            victims=a.victims,
+            decoder=a.decoder,
         )
         for attack in a.attacks
-        for paper, dataset in p.datasets
+        for paper, dataset in datasets
         for model in MODELS
     ]
 
@@ -328,6 +337,8 @@ def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
                 samples=a.samples,
                 table="ablations",
                 iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else None,
+                split=a.split,
+                victims=a.victims,
             )
             spec = replace(
                 base.spec,

@@ -8,17 +8,17 @@ read once, checked key by key (an unknown or missing key is one clear error), an
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
 from snnleak import data
 from snnleak.attacks.config import (
-    ATTACKS,
     PAPER_ATTACKS,
 )
 from snnleak.errors import ConfigError
 from snnleak.reproduce.ablation_plan import AblationPlan, parse_ablations
+from snnleak.reproduce.adaptive_plan import AdaptivePlan, parse_adaptive
 from snnleak.reproduce.defense_plan import DefensesPlan, parse_defenses
 from snnleak.reproduce.optimiser_plan import Optimiser, parse_optimisers
 from snnleak.reproduce.sections import dataset_name, take
@@ -91,15 +91,6 @@ class SweepPlan:
 
 
 @dataclass(frozen=True)
-class AdaptivePlan:
-    """``reproduce adaptive``: the paper's attack beside the adaptive ones, on Table IV's data."""
-
-    samples: int = 4
-    attacks: tuple[str, ...] = ("idlg", "proxy", "ig", "analytic", "learned")
-    iterations: int | None = None  # the adaptive attacks' steps (None: each attack's own)
-
-
-@dataclass(frozen=True)
 class JudgePlan:
     require_imagenet: bool = False  # refuse to train the LFW judge from scratch
 
@@ -121,7 +112,7 @@ class Preset:
     source: str  # the file it was read from
     judges: JudgePlan = JudgePlan()
     sweep: SweepPlan = SweepPlan()
-    adaptive: AdaptivePlan = AdaptivePlan()
+    adaptive: AdaptivePlan = field(default_factory=AdaptivePlan)
     ablations: AblationPlan = field(default_factory=AblationPlan)
     defenses: DefensesPlan = field(default_factory=DefensesPlan)
     # ((model, dataset), Optimiser) for DLG/iDLG; a pair not listed uses the default
@@ -243,18 +234,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
     for name in sweep["datasets"]:
         dataset_name(name, "sweep.datasets")
     sweep["datasets"] = tuple(dict.fromkeys(sweep["datasets"]))
-    adaptive = take(
-        top["adaptive"],
-        "adaptive",
-        {"samples": int, "attacks": list, "iterations": int},
-        {"samples": 4, "attacks": list(AdaptivePlan.attacks), "iterations": None},
-    )
-    unknown = [a for a in adaptive["attacks"] if a not in ATTACKS]
-    if unknown or not adaptive["attacks"]:
-        raise ConfigError(
-            f"adaptive.attacks must name attacks among {', '.join(ATTACKS)}, "
-            f"got {adaptive['attacks']}"
-        )
+    adaptive = parse_adaptive(top["adaptive"], tuple(datasets.values()))
     if sweep["attack"] not in ("dlg", "idlg"):
         raise ConfigError(f"sweep.attack must be dlg or idlg, got {sweep['attack']!r}")
     for where, name in (("table5.dataset", t5["dataset"]), ("table6.dataset", t6["dataset"])):
@@ -290,11 +270,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
         source=source,
         judges=JudgePlan(judges["require_imagenet"]),
         sweep=SweepPlan(**sweep),
-        adaptive=AdaptivePlan(
-            adaptive["samples"],
-            tuple(dict.fromkeys(adaptive["attacks"])),
-            adaptive["iterations"],
-        ),
+        adaptive=adaptive,
         ablations=ablations,
         defenses=parse_defenses(top["defenses"]),
         optimisers=optimisers,
@@ -337,3 +313,19 @@ def _parse_bytes(raw: bytes, where: str) -> Preset:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML ({exc})") from exc
     return parse_preset(doc, where)
+
+
+def with_samples(preset: Preset, samples: int) -> Preset:
+    """``preset`` with ``samples`` items per cell in every table that attacks items (Tables IV
+    and V, the figures, the adaptive table, the ablations); the sweep keeps its tune/evaluate
+    split and Table VI its per-class count."""
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    return replace(
+        preset,
+        table4=replace(preset.table4, samples=samples),
+        table5=replace(preset.table5, samples=samples),
+        figures=replace(preset.figures, samples=min(preset.figures.samples, samples)),
+        adaptive=replace(preset.adaptive, samples=samples),
+        ablations=replace(preset.ablations, samples=samples),
+    )

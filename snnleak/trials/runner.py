@@ -35,7 +35,7 @@ from snnleak.gradients import relative_mismatch
 from snnleak.info import package_versions
 from snnleak.io import claim_folder
 from snnleak.models.victims import build_victim
-from snnleak.seeding import trial_rng
+from snnleak.seeding import trial_rng, victim_rng
 from snnleak.threat import Reconstruction
 from snnleak.trials.loop import (
     Cell,
@@ -90,7 +90,7 @@ def run_unit(
     items = [client_batch(split, i, spec.batch, seed) for i in indices]
     observations = []
     for i, (x, y) in zip(indices, items, strict=True):
-        victim = build_victim(spec.victim, info, trial_rng(seed, i, "victim"), device)
+        victim = build_victim(spec.victim, info, victim_rng(seed, i, spec.victims), device)
         if spec.batch > 1:
             xb, label = x.to(device), torch.tensor(y, device=device)
         else:
@@ -162,6 +162,7 @@ def make_trial(
         "privacy": privacy(defense),
         **convergence(rec.losses, rec.diverged),
         "steps": rec.steps,
+        **({"attack_details": rec.details} if rec.details else {}),
         **{k: v for k, v in context.items() if k != "split"},
         "config": asdict(spec),
     }

@@ -1,0 +1,176 @@
+r"""Decoders from an update to the item it came from, fitted on the attacker's public items.
+
+The training pairs are each public item's update **on the observed model** (what the model a
+client received would send for that item) and the item itself. Updates are flattened and
+standardised per coordinate with the public items' mean and spread; items are flattened.
+
+- :class:`RidgeDecoder`: ridge regression, solved in closed form in the dual (items << update
+  coordinates): exact and fast, linear in the update.
+- :class:`MLPDecoder`: Learning To Invert's (Wu et al. 2022) decoder, a two-layer MLP
+  (update -> ``hidden`` ReLU units -> item through a sigmoid), trained with Adam on a mean
+  squared error, with early stopping on a held-out tenth of the public items.
+
+:func:`public_updates` computes the public items' updates in chunks, each chunk through K
+copies of the model stacked into one computation (:class:`~snnleak.models.stacked.StackedLeNet`:
+one forward and one backward give K per-item gradients), or one item at a time for a model
+that cannot be stacked (a plug-in, a stochastic encoder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnleak import layout
+from snnleak.gradients import parameter_gradients
+from snnleak.models.lenet import LeNet
+from snnleak.models.lenet_snn import LeNet5SNN
+
+CHUNK = 32  # items per stacked computation of public updates
+
+
+def _flat(grads) -> torch.Tensor:
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _stackable(model: nn.Module) -> bool:
+    if type(model) is LeNet:
+        return True
+    return type(model) is LeNet5SNN and model.encoding == "direct"
+
+
+def public_updates(
+    model: nn.Module, items: list[tuple[torch.Tensor, int]], modality: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(updates [n, P], items [n, D])``: each public item's flattened update on ``model``
+    (the gradient of the cross entropy at the item and its label) and the flattened item."""
+    model.train()
+    ref = next(model.parameters())
+    feats = []
+    if _stackable(model) and modality == "image":
+        from snnleak.models.stacked import StackedLeNet
+
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            stacked = StackedLeNet([model] * len(chunk)).train()
+            x = torch.stack([x for x, _ in chunk]).unsqueeze(1).to(ref.device, ref.dtype)
+            y = torch.tensor([y for _, y in chunk], device=ref.device)
+            logits = stacked(x)[:, 0]  # [K, O]: item k through copy k
+            loss = F.cross_entropy(logits, y, reduction="sum")
+            grads = torch.autograd.grad(loss, stacked.ordered_parameters())
+            feats += [_flat(g) for g in stacked.trial_parameters(list(grads))]
+    else:
+        for x, y in items:
+            xb = layout.as_batch(x, modality).to(ref.device, ref.dtype)
+            label = torch.tensor([y], device=ref.device)
+            feats.append(_flat(parameter_gradients(model, xb, label)))
+    targets = [x.reshape(-1).to(ref.device, ref.dtype) for x, _ in items]
+    return torch.stack(feats).detach(), torch.stack(targets)
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @staticmethod
+    def fit(g: torch.Tensor) -> Standardiser:
+        return Standardiser(g.mean(0), g.std(0).clamp_min(1e-12))
+
+    def __call__(self, g: torch.Tensor) -> torch.Tensor:
+        return (g - self.mean) / self.std
+
+
+class RidgeDecoder:
+    """Ridge regression from the standardised update to the item (dual form)."""
+
+    def __init__(self, updates: torch.Tensor, items: torch.Tensor, ridge: float) -> None:
+        g, t = updates.double(), items.double()
+        self.scale = Standardiser.fit(g)
+        z = self.scale(g)
+        self.mean_x = t.mean(0)
+        gram = z @ z.T
+        lam = ridge * float(gram.diagonal().mean())
+        eye = torch.eye(len(z), dtype=z.dtype, device=z.device)
+        coef = torch.linalg.solve(gram + lam * eye, t - self.mean_x)
+        self.weights = z.T @ coef
+
+    def __call__(self, update: torch.Tensor) -> torch.Tensor:
+        return self.scale(update.double()) @ self.weights + self.mean_x
+
+
+@dataclass(frozen=True)
+class MLPSettings:
+    hidden: int = 1000
+    epochs: int = 60
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    batch: int = 64
+    patience: int = 10  # epochs without a better held-out loss before stopping
+    held_out: float = 0.1  # the fraction of public items early stopping watches
+
+
+class MLPDecoder:
+    """Learning To Invert's MLP decoder, trained on the public pairs (see the module
+    docstring); the weights of the epoch with the lowest held-out loss are kept."""
+
+    def __init__(
+        self,
+        updates: torch.Tensor,
+        items: torch.Tensor,
+        settings: MLPSettings,
+        rng: torch.Generator,
+    ) -> None:
+        g, t = updates.float(), items.float()
+        self.scale = Standardiser.fit(g)
+        z = self.scale(g)
+        n = len(z)
+        order = torch.randperm(n, generator=rng, device="cpu").to(z.device)
+        cut = max(1, round(settings.held_out * n))
+        val, train = order[:cut], order[cut:]
+        torch_seed = int(torch.randint(0, 2**62, (1,), generator=rng, device="cpu"))
+        with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+            torch.manual_seed(torch_seed)
+            net = nn.Sequential(
+                nn.Linear(z.shape[1], settings.hidden),
+                nn.ReLU(),
+                nn.Linear(settings.hidden, t.shape[1]),
+                nn.Sigmoid(),
+            )
+        self.net = net.to(z.device)
+        opt = torch.optim.Adam(
+            self.net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+        best, best_state, waited = float("inf"), None, 0
+        self.epochs = 0
+        for _ in range(settings.epochs):
+            self.epochs += 1
+            self.net.train()
+            shuffled = train[torch.randperm(len(train), generator=rng, device="cpu")]
+            for start in range(0, len(shuffled), settings.batch):
+                idx = shuffled[start : start + settings.batch]
+                loss = F.mse_loss(self.net(z[idx]), t[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                with torch.device("cpu"):  # torch < 2.12 makes Adam's counter on the default
+                    opt.step()
+            self.net.eval()
+            with torch.no_grad():
+                held = float(F.mse_loss(self.net(z[val]), t[val]))
+            if held < best:
+                best, waited = held, 0
+                best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= settings.patience:
+                    break
+        self.net.load_state_dict(best_state)
+        self.net.eval()
+        self.held_out_loss = best  # the decoder's own error on public items it did not fit
+
+    def __call__(self, update: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net(self.scale(update.float()).unsqueeze(0))[0]

@@ -1,0 +1,75 @@
+"""``[adaptive]``: the paper's attack beside the adaptive ones (``reproduce adaptive``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snnleak.attacks.config import ATTACKS, DECODERS, VICTIM_PROTOCOLS
+from snnleak.errors import ConfigError
+from snnleak.reproduce.sections import take
+
+
+@dataclass(frozen=True)
+class AdaptivePlan:
+    """``reproduce adaptive``: the paper's attack beside the adaptive ones, on Table IV's data."""
+
+    samples: int = 4
+    attacks: tuple[str, ...] = ("idlg", "proxy", "ig", "analytic", "learned")
+    iterations: int | None = None  # the adaptive attacks' steps (None: each attack's own)
+    datasets: tuple[str, ...] = ()  # a subset of Table IV's data (empty: all of it)
+    split: str | None = None  # the victims' split (None: Table IV's); the public set: the other
+    victims: str = "fresh"  # fresh: a victim per trial; round: one model, a round's clients
+    decoder: str = "mlp"  # the learned attacks' decoder: Learning To Invert's MLP, or ridge
+
+
+def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
+    """The ``[adaptive]`` section; its datasets must be among Table IV's ``table4_data``."""
+    a = take(
+        section,
+        "adaptive",
+        {
+            "samples": int,
+            "attacks": list,
+            "iterations": int,
+            "datasets": list,
+            "split": str,
+            "victims": str,
+            "decoder": str,
+        },
+        {
+            "samples": 4,
+            "attacks": list(AdaptivePlan.attacks),
+            "iterations": None,
+            "datasets": [],
+            "split": None,
+            "victims": "fresh",
+            "decoder": "mlp",
+        },
+    )
+    stray = [d for d in a["datasets"] if d not in table4_data]
+    if stray:
+        raise ConfigError(
+            f"adaptive.datasets must be among Table IV's ({', '.join(sorted(table4_data))}), "
+            f"got {stray}"
+        )
+    for key, choices in (
+        ("split", ("train", "test")),
+        ("victims", VICTIM_PROTOCOLS),
+        ("decoder", DECODERS),
+    ):
+        if a[key] is not None and a[key] not in choices:
+            raise ConfigError(f"adaptive.{key} must be one of {', '.join(choices)}, got {a[key]!r}")
+    unknown = [x for x in a["attacks"] if x not in ATTACKS]
+    if unknown or not a["attacks"]:
+        raise ConfigError(
+            f"adaptive.attacks must name attacks among {', '.join(ATTACKS)}, got {a['attacks']}"
+        )
+    return AdaptivePlan(
+        a["samples"],
+        tuple(dict.fromkeys(a["attacks"])),
+        a["iterations"],
+        tuple(a["datasets"]),
+        a["split"],
+        a["victims"],
+        a["decoder"],
+    )
