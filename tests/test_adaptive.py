@@ -440,3 +440,19 @@ def test_the_paired_gap_and_its_interval():
     diff, low, high = paired_difference_ci(a, b, "median")
     assert diff == pytest.approx(0.95 - 0.1) and low <= diff <= high
     assert paired_difference_ci([1.0, None], [0.0, 0.5], "mean")[0] == 1.0  # a missing pair out
+
+
+def test_the_victim_options_reach_the_records(tmp_path):
+    from click.testing import CliRunner
+
+    from snnleak.cli import cli
+    from snnleak.trials.records import read_records
+
+    args = "attack --attack idlg --model snn --dataset digits --samples 2 --iterations 1"
+    args += " --timesteps 2 --victim-init torch --victims round --device cpu --out"
+    result = CliRunner().invoke(cli, [*args.split(), str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    records = read_records(tmp_path / "records.jsonl")
+    assert len(records) == 2
+    assert all(r["config"]["victim_init"] == "torch" for r in records)
+    assert all(r["config"]["victims"] == "round" for r in records)

@@ -13,6 +13,7 @@ from snnleak.attacks.config import (
     ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
+    INITS,
     LINE_SEARCHES,
     LOSS_NORMS,
     MODELS,
@@ -29,9 +30,7 @@ from snnleak.neurons import BACKENDS
 def _model_choice(value: str) -> str:
     if value in MODELS or ":" in value:
         return value
-    raise click.BadParameter(
-        f"{value!r} is not ann, snn or a plug-in FILE.py:FACTORY / MODULE:FACTORY"
-    )
+    raise click.BadParameter(f"{value!r} is not ann, snn or a plug-in FILE.py:FACTORY")
 
 
 @click.command()
@@ -150,6 +149,7 @@ def _model_choice(value: str) -> str:
     show_default=True,
     help="learned, learned-proxy: Learning To Invert's MLP, or the ridge baseline.",
 )
+@click.option("--victim-init", type=click.Choice(INITS), default="dlg", help="DLG's or torch's")
 @click.option(
     "--victims",
     type=click.Choice(VICTIM_PROTOCOLS),
@@ -251,6 +251,7 @@ def attack(
     aux_items: int,
     decoder: str,
     victims: str,
+    victim_init: str,
     grnn_wasserstein: str,
     grnn_generator: str,
     batch_trials: int,
@@ -300,6 +301,7 @@ def attack(
         aux_items=aux_items,
         decoder=decoder,
         victims=victims,
+        victim_init=victim_init,
         grnn_generator=grnn_generator,
         neuron=neuron,
         surrogate_alpha=surrogate_alpha,

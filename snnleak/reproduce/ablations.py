@@ -65,7 +65,7 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
     a = preset.ablations
     return Table(
         "ablations",
-        f"Ablations on SNN-LeNet ({a.dataset}, training items; base: IF, ATan alpha 2, T = 20, "
+        f"Ablations on SNN-LeNet ({a.dataset}, {a.split} items; base: IF, ATan alpha 2, T = 20, "
         "direct encoding, DLG's init, gradient through the reset, spiking forward; one factor "
         "varies at a time)",
         ("Factor", "Value", "Attack", "n", "SSIM", "ASR (%)", "Loss final/initial"),

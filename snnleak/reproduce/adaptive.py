@@ -127,7 +127,8 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
     return Table(
         "adaptive",
         "Adaptive attacks beside the paper's, on LeNet and SNN-LeNet, and the attack an attacker "
-        "would pick by what it observes (training items, last iterate; mean [95% bootstrap CI])",
+        f"would pick by what it observes ({cells[0].spec.split} items, last iterate; mean [95% "
+        "bootstrap CI])",
         (
             "Attack",
             "Dataset",
