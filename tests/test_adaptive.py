@@ -456,3 +456,14 @@ def test_the_victim_options_reach_the_records(tmp_path):
     assert len(records) == 2
     assert all(r["config"]["victim_init"] == "torch" for r in records)
     assert all(r["config"]["victims"] == "round" for r in records)
+
+
+def test_the_public_subset_is_a_sample_of_every_class():
+    from snnleak.attacks.learned import public_subset
+
+    public = data.public_split("mnist-5k", "test")  # 4,000 items, stored in class order
+    chosen = public_subset(len(public), 256)
+    assert len(set(chosen.tolist())) == 256
+    assert {int(public[int(i)][1]) for i in chosen} == set(range(10))
+    assert torch.equal(public_subset(len(public), 256), chosen)  # seeded
+    assert torch.equal(public_subset(10, 20), torch.arange(10))

@@ -314,6 +314,8 @@ class AttackSpec:
         fields = asdict(self)
         if self.attack not in PUBLIC_DATA_ATTACKS:
             del fields["decoder"]  # read by the learned attacks only
+        elif self.aux_items:
+            fields["aux_sample"] = "seeded"  # once the first N items: their records differ
         for name, default in LATER_DEFAULTS.items():  # fields added later leave old ids alone
             if fields.get(name) == default:
                 del fields[name]

@@ -75,6 +75,14 @@ def _aux_key(items: list, config: LearnedConfig) -> str:
     return h.hexdigest()
 
 
+def public_subset(available: int, n: int) -> torch.Tensor:
+    """The ``n`` public items a decoder trains on: a seeded sample of the split, not its first
+    ``n`` (a split stored in class order would give the first classes only)."""
+    if n >= available:
+        return torch.arange(available)
+    return torch.randperm(available, generator=torch.Generator().manual_seed(0))[:n].sort().values
+
+
 class LearnedInversion:
     name = "learned"
 
@@ -94,7 +102,7 @@ class LearnedInversion:
         cfg = self.config
         model = model_key(obs.model)
         if model not in self._fitted:
-            items = [self.aux[i] for i in range(cfg.aux_items)]
+            items = [self.aux[int(i)] for i in public_subset(len(self.aux), cfg.aux_items)]
             key = (model, _aux_key(items, cfg))
             if key not in _LAST_FIT:
                 start = time.perf_counter()
