@@ -79,8 +79,9 @@ def public_subset(available: int, n: int) -> torch.Tensor:
     """The ``n`` public items a decoder trains on: a seeded sample of the split, not its first
     ``n`` (a split stored in class order would give the first classes only)."""
     if n >= available:
-        return torch.arange(available)
-    return torch.randperm(available, generator=torch.Generator().manual_seed(0))[:n].sort().values
+        return torch.arange(available, device="cpu")
+    rng = torch.Generator().manual_seed(0)
+    return torch.randperm(available, generator=rng, device="cpu")[:n].sort().values
 
 
 class LearnedInversion:
