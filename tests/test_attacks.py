@@ -16,6 +16,7 @@ from snnleak.attacks import (
     GRNNConfig,
     LBFGSConfig,
     Thresholding,
+    thresholding,
 )
 from snnleak.attacks.grnn import original_wasserstein, wasserstein
 from snnleak.cli import cli
@@ -111,6 +112,45 @@ def test_thresholding_algorithm_2_keeps_the_dummy_binary_during_optimisation():
     cfg = DLGConfig(iterations=3, threshold=Thresholding(0.05, "in"))
     rec = GradientInversion(cfg, True).reconstruct(obs, torch.Generator().manual_seed(0))
     assert set(rec.x.unique().tolist()) <= {0.0, 1.0} and rec.steps == 3
+
+
+def test_algorithm_2_under_a_line_search_descends_through_binary_tensors():
+    """The start and the reconstruction are binary, and the searched projection accepts only
+    a lower loss: the trajectory never rises, so the run cannot end above its start, whatever
+    the CPU; for DLG too, whose label logits move along with the dummy."""
+    obs = _event_observation()
+    lbfgs = LBFGSConfig(max_iter=4, line_search="strong_wolfe")
+    cfg = DLGConfig(iterations=3, lbfgs=lbfgs, threshold=Thresholding(0.1, "in"))
+    seen = []
+    model_forward = obs.model.forward
+    obs.model.forward = lambda x: (seen.append(x.detach().clone()), model_forward(x))[1]
+    for infer in (True, False):
+        seen.clear()
+        rec = GradientInversion(cfg, infer).reconstruct(obs, torch.Generator().manual_seed(0))
+        assert set(seen[0].unique().tolist()) <= {0.0, 1.0}
+        assert set(rec.x.unique().tolist()) <= {0.0, 1.0}
+        assert all(b <= a for a, b in zip(rec.losses, rec.losses[1:], strict=False))
+        assert rec.losses[-1] < rec.losses[0]
+
+
+def test_the_searched_projection_keeps_the_previous_tensor_when_nothing_is_lower():
+    previous = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    target = previous.clone()
+    x = torch.tensor([0.9, 0.0, 0.8, 1.0], requires_grad=True)
+
+    def evaluate():
+        loss = ((x - target) ** 2).sum()
+        (g,) = torch.autograd.grad(loss, x)
+        return float(loss.detach()), g
+
+    assert not thresholding.projected_search([x], [previous], 0.0, 0.5, evaluate)
+    assert torch.equal(x.detach(), previous)
+    target = torch.tensor([1.0, 1.0, 0.0, 0.0])  # the optimiser's step flips the wrong bits
+    with torch.no_grad():
+        x.copy_(torch.tensor([0.0, 0.0, 0.9, 1.0]))
+    assert thresholding.projected_search([x], [previous], 2.0, 0.5, evaluate)
+    got = x.detach()
+    assert float(((got - target) ** 2).sum()) < 2.0 and set(got.tolist()) <= {0.0, 1.0}
 
 
 @pytest.mark.compat

@@ -72,6 +72,7 @@ class BatchedGradientInversion:
         rows, x_shape = [], None
         for obs, g in zip(observations, rngs, strict=True):
             x0 = initial_dummy(obs, g)
+            thresholding.start(x0, cfg.threshold)
             x_shape = x0.shape
             parts = [x0.reshape(-1)]
             if not self.infer_label:

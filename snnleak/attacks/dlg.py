@@ -57,7 +57,9 @@ class GradientInversion:
         cfg = self.config
         true = list(obs.gradients)
         weights = layer_weights(true, cfg.loss_norm)
-        x = initial_dummy(obs, rng).requires_grad_(True)
+        x = initial_dummy(obs, rng)
+        thresholding.start(x, cfg.threshold)
+        x.requires_grad_(True)
         if self.infer_label:
             label = infer_label(obs)
             variables = [x]
@@ -89,18 +91,27 @@ class GradientInversion:
                 return x.detach().clone(), label
             return x.detach().clone(), torch.softmax(logits.detach(), -1)
 
-        track, steps = IterateTracker(), 0
+        track, steps, stuck = IterateTracker(), 0, False
+        searched = thresholding.searched(cfg.threshold, cfg.lbfgs.line_search)
         for step in range(cfg.iterations + 1):
-            if step == cfg.iterations:  # the final iterate is measured as it is reported
+            last = step == cfg.iterations or stuck
+            if last:  # the final iterate is measured as it is reported
                 thresholding.before_final(x, obs.modality)
             before = state()
+            previous = [v.detach().clone() for v in variables] if searched else None
             # the last pass only evaluates the final iterate
-            loss = float(opt.step(closure) if step < cfg.iterations else closure())
+            loss = float(closure() if last else opt.step(closure))
             # `loss` is the loss at `before`, the iterate this step started at
-            if not track.observe(loss, before) or step == cfg.iterations:
+            if not track.observe(loss, before) or last:
                 break
             steps = step + 1
-            thresholding.after_step(x, obs.modality, cfg.threshold, cfg.clamp)
+            if searched:  # Algorithm 2 under a line search: a fresh L-BFGS from each projection
+                stuck = not thresholding.projected_search(
+                    variables, previous, loss, cfg.threshold.tau, lambda: (float(closure()), x.grad)
+                )
+                opt.state.clear()
+            else:
+                thresholding.after_step(x, obs.modality, cfg.threshold, cfg.clamp)
         return finish(track, steps, cfg.threshold, before, obs.modality)
 
     def reconstruct_batch(
