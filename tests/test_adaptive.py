@@ -185,18 +185,32 @@ def _learned(then_proxy: bool = False, decoder: str = "ridge") -> LearnedInversi
     return LearnedInversion(cfg, public)
 
 
+def _clients_of_one_round(kind: str, items=range(6)):
+    """Observations of several clients of one model (a round), and their items."""
+    gen = torch.Generator().manual_seed(0)
+    if kind == "ann":
+        model = LeNet((1, 28, 28), 10, rng=gen)
+    else:
+        model = LeNet5SNN((1, 28, 28), 10, 4, backend="fused", rng=gen)
+    split = data.load("digits", "train")
+    pairs = [split[i] for i in items]
+    return [(observe(model, x.unsqueeze(0), torch.tensor([y]), "image"), x) for x, y in pairs]
+
+
 @pytest.mark.compat
 @pytest.mark.parametrize("decoder", ["ridge", "mlp"])
 def test_the_learned_decoder_reconstructs_on_the_ann_and_beats_grey_on_the_snn(decoder):
-    obs, x = _observation("ann")
-    rec = _learned(decoder=decoder).reconstruct(obs, torch.Generator().manual_seed(0))
-    grey = metrics.ssim(torch.full_like(x, 0.5), x)
-    # ridge: a closed form; the MLP (a few epochs on 64 items here) must beat grey clearly
-    assert metrics.ssim(rec.x[0], x) >= (0.5 if decoder == "ridge" else grey + 0.2)
-    obs, x = _observation("snn")
-    rec = _learned(decoder=decoder).reconstruct(obs, torch.Generator().manual_seed(0))
-    grey = metrics.ssim(torch.full_like(x, 0.5), x)
-    assert metrics.ssim(rec.x[0], x) > grey + 0.2
+    """Over the clients of one round (one fit each model), the decoder's mean SSIM clears
+    uniform grey's by a margin: a property of the mean over items, not of one chaotic fit."""
+    margin = {"ann": 0.3, "snn": 0.1}
+    for kind in ("ann", "snn"):
+        attack = _learned(decoder=decoder)
+        got, grey = [], []
+        for obs, x in _clients_of_one_round(kind):
+            rec = attack.reconstruct(obs, torch.Generator().manual_seed(0))
+            got.append(metrics.ssim(rec.x[0], x))
+            grey.append(metrics.ssim(torch.full_like(x, 0.5), x))
+        assert sum(got) / len(got) > sum(grey) / len(grey) + margin[kind], (kind, got)
     if decoder == "ridge":
         piped = _learned(then_proxy=True).reconstruct(obs, torch.Generator().manual_seed(0))
         assert piped.losses[-1] <= piped.losses[0]  # the proxy never ends worse on the victim
@@ -251,6 +265,24 @@ def test_the_decoder_is_fitted_once_per_observed_model(monkeypatch):
     other, _ = _observation("ann", item=9)
     attack.reconstruct(other, torch.Generator().manual_seed(0))
     assert len(calls) == 3  # another model: another fit
+
+
+def test_victims_drawn_from_one_seed_do_not_share_a_decoder():
+    """A LeNet and an SNN-LeNet drawn from one generator seed have the same weights; so do one
+    SNN at two T. Their updates differ, and so must their decoders' keys (a shared fit decoded
+    SNN clients with the ANN's decoder)."""
+    from snnleak.attacks.learned import model_key
+
+    def draw(kind, timesteps=4):
+        gen = torch.Generator().manual_seed(0)
+        if kind == "ann":
+            return LeNet((1, 28, 28), 10, rng=gen)
+        return LeNet5SNN((1, 28, 28), 10, timesteps, backend="fused", rng=gen)
+
+    ann, snn, snn8 = draw("ann"), draw("snn"), draw("snn", 8)
+    assert all(torch.equal(a, b) for a, b in zip(ann.parameters(), snn.parameters(), strict=True))
+    assert len({model_key(ann), model_key(snn), model_key(snn8)}) == 3
+    assert model_key(draw("snn")) == model_key(snn)  # the same victim: one fit
 
 
 def test_round_victims_share_one_model_and_fresh_ones_do_not():

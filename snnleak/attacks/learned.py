@@ -56,10 +56,15 @@ class LearnedConfig:
 
 
 def model_key(model: torch.nn.Module) -> str:
-    """A fingerprint of the model's parameters: one decoder fit per observed model."""
-    h = hashlib.sha256()
-    for p in model.parameters():
-        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    """A fingerprint of the observed model: one decoder fit per model. Its class and ``repr``
+    (the architecture, the neurons, T) and every parameter and buffer: two victims drawn from
+    one seed share their weights whether they spike or not (an SNN-LeNet and a LeNet, or one SNN
+    at two T), and must not share a decoder."""
+    h = hashlib.sha256(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    h.update(repr(model).encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 

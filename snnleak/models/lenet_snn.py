@@ -62,6 +62,9 @@ class LeNet5SNN(nn.Module):
     def backend(self) -> str:
         return self.neurons[0].backend
 
+    def extra_repr(self) -> str:
+        return f"timesteps={self.timesteps}, encoding={self.encoding!r}"
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` images -> ``[T, B, C, H, W]`` (replicated, or Poisson rate-coded);
         sequences pass."""
