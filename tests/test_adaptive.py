@@ -151,14 +151,17 @@ def test_reproduce_adaptive_writes_its_table_and_figure(tmp_path):
             iterations=(("dlg", 2), ("idlg", 2), ("grnn", 2)),
             datasets=(("MNIST", "digits"),),
         ),
-        adaptive=AdaptivePlan(samples=1, iterations=1, decoder="ridge"),  # the MLP: minutes
+        # the MLP: minutes; one rehearsal item per attack gives the rehearsed pick
+        adaptive=AdaptivePlan(samples=1, iterations=1, decoder="ridge", rehearse=1),
         figures=FigurePlan(1),
     )
     load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("adaptive", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
-    assert table.name == "adaptive" and len(table.rows) == (5 + 2) * 2
-    assert {r[0] for r in table.rows} == {
+    assert table.name == "adaptive" and len(table.rows) == (5 + 3) * 2
+    rehearsed = {r[0] for r in table.rows if r[0].startswith(adaptive.REHEARSED)}
+    assert len(rehearsed) in (1, 2)  # "Rehearsed pick (<the attack chosen>)", per model
+    assert {r[0] for r in table.rows} - rehearsed == {
         "iDLG",
         "Smooth proxy",
         "Inverting Gradients",
@@ -170,6 +173,9 @@ def test_reproduce_adaptive_writes_its_table_and_figure(tmp_path):
     snn_rows = [r for r in table.rows if r[3] == "SNN-LeNet"]
     assert all(r[-2] is not None for r in snn_rows)  # the ANN - SNN gap, paired by item
     assert any(n.startswith("MNIST: iDLG: SNN median SSIM") for n in table.notes)
+    assert any(
+        "Rehearsal: 1 of the attacker's own public items (test split)" in n for n in table.notes
+    )
     assert any(n.startswith("Victims: every trial attacks a victim of its") for n in table.notes)
     assert any("public items of the other split, which no client holds" in n for n in table.notes)
     assert (tmp_path / "out" / "tables" / "adaptive.md").exists()
@@ -424,11 +430,13 @@ def test_the_learned_attacks_train_on_all_public_items_unless_told(monkeypatch):
         lambda m, items, *a: seen.append(len(items)) or real(m, items, *a),
     )
     obs, _ = _observation("ann")
-    for aux, want in ((0, 359), (16, 16)):
+    for aux, want in ((0, 359 - 32), (16, 16)):  # all but the 32 rehearsal items
         spec = AttackSpec("learned", "ann", "digits", aux_items=aux, decoder="ridge")
         build_attack(spec, public).reconstruct(obs, torch.Generator().manual_seed(0))
         assert seen[-1] == want
-    with pytest.raises(ConfigError, match="holds 359 items; pass at most that, or 0"):
+    with pytest.raises(
+        ConfigError, match="holds 327 items besides its rehearsal items; pass at most that, or 0"
+    ):
         check_public(AttackSpec("learned", "ann", "digits", aux_items=1000), public)
     with pytest.raises(ConfigError, match="--aux-items must be 0"):
         AttackSpec("learned", "ann", "digits", aux_items=1)
@@ -498,4 +506,24 @@ def test_the_public_subset_is_a_sample_of_every_class():
     assert len(set(chosen.tolist())) == 256
     assert {int(public[int(i)][1]) for i in chosen} == set(range(10))
     assert torch.equal(public_subset(len(public), 256), chosen)  # seeded
-    assert torch.equal(public_subset(10, 20), torch.arange(10))
+    assert torch.equal(public_subset(10, 20), torch.tensor([0, 1, 2, 3, 4, 7, 8, 9]))
+
+
+def test_no_decoder_trains_on_the_rehearsal_items_and_a_rehearsal_attacks_them():
+    """The rehearsal items (the attacker's own clients) are outside every public subset; a
+    rehearsal cell attacks exactly them, and its learned attack's public split is its own."""
+    from snnleak.attacks import AttackSpec
+    from snnleak.attacks.factory import public_of
+    from snnleak.attacks.learned import public_subset, rehearsal_items
+    from snnleak.trials.loop import Cell, chosen_items
+
+    kept = rehearsal_items(4000)
+    assert len(kept) == 32 and not set(kept) & set(public_subset(4000, 4000).tolist())
+    assert len(public_subset(4000, 4000)) == 3968 and rehearsal_items(10) == [5, 6]
+    spec = AttackSpec("learned", "snn", "mnist-5k", split="train", rehearsal=True)
+    assert chosen_items(Cell(spec, 8), 4000, seed=3) == kept[:8]
+    assert public_of(spec).split == "train"  # its own split, less the items it attacks
+    client = AttackSpec("learned", "snn", "mnist-5k", split="test")
+    assert public_of(client).split == "train" and client.config_id() != spec.config_id()
+    with pytest.raises(ConfigError, match="8 rehearsal items asked, mnist-5k keeps 2"):
+        chosen_items(Cell(spec, 8), 10, seed=0)

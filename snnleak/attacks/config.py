@@ -167,7 +167,11 @@ LATER_DEFAULTS = {
     "detach_reset": False,
     "smooth_forward": False,
     "victims": "fresh",
+    "rehearsal": False,
 }
+# public items the learned attacks keep out of every decoder fit (at most a quarter of the public
+# split): the attacker's own clients, on which it rehearses its attacks (`reproduce adaptive`)
+REHEARSAL_ITEMS = 32
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,9 @@ class AttackSpec:
     # fresh: every trial attacks a victim of its own (the paper's protocol); round: every trial
     # of a run is a client of one federation round, which shares one broadcast model
     victims: str = "fresh"
+    # the trial attacks one of the attacker's own public items kept out of its decoders' fits
+    # (learned.rehearsal_items), on the round's model: a rehearsal, not a client
+    rehearsal: bool = False
 
     def __post_init__(self) -> None:
         from snnleak import data
@@ -245,7 +252,7 @@ class AttackSpec:
             raise ConfigError(
                 f"--aux-items must be 0 (every public item) or at least 2, got {self.aux_items}"
             )
-        for flag in ("detach_reset", "smooth_forward"):
+        for flag in ("detach_reset", "smooth_forward", "rehearsal"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
@@ -314,8 +321,10 @@ class AttackSpec:
         fields = asdict(self)
         if self.attack not in PUBLIC_DATA_ATTACKS:
             del fields["decoder"]  # read by the learned attacks only
-        elif self.aux_items:
-            fields["aux_sample"] = "seeded"  # once the first N items: their records differ
+        else:
+            if self.aux_items:
+                fields["aux_sample"] = "seeded"  # once the first N items: their records differ
+            fields["rehearsal_items"] = REHEARSAL_ITEMS  # kept out of the fit since 0.1.0
         for name, default in LATER_DEFAULTS.items():  # fields added later leave old ids alone
             if fields.get(name) == default:
                 del fields[name]

@@ -76,21 +76,31 @@ def _inverting(spec: AttackSpec, public) -> Attack:
 
 def check_public(spec: AttackSpec, public: data.Split) -> None:
     """One clear error when the learned attacks ask for more public items than there are."""
-    if spec.aux_items > len(public):
+    from snnleak.attacks.learned import fit_pool
+
+    if spec.aux_items > fit_pool(len(public)):
         raise ConfigError(
             f"--aux-items {spec.aux_items}: the attacker's public split of {spec.dataset} "
-            f"holds {len(public)} items; pass at most that, or 0 for all of them"
+            f"holds {fit_pool(len(public))} items besides its rehearsal items; pass at most "
+            "that, or 0 for all of them"
         )
 
 
-def _learned(spec: AttackSpec, public) -> Attack:
-    from snnleak.attacks.learned import LearnedConfig, LearnedInversion
+def public_of(spec: AttackSpec, root=None) -> data.Split:
+    """The attacker's public split: the other split, disjoint from the victims' items; a
+    rehearsal attacks the attacker's own items, so its public split is its own."""
+    if spec.rehearsal:
+        return data.load(spec.dataset, spec.split, root=root)
+    return data.public_split(spec.dataset, spec.split, root=root)
 
-    # the attacker's public data: the other split, disjoint from the victims' items
-    public = public if public is not None else data.public_split(spec.dataset, spec.split)
+
+def _learned(spec: AttackSpec, public) -> Attack:
+    from snnleak.attacks.learned import LearnedConfig, LearnedInversion, fit_pool
+
+    public = public if public is not None else public_of(spec)
     check_public(spec, public)
     cfg = LearnedConfig(
-        aux_items=spec.aux_items or len(public),
+        aux_items=spec.aux_items or fit_pool(len(public)),
         decoder=spec.decoder,
         then_proxy=spec.attack == "learned-proxy",
         proxy=_proxy_config(spec),

@@ -2,8 +2,9 @@ r"""Learned inversion (after Learning To Invert, Wu et al. 2022): a decoder from
 items, trained on the attacker's own public data.
 
 The attacker has the observed model (the :class:`~snnleak.threat.Observation`) and public data
-of the same kind, disjoint from the clients' (here: the first ``aux_items`` items, by default
-all, of the split the victims' items are not from). For each public item it computes the
+of the same kind, disjoint from the clients' (here: a seeded sample of ``aux_items`` items, by
+default all, of the split the victims' items are not from, less its rehearsal items:
+:func:`rehearsal_items`). For each public item it computes the
 update the observed model would send, and fits a decoder from update to item
 (:mod:`snnleak.attacks.decoders`): Learning To Invert's MLP (``decoder="mlp"``, the default) or
 a ridge regression (``"ridge"``, the baseline). Applied to the observed update it gives a
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from snnleak import layout
-from snnleak.attacks.config import DECODERS
+from snnleak.attacks.config import DECODERS, REHEARSAL_ITEMS
 from snnleak.attacks.decoders import MLPDecoder, MLPSettings, RidgeDecoder, public_updates
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label
@@ -80,13 +81,30 @@ def _aux_key(items: list, config: LearnedConfig) -> str:
     return h.hexdigest()
 
 
+def rehearsal_items(available: int) -> list[int]:
+    """The public items no decoder trains on: a seeded sample of ``REHEARSAL_ITEMS`` (at most a
+    quarter of the split), which the attacker keeps to rehearse its attacks on, as its own
+    clients whose truth it knows (``reproduce adaptive``'s rehearsed pick)."""
+    k = min(REHEARSAL_ITEMS, available // 4)
+    rng = torch.Generator().manual_seed(1)
+    return torch.randperm(available, generator=rng, device="cpu")[:k].sort().values.tolist()
+
+
+def fit_pool(available: int) -> int:
+    """How many public items a decoder may train on: all but the rehearsal items."""
+    return available - len(rehearsal_items(available))
+
+
 def public_subset(available: int, n: int) -> torch.Tensor:
-    """The ``n`` public items a decoder trains on: a seeded sample of the split, not its first
-    ``n`` (a split stored in class order would give the first classes only)."""
-    if n >= available:
-        return torch.arange(available, device="cpu")
+    """The ``n`` public items a decoder trains on: a seeded sample of the split without its
+    rehearsal items, not its first ``n`` (a split stored in class order would give the first
+    classes only)."""
+    kept = set(rehearsal_items(available))
+    pool = torch.tensor([i for i in range(available) if i not in kept], dtype=torch.long)
+    if n >= len(pool):
+        return pool
     rng = torch.Generator().manual_seed(0)
-    return torch.randperm(available, generator=rng, device="cpu")[:n].sort().values
+    return pool[torch.randperm(len(pool), generator=rng, device="cpu")[:n].sort().values]
 
 
 class LearnedInversion:
@@ -94,10 +112,10 @@ class LearnedInversion:
 
     def __init__(self, config: LearnedConfig, aux) -> None:
         """``aux``: the attacker's public split (``split[i] -> (item, label)``)."""
-        if len(aux) < config.aux_items:
+        if fit_pool(len(aux)) < config.aux_items:
             raise ConfigError(
                 f"learned inversion asks for {config.aux_items} public items, but the "
-                f"auxiliary split has {len(aux)}"
+                f"auxiliary split has {fit_pool(len(aux))} besides its rehearsal items"
             )
         self.config, self.aux = config, aux
         self._fitted: dict[str, object] = {}  # model fingerprint -> its decoder

@@ -7,13 +7,17 @@ model the table gives ASR, MSE, SSIM (mean and median) and PSNR with 95% bootstr
 median final/initial matching loss and relative mismatch **on the victim**, and on the SNN rows
 the ANN - SNN gap in median SSIM and in ASR, paired by item, with bootstrap CIs.
 
-Two rows per dataset and model combine the attacks, item by item:
+Rows per dataset and model combine the attacks:
 
-- **the observable pick**: the reconstruction that explains the observed update best (the
-  lowest relative gradient mismatch on the victim), which an attacker can choose without the
-  truth: the attack the verdict reports;
-- **the best by SSIM**: the reconstruction closest to the truth, a choice only the ground
-  truth can make, so an upper bound on what the attacks found, labelled as such.
+- **the observable pick**, item by item: the reconstruction that explains the observed update
+  best (the lowest relative gradient mismatch on the victim), which an attacker can choose
+  without the truth;
+- **the rehearsed pick** (with ``rehearse``): every attack also ran on the attacker's own
+  public items that no decoder trained on, on the same victims; the attack with the highest
+  median SSIM there, whose truth the attacker holds, is the one it runs on the clients. An
+  attacker can choose it too: it reads no client's item;
+- **the best by SSIM**, item by item: the reconstruction closest to the truth, a choice only the
+  ground truth can make, so an upper bound on what the attacks found, labelled as such.
 
 The figure shows the ground truth, the paper's attack and the observable pick for LeNet and
 SNN-LeNet on the items Figures 3 and 4 show.
@@ -31,6 +35,7 @@ from snnleak.reproduce.plan import Cell
 from snnleak.reproduce.tables import asr_stat, cell_records, data_label, loss_ratio
 
 PICK = "Observable pick"
+REHEARSED = "Rehearsed pick"
 UPPER = "Best by SSIM (ground truth: an upper bound)"
 EXACT = 0.95  # an item counted as recovered (almost) exactly
 
@@ -60,6 +65,17 @@ def best_by_ssim(per_attack: dict[str, dict[int, dict]]) -> dict[int, dict]:
         i: max((rs[i] for rs in per_attack.values() if i in rs), key=lambda r: r["ssim"])
         for i in items
     }
+
+
+def rehearsed_choice(rehearsal: dict[str, dict[int, dict]]) -> str | None:
+    """The attack with the highest median SSIM on the attacker's rehearsal items (the first
+    listed on a tie); None without rehearsal records."""
+    scored = [
+        (median([r["ssim"] for r in recs.values()]), -order, attack)
+        for order, (attack, recs) in enumerate(rehearsal.items())
+        if recs and all(r.get("ssim") is not None for r in recs.values())
+    ]
+    return max(scored)[2] if scored else None
 
 
 def _gap(ann: dict[int, dict], snn: dict[int, dict]) -> tuple[Stat | None, Stat | None]:
@@ -110,17 +126,27 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
         if note:
             notes[note] = None
         per: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
+        rehearsed: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
         for c in mine:
-            per[c.spec.model][c.spec.attack] = records_by_item(c, chosen, seed, by_key)
-        combined = {m: {PICK: observable_pick(per[m]), UPPER: best_by_ssim(per[m])} for m in MODELS}
+            where = rehearsed if c.spec.rehearsal else per
+            where[c.spec.model][c.spec.attack] = records_by_item(c, chosen, seed, by_key)
+        combined = {m: {PICK: observable_pick(per[m])} for m in MODELS}
+        for m in MODELS:
+            rehearsals = [r for rs in rehearsed[m].values() for r in rs.values()]
+            seconds += sum(r.get("seconds") or 0 for r in rehearsals)
+            choice = rehearsed_choice(rehearsed[m])
+            if choice is not None:
+                combined[m][f"{REHEARSED} ({attack_name(choice)})"] = per[m].get(choice, {})
+            combined[m][UPPER] = best_by_ssim(per[m])
         for model in MODELS:
             for attack, recs in [*per[model].items(), *combined[model].items()]:
-                seconds += sum(r.get("seconds") or 0 for r in recs.values())
+                if attack in per[model]:
+                    seconds += sum(r.get("seconds") or 0 for r in recs.values())
                 gaps = (None, None)
                 if model == "snn":
-                    ann = per["ann"].get(attack, combined["ann"].get(attack, {}))
+                    ann = per["ann"].get(attack, _combined(combined["ann"], attack))
                     gaps = _gap(ann, recs)
-                name = attack if attack in (PICK, UPPER) else attack_name(attack)
+                name = attack_name(attack) if attack in per[model] else attack
                 rows.append(_row(name, paper, label, model, list(recs.values()), gaps))
         verdict.append(_verdict(paper, per, combined))
         notes[_protocol(mine, chosen, seed, by_key)] = None
@@ -152,6 +178,9 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
             f"{PICK}: per item, the reconstruction (of any attack above) with the lowest "
             "relative gradient mismatch on the victim, sum_l ||g'_l - g_l||^2 / sum_l "
             "||g_l||^2: a choice the attacker can make. "
+            f"{REHEARSED}: the attack (named) with the highest median SSIM on the attacker's own "
+            "public items that no decoder trained on, attacked on the same victims: the "
+            "attacker holds their truth, and reads no client's item. "
             f"{UPPER}: per item, the reconstruction closest to the truth; only the ground truth "
             "can choose it, so it bounds what the attacks found and is no attack.",
             "Loss final/initial and mismatch: medians, on the victim itself. The gaps pair each "
@@ -164,6 +193,13 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
     )
 
 
+def _combined(rows: dict[str, dict[int, dict]], name: str) -> dict[int, dict]:
+    """The ANN's combined row matching ``name``: the rehearsed pick may name another attack."""
+    if name.startswith(REHEARSED):
+        return next((v for k, v in rows.items() if k.startswith(REHEARSED)), {})
+    return rows.get(name, {})
+
+
 def _protocol(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> str:
     """Where the victims' items and the public items come from, and the decoders' fits."""
     spec = cells[0].spec
@@ -173,7 +209,15 @@ def _protocol(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> str:
         else "every trial is a client of one federation round: one broadcast model per "
         "(dataset, model)"
     )
+    spec = next((c.spec for c in cells if not c.spec.rehearsal), spec)
     text = f"Victims: {victims}; their items come from the {spec.split} split."
+    rehearsal = [c for c in cells if c.spec.rehearsal]
+    if rehearsal:
+        text += (
+            f" Rehearsal: {rehearsal[0].samples} of the attacker's own public items "
+            f"({rehearsal[0].spec.split} split), kept out of every decoder fit, attacked by "
+            "every attack on the clients' victims."
+        )
     fits = [
         r["attack_details"]
         for c in cells
@@ -193,12 +237,19 @@ def _protocol(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> str:
 
 
 def _verdict(paper: str, per: dict, combined: dict) -> str:
-    """One line: the gap under the paper's attack, under the observable pick, and the bound."""
+    """One line: the gap under the paper's attack, under the observable and the rehearsed
+    picks, and the bound; how often the observable pick found the best reconstruction."""
     parts = []
     base = [a for a in per["snn"] if a in PAPER_ATTACKS][:1]
+    picks = [
+        (name, combined["ann"].get(_key(combined["ann"], name), {}), combined["snn"][name])
+        for name in combined["snn"]
+        if name.startswith(REHEARSED)
+    ]
     for name, ann, snn in (
         *((attack_name(a), per["ann"].get(a, {}), per["snn"][a]) for a in base),
         (PICK, combined["ann"][PICK], combined["snn"][PICK]),
+        *picks,
         ("the upper bound", combined["ann"][UPPER], combined["snn"][UPPER]),
     ):
         ssim, asr = _gap(ann, snn)
@@ -210,7 +261,18 @@ def _verdict(paper: str, per: dict, combined: dict) -> str:
             f"[{ssim.low:.2f}, {ssim.high:.2f}]"
             + ("" if asr is None else f", ASR gap {asr.mean:.0f} points")
         )
+    pick, best = combined["snn"][PICK], combined["snn"][UPPER]
+    if pick:
+        same = sum(pick[i]["ssim"] >= best[i]["ssim"] for i in pick if i in best)
+        parts.append(
+            f"the observable pick chose the SNN item's best reconstruction on {same} of "
+            f"{len(pick)} items"
+        )
     return f"{paper}: " + "; ".join(parts) + "."
+
+
+def _key(rows: dict, name: str) -> str:
+    return next((k for k in rows if k.startswith(REHEARSED)), name)
 
 
 def figure(
@@ -225,7 +287,7 @@ def figure(
     """Ground truth | the paper's attack | the observable pick, for LeNet and SNN-LeNet."""
     rows = []
     for paper in dict.fromkeys(c.paper_dataset for c in cells):
-        mine = [c for c in cells if c.paper_dataset == paper]
+        mine = [c for c in cells if c.paper_dataset == paper and not c.spec.rehearsal]
         cols_of = []
         for model in MODELS:
             of_model = [c for c in mine if c.spec.model == model]

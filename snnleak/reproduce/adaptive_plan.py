@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snnleak.attacks.config import ATTACKS, DECODERS, VICTIM_PROTOCOLS
+from snnleak.attacks.config import ATTACKS, DECODERS, REHEARSAL_ITEMS, VICTIM_PROTOCOLS
 from snnleak.errors import ConfigError
 from snnleak.reproduce.sections import take
 
@@ -20,6 +20,9 @@ class AdaptivePlan:
     split: str | None = None  # the victims' split (None: Table IV's); the public set: the other
     victims: str = "fresh"  # fresh: a victim per trial; round: one model, a round's clients
     decoder: str = "mlp"  # the learned attacks' decoder: Learning To Invert's MLP, or ridge
+    # the attacker's own public items (kept out of every decoder fit) each attack also runs on,
+    # on the clients' victims: the rehearsed pick chooses the attack that did best there
+    rehearse: int = 0
 
 
 def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
@@ -35,6 +38,7 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
             "split": str,
             "victims": str,
             "decoder": str,
+            "rehearse": int,
         },
         {
             "samples": 4,
@@ -44,6 +48,7 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
             "split": None,
             "victims": "fresh",
             "decoder": "mlp",
+            "rehearse": 0,
         },
     )
     stray = [d for d in a["datasets"] if d not in table4_data]
@@ -59,6 +64,11 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
     ):
         if a[key] is not None and a[key] not in choices:
             raise ConfigError(f"adaptive.{key} must be one of {', '.join(choices)}, got {a[key]!r}")
+    if not 0 <= a["rehearse"] <= REHEARSAL_ITEMS:
+        raise ConfigError(
+            f"adaptive.rehearse must be 0 to {REHEARSAL_ITEMS} (the public items kept out of "
+            f"the decoders' fits), got {a['rehearse']}"
+        )
     unknown = [x for x in a["attacks"] if x not in ATTACKS]
     if unknown or not a["attacks"]:
         raise ConfigError(
@@ -72,4 +82,5 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
         a["split"],
         a["victims"],
         a["decoder"],
+        a["rehearse"],
     )

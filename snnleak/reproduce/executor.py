@@ -83,9 +83,12 @@ def _resources(dataset: str, split_name: str, task: Task, device):
     split, judge = _CACHE[key]
     public = None
     if task.unit.cell.spec.attack in PUBLIC_DATA_ATTACKS:
-        public_key = ("public", dataset, split_name, task.data_root)
+        from snnleak.attacks.factory import public_of
+
+        spec = task.unit.cell.spec
+        public_key = ("public", dataset, split_name, spec.rehearsal, task.data_root)
         if public_key not in _CACHE:
-            _CACHE[public_key] = data.public_split(dataset, split_name, root=task.data_root)
+            _CACHE[public_key] = public_of(spec, task.data_root)
         public = _CACHE[public_key]
     return split, public, judge
 

@@ -88,6 +88,7 @@ def table4_cell(
     split: str | None = None,
     victims: str = "fresh",
     decoder: str = "mlp",
+    rehearsal: bool = False,
 ) -> Cell:
     """One cell on Table IV's protocol: its T, split, GRNN and, for DLG/iDLG, the L-BFGS of
     the (model, dataset) (GRNN and the adaptive attacks bring their own optimisers)."""
@@ -107,6 +108,7 @@ def table4_cell(
         grnn_generator=p.grnn_generator,
         victims=victims,
         decoder=decoder,
+        rehearsal=rehearsal,
     )
     batched = attack in TRIAL_BATCHED_ATTACKS and opt.line_search == "none"  # else no batched form
     batch = min(p.batch_trials, samples) if batched else 1
@@ -254,9 +256,14 @@ def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> lis
 
 def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
     """Table IV's data and victims under the paper's attacks and the adaptive ones: a paper
-    attack keeps Table IV's budget and optimiser; an adaptive one its own defaults."""
+    attack keeps Table IV's budget and optimiser; an adaptive one its own defaults. With
+    ``rehearse``, every attack also runs on that many of the attacker's own public items (the
+    rehearsal items no decoder trains on), on the clients' victims."""
     p, a = preset.table4, preset.adaptive
     datasets = [(paper, d) for paper, d in p.datasets if not a.datasets or d in a.datasets]
+    split = a.split or p.split
+    public = "train" if split == "test" else "test"
+    runs = [(split, a.samples, False)] + ([(public, a.rehearse, True)] if a.rehearse else [])
     return [
         table4_cell(
             preset,
@@ -265,13 +272,15 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
             model,
             paper,
             dataset,
-            samples=a.samples,
+            samples=samples,
             table="adaptive",
             iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else a.iterations,
-            split=a.split,
+            split=where,
             victims=a.victims,
             decoder=a.decoder,
+            rehearsal=rehearsal,
         )
+        for where, samples, rehearsal in runs
         for attack in a.attacks
         for paper, dataset in datasets
         for model in MODELS

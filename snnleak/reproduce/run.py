@@ -23,7 +23,7 @@ from pathlib import Path
 
 from snnleak import data
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
-from snnleak.attacks.factory import check_public
+from snnleak.attacks.factory import check_public, public_of
 from snnleak.data.base import download_hint
 from snnleak.device import resolve as resolve_device
 from snnleak.errors import ConfigError
@@ -99,13 +99,11 @@ def plan_run(run: Run) -> Plan:
         info = splits[(c.spec.dataset, c.spec.split)].info
         check_memory(c.spec, info, min(c.batch_trials, c.samples))
         if c.spec.attack in PUBLIC_DATA_ATTACKS:  # the learned attacks' public items exist
-            check_public(
-                c.spec, data.public_split(c.spec.dataset, c.spec.split, root=run.data_root)
-            )
+            check_public(c.spec, public_of(c.spec, run.data_root))
     shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
         c: set(chosen[c][: preset.figures.samples])
         for c in cells
-        if c.table in ("table4", "adaptive")
+        if c.table in ("table4", "adaptive") and not c.spec.rehearsal
     }
     return Plan(cells, chosen, splits, shown)
 

@@ -107,6 +107,16 @@ def sample_order(n: int, seed: int) -> list[int]:
 
 
 def chosen_items(cell: Cell, split_size: int, seed: int) -> list[int]:
+    if cell.spec.rehearsal:  # the attacker's own items, kept out of its decoders' fits
+        from snnleak.attacks.learned import rehearsal_items
+
+        kept = rehearsal_items(split_size)
+        if cell.samples > len(kept):
+            raise ConfigError(
+                f"{cell.table or 'a rehearsal'}: {cell.samples} rehearsal items asked, "
+                f"{cell.spec.dataset} keeps {len(kept)}; ask for at most {len(kept)}"
+            )
+        return kept[: cell.samples]
     if cell.samples > split_size:
         where = f"{cell.table}: " if cell.table else ""
         raise ConfigError(
