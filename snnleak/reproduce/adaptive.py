@@ -242,7 +242,7 @@ def _verdict(paper: str, per: dict, combined: dict) -> str:
     parts = []
     base = [a for a in per["snn"] if a in PAPER_ATTACKS][:1]
     picks = [
-        (name, combined["ann"].get(_key(combined["ann"], name), {}), combined["snn"][name])
+        (name, _combined(combined["ann"], name), combined["snn"][name])
         for name in combined["snn"]
         if name.startswith(REHEARSED)
     ]
@@ -271,10 +271,6 @@ def _verdict(paper: str, per: dict, combined: dict) -> str:
     return f"{paper}: " + "; ".join(parts) + "."
 
 
-def _key(rows: dict, name: str) -> str:
-    return next((k for k in rows if k.startswith(REHEARSED)), name)
-
-
 def figure(
     path: Path,
     cells: list[Cell],
@@ -284,7 +280,8 @@ def figure(
     by_key: dict,
     array_path,
 ) -> Path:
-    """Ground truth | the paper's attack | the observable pick, for LeNet and SNN-LeNet."""
+    """Ground truth | the paper's attack | the observable pick | the rehearsed pick (when the
+    attacks were rehearsed), for LeNet and SNN-LeNet."""
     rows = []
     for paper in dict.fromkeys(c.paper_dataset for c in cells):
         mine = [c for c in cells if c.paper_dataset == paper and not c.spec.rehearsal]
@@ -293,16 +290,26 @@ def figure(
             of_model = [c for c in mine if c.spec.model == model]
             per = {c.spec.attack: records_by_item(c, chosen, seed, by_key) for c in of_model}
             base = [c for c in of_model if c.spec.attack in PAPER_ATTACKS][:1]
-            cols_of.append((model, base, observable_pick(per)))
+            rehearsal = {
+                c.spec.attack: records_by_item(c, chosen, seed, by_key)
+                for c in cells
+                if c.paper_dataset == paper and c.spec.rehearsal and c.spec.model == model
+            }
+            picks = [(PICK, observable_pick(per))]
+            choice = rehearsed_choice(rehearsal)
+            if choice is not None:
+                picks.append((f"{REHEARSED}:\n{attack_name(choice)}", per.get(choice, {})))
+            cols_of.append((model, base, picks))
         for i in sorted(shown.get(mine[0], ())):
             cols = []
-            for model, base, pick in cols_of:
+            for model, base, picks in cols_of:
                 for c in base:
                     record = by_key.get(c.keys(i, seed)[0])
                     cols.append(_column(attack_name(c.spec.attack), model, record, array_path))
-                cols.append(_column(PICK, model, pick.get(i), array_path))
+                for name, pick in picks:
+                    cols.append(_column(name, model, pick.get(i), array_path))
             rows.append((f"{paper}\n({mine[0].spec.dataset} #{i})", cols))
-    return figures.reconstructions(path, rows, "The paper's attack and the observable pick")
+    return figures.reconstructions(path, rows, "The paper's attack and the attacker's picks")
 
 
 def _column(name: str, model: str, record: dict | None, array_path):

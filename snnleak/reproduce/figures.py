@@ -71,7 +71,9 @@ def reconstructions(
                 ax.set_title(name, fontsize=8)
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    lines = max((n.count("\n") + 1 for _, cols in rows for n, _ in cols), default=1)
+    # above the column titles: about 0.13 inch per line of 8 pt, in figure fractions
+    fig.suptitle(title, fontsize=9, y=0.98 + 0.13 * (lines - 1) / (1.7 * max(1, len(rows))))
     return _save(fig, path)
 
 
