@@ -87,7 +87,9 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
 
 def figure(path: Path, t: Table) -> Path:
     plt = figures._pyplot()
-    factors = list(dict.fromkeys(r[0] for r in t.rows))
+    every = list(dict.fromkeys(r[0] for r in t.rows))
+    # a factor held at one value is the base victim repeated: no panel of its own
+    factors = [f for f in every if len({r[1] for r in t.rows if r[0] == f}) > 1] or every
     fig, axes = plt.subplots(1, len(factors), figsize=(3.4 * len(factors), 3), squeeze=False)
     for ax, factor in zip(axes[0], factors, strict=True):
         rows = [r for r in t.rows if r[0] == factor]
