@@ -100,7 +100,9 @@ def public_subset(available: int, n: int) -> torch.Tensor:
     rehearsal items, not its first ``n`` (a split stored in class order would give the first
     classes only)."""
     kept = set(rehearsal_items(available))
-    pool = torch.tensor([i for i in range(available) if i not in kept], dtype=torch.long)
+    pool = torch.tensor(
+        [i for i in range(available) if i not in kept], dtype=torch.long, device="cpu"
+    )
     if n >= len(pool):
         return pool
     rng = torch.Generator().manual_seed(0)
