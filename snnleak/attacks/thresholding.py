@@ -83,10 +83,13 @@ def projected_search(
     point either search tries lowers the loss."""
     steps = [v.detach() - p for v, p in zip(variables, previous, strict=True)]
 
-    def accepted(point: list[torch.Tensor]) -> bool:
+    def place(point: list[torch.Tensor]) -> None:
         with torch.no_grad():
             for v, p in zip(variables, point, strict=True):
                 v.copy_(p)
+
+    def accepted(point: list[torch.Tensor]) -> bool:
+        place(point)
         return evaluate()[0] < previous_loss
 
     for k in range(halvings + 1):
@@ -96,7 +99,7 @@ def projected_search(
             break
         if accepted(arc):
             return True
-    accepted(previous)
+    place(previous)
     binary = previous[0]
     change = (evaluate()[1].detach() * (1 - 2 * binary)).reshape(-1)
     descending = torch.argsort(change)[: int((change < 0).sum())]
@@ -107,7 +110,7 @@ def projected_search(
         if accepted([flipped.reshape(binary.shape), *previous[1:]]):
             return True
         m //= 2
-    accepted(previous)
+    place(previous)
     return False
 
 

@@ -140,7 +140,7 @@ def _model_choice(value: str) -> str:
     default=0,
     show_default=True,
     help="learned, learned-proxy: public items that train the decoder (0: all of the split "
-    "the victims' items are not from).",
+    "the victims' items are not from, less its 32 rehearsal items).",
 )
 @click.option(
     "--decoder",

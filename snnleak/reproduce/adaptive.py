@@ -125,30 +125,25 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
         label, note = data_label(infos[mine[0].spec.dataset], paper)
         if note:
             notes[note] = None
-        per: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
-        rehearsed: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
-        for c in mine:
-            where = rehearsed if c.spec.rehearsal else per
-            where[c.spec.model][c.spec.attack] = records_by_item(c, chosen, seed, by_key)
+        per, rehearsed = by_attack(mine, chosen, seed, by_key)
+        choices = {m: rehearsed_choice(rehearsed[m]) for m in MODELS}
         combined = {m: {PICK: observable_pick(per[m])} for m in MODELS}
         for m in MODELS:
-            rehearsals = [r for rs in rehearsed[m].values() for r in rs.values()]
-            seconds += sum(r.get("seconds") or 0 for r in rehearsals)
-            choice = rehearsed_choice(rehearsed[m])
-            if choice is not None:
-                combined[m][f"{REHEARSED} ({attack_name(choice)})"] = per[m].get(choice, {})
+            if choices[m] is not None:
+                combined[m][REHEARSED] = per[m].get(choices[m], {})
             combined[m][UPPER] = best_by_ssim(per[m])
         for model in MODELS:
+            for rs in [*per[model].values(), *rehearsed[model].values()]:
+                seconds += sum(r.get("seconds") or 0 for r in rs.values())
             for attack, recs in [*per[model].items(), *combined[model].items()]:
-                if attack in per[model]:
-                    seconds += sum(r.get("seconds") or 0 for r in recs.values())
                 gaps = (None, None)
                 if model == "snn":
-                    ann = per["ann"].get(attack, _combined(combined["ann"], attack))
+                    ann = per["ann"].get(attack, combined["ann"].get(attack, {}))
                     gaps = _gap(ann, recs)
-                name = attack_name(attack) if attack in per[model] else attack
+                name = _label(attack, choices[model]) if attack not in per[model] else None
+                name = name or attack_name(attack)
                 rows.append(_row(name, paper, label, model, list(recs.values()), gaps))
-        verdict.append(_verdict(paper, per, combined))
+        verdict.append(_verdict(paper, per, combined, _label(REHEARSED, choices["snn"])))
         notes[_protocol(mine, chosen, seed, by_key)] = None
     return Table(
         "adaptive",
@@ -193,11 +188,22 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
     )
 
 
-def _combined(rows: dict[str, dict[int, dict]], name: str) -> dict[int, dict]:
-    """The ANN's combined row matching ``name``: the rehearsed pick may name another attack."""
-    if name.startswith(REHEARSED):
-        return next((v for k, v in rows.items() if k.startswith(REHEARSED)), {})
-    return rows.get(name, {})
+def by_attack(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> tuple[dict, dict]:
+    """One dataset's records as ``{model: {attack: {item: record}}}``: the clients', and the
+    rehearsal's (the attacker's own items)."""
+    per: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
+    rehearsed: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
+    for c in cells:
+        where = rehearsed if c.spec.rehearsal else per
+        where[c.spec.model][c.spec.attack] = records_by_item(c, chosen, seed, by_key)
+    return per, rehearsed
+
+
+def _label(name: str, choice: str | None) -> str:
+    """A combined row's name; the rehearsed pick names the attack it chose."""
+    if name == REHEARSED and choice is not None:
+        return f"{REHEARSED} ({attack_name(choice)})"
+    return name
 
 
 def _protocol(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> str:
@@ -236,16 +242,14 @@ def _protocol(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> str:
     return text
 
 
-def _verdict(paper: str, per: dict, combined: dict) -> str:
+def _verdict(paper: str, per: dict, combined: dict, rehearsed_label: str) -> str:
     """One line: the gap under the paper's attack, under the observable and the rehearsed
     picks, and the bound; how often the observable pick found the best reconstruction."""
     parts = []
     base = [a for a in per["snn"] if a in PAPER_ATTACKS][:1]
-    picks = [
-        (name, _combined(combined["ann"], name), combined["snn"][name])
-        for name in combined["snn"]
-        if name.startswith(REHEARSED)
-    ]
+    picks = []
+    if REHEARSED in combined["snn"]:
+        picks = [(rehearsed_label, combined["ann"].get(REHEARSED, {}), combined["snn"][REHEARSED])]
     for name, ann, snn in (
         *((attack_name(a), per["ann"].get(a, {}), per["snn"][a]) for a in base),
         (PICK, combined["ann"][PICK], combined["snn"][PICK]),
@@ -284,22 +288,18 @@ def figure(
     attacks were rehearsed), for LeNet and SNN-LeNet."""
     rows = []
     for paper in dict.fromkeys(c.paper_dataset for c in cells):
+        per, rehearsed = by_attack(
+            [c for c in cells if c.paper_dataset == paper], chosen, seed, by_key
+        )
         mine = [c for c in cells if c.paper_dataset == paper and not c.spec.rehearsal]
         cols_of = []
         for model in MODELS:
-            of_model = [c for c in mine if c.spec.model == model]
-            per = {c.spec.attack: records_by_item(c, chosen, seed, by_key) for c in of_model}
-            base = [c for c in of_model if c.spec.attack in PAPER_ATTACKS][:1]
-            rehearsal = {
-                c.spec.attack: records_by_item(c, chosen, seed, by_key)
-                for c in cells
-                if c.paper_dataset == paper and c.spec.rehearsal and c.spec.model == model
-            }
-            picks = [(PICK, observable_pick(per))]
-            choice = rehearsed_choice(rehearsal)
+            base = [c for c in mine if c.spec.model == model and c.spec.attack in PAPER_ATTACKS]
+            picks = [(PICK, observable_pick(per[model]))]
+            choice = rehearsed_choice(rehearsed[model])
             if choice is not None:
-                picks.append((f"{REHEARSED}:\n{attack_name(choice)}", per.get(choice, {})))
-            cols_of.append((model, base, picks))
+                picks.append((f"{REHEARSED}:\n{attack_name(choice)}", per[model].get(choice, {})))
+            cols_of.append((model, base[:1], picks))
         for i in sorted(shown.get(mine[0], ())):
             cols = []
             for model, base, picks in cols_of:
