@@ -153,14 +153,13 @@ def test_loss_normalisation_weights_and_batched_equals_solo(norm):
         torch.testing.assert_close(a.x, b.x, rtol=1e-6, atol=1e-6)
 
 
-def test_strong_wolfe_is_solo_only(tmp_path):
+def test_strong_wolfe_trials_batch(tmp_path):
     spec = AttackSpec(
         "dlg", "ann", "digits", iterations=2, lbfgs=LBFGSConfig(line_search="strong_wolfe")
     )
-    with pytest.raises(Exception, match="without a line search"):
-        run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
-    (r,) = run_trials(spec, 1, 0, tmp_path, judge=None)
-    assert r["config"]["lbfgs"]["line_search"] == "strong_wolfe"
+    records = run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
+    assert [r["batch_trials"] for r in records] == [2, 2]
+    assert all(r["config"]["lbfgs"]["line_search"] == "strong_wolfe" for r in records)
 
 
 def test_the_sweep_chooses_by_what_the_attacker_observes_only():

@@ -1,11 +1,14 @@
 """K independent DLG/iDLG trials as one batched computation.
 
 Each trial has its own victim (stacked into one :class:`StackedLeNet`), its own observation,
-dummy, label and L-BFGS state (:class:`TrialLBFGS`); a round of evaluations runs all trials'
-matching losses and their gradients in one forward and two backward passes. Per trial, the
-algorithm is :class:`~snnleak.attacks.dlg.GradientInversion`'s, step for step: the same
-initialisation draws, loss weights, clamping, thresholding, and the same iterate bookkeeping
-(:mod:`snnleak.attacks.iterates`). torch's strong-Wolfe line search has no batched form here.
+dummy, label and L-BFGS state (one row of :class:`~snnleak.attacks.lbfgs.BatchedLBFGS`, with
+or without its strong-Wolfe line search); a round of evaluations runs all trials' matching
+losses and their gradients in one forward and two backward passes. Per trial, the algorithm is
+:class:`~snnleak.attacks.dlg.GradientInversion`'s, step for step: the same initialisation
+draws, loss weights, clamping, thresholding (Algorithm 2's searched projection included:
+:func:`~snnleak.attacks.thresholding.projected_search_rows`), and the same iterate bookkeeping
+(:class:`~snnleak.attacks.iterates.BatchedTracker`). Nothing in a step loops over trials in
+Python: the operations a step dispatches are the same at every K (tested).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import torch.nn.functional as F
 
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
-from snnleak.attacks.iterates import IterateTracker, finish
-from snnleak.attacks.lbfgs import TrialLBFGS, run_step
+from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.errors import ConfigError
 from snnleak.gradients import layer_weights
@@ -26,21 +29,44 @@ from snnleak.models.stacked import StackedLeNet
 from snnleak.threat import Observation, Reconstruction
 
 
-def stack_victims(observations: list[Observation]):
+def stack_victims(observations: list[Observation], models: list | None = None):
     """The K victims as one :class:`StackedLeNet`: ``(model, params, true, order)``, with the
     true gradients stacked like ``params`` and ``order[j']`` the stacked index of the solo
-    model's j'-th parameter (conv1 w, b, conv2 w, b, ..., fc w, b)."""
-    model = StackedLeNet([o.model for o in observations]).train()
+    model's j'-th parameter (conv1 w, b, conv2 w, b, ..., fc w, b). ``models`` stand in for
+    the observed ones (the attacker's copies of them)."""
+    model = StackedLeNet(models or [o.model for o in observations]).train()
     params = model.ordered_parameters()
     n_conv = len(model.conv_w)
-    true = [torch.cat([o.gradients[2 * i] for o in observations]) for i in range(n_conv)]
-    true += [torch.cat([o.gradients[2 * i + 1] for o in observations]) for i in range(n_conv)]
+    true = [torch.stack([o.gradients[2 * i] for o in observations]) for i in range(n_conv)]
+    true += [torch.stack([o.gradients[2 * i + 1] for o in observations]) for i in range(n_conv)]
     true += [
         torch.stack([o.gradients[-2] for o in observations]),
         torch.stack([o.gradients[-1] for o in observations]),
     ]
     order = [j for i in range(n_conv) for j in (i, n_conv + i)] + [2 * n_conv, 2 * n_conv + 1]
     return model, params, true, order
+
+
+def stacked_matching_loss(
+    stack, x: torch.Tensor, target: torch.Tensor, weights=None, create_graph: bool = True
+) -> torch.Tensor:
+    """Every trial's matching loss ``[K]`` on a :func:`stack_victims` stack: dummies ``x``
+    (``[K, B, C, H, W]``, or events ``[K, T, B, C, H, W]``), ``target`` hard labels ``[K, B]``
+    or probabilities ``[K, B, classes]``; ``weights[j]``, when given, the ``[K]`` weights of
+    the j-th stacked term (:func:`~snnleak.gradients.layer_weights`)."""
+    model, params, true, order = stack
+    k = x.shape[0]
+    logits = model(x.transpose(0, 1) if x.dim() == 6 else x)  # [K, B, O]
+    if target.is_floating_point():
+        ce = torch.sum(-target * F.log_softmax(logits, -1), -1).mean(1)
+    else:
+        flat = logits.reshape(-1, logits.shape[-1])
+        ce = F.cross_entropy(flat, target.reshape(-1), reduction="none").reshape(k, -1).mean(1)
+    grads = torch.autograd.grad(ce.sum(), params, create_graph=create_graph)
+    terms = [((grads[j] - true[j]) ** 2).sum(tuple(range(1, true[j].dim()))) for j in order]
+    if weights is not None:
+        terms = [weights[j] * term for j, term in zip(order, terms, strict=True)]
+    return sum(terms)
 
 
 def check_alike(observations: list[Observation]) -> None:
@@ -62,11 +88,6 @@ class BatchedGradientInversion:
         cfg, k = self.config, len(observations)
         obs0 = observations[0]
         check_alike(observations)
-        if cfg.lbfgs.line_search != "none":
-            raise ConfigError(
-                "batched trials use L-BFGS without a line search; run line-search trials with "
-                "--batch-trials 1"
-            )
         model, params, true, order = stack_victims(observations)
         # per trial, in GradientInversion's order of random draws: dummy, then label logits
         rows, x_shape = [], None
@@ -88,7 +109,6 @@ class BatchedGradientInversion:
         v_dtype = v.dtype
         nx = math.prod(x_shape)
         labels = torch.stack([infer_label(o) for o in observations]) if self.infer_label else None
-        events = obs0.modality == "events"
         b, classes = obs0.batch_size, obs0.num_classes
         per_trial = [layer_weights(list(o.gradients), cfg.loss_norm) for o in observations]
         # weights[j]: the [K] weights of the j-th stacked term (solo layer order[j'] == j)
@@ -100,64 +120,65 @@ class BatchedGradientInversion:
                     [w[solo_index] for w in per_trial], dtype=v_dtype, device=v.device
                 )
 
+        stack = (model, params, true, order)
+
         def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
             leaf = v.detach().clone().requires_grad_(True)
             x = leaf[:, :nx].reshape(k, *x_shape)
-            if events:  # [K, T, B, ...] -> [T, K, B, ...]
-                x = x.transpose(0, 1)
-            logits = model(x)  # [K, B, O]
             if self.infer_label:
-                ce = (
-                    F.cross_entropy(
-                        logits.reshape(k * b, classes), labels.reshape(-1), reduction="none"
-                    )
-                    .reshape(k, b)
-                    .mean(1)
-                )
+                target = labels
             else:
-                probs = torch.softmax(leaf[:, nx:].reshape(k, b, classes), -1)
-                ce = torch.sum(-probs * F.log_softmax(logits, -1), -1).mean(1)
-            grads = torch.autograd.grad(ce.sum(), params, create_graph=True)
-            terms = [((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order]
-            if weights is not None:
-                terms = [weights[j] * term for j, term in zip(order, terms, strict=True)]
-            dist = sum(terms)
+                target = torch.softmax(leaf[:, nx:].reshape(k, b, classes), -1)
+            dist = stacked_matching_loss(stack, x, target, weights)
             (dv,) = torch.autograd.grad(dist.sum(), leaf)
             return dist.detach(), dv
 
-        trials = [TrialLBFGS(v[i], cfg.lbfgs) for i in range(k)]
-        tracks = [IterateTracker() for _ in range(k)]
-        steps = [0] * k
-        active = [True] * k
+        opt = BatchedLBFGS(v, cfg.lbfgs)
+        track = BatchedTracker(k, v.device)
+        steps = torch.zeros(k, dtype=torch.long, device=v.device)
+        active = torch.ones(k, dtype=torch.bool, device=v.device)
+        searched = thresholding.searched(cfg.threshold, cfg.lbfgs.line_search)
 
-        def state(i: int, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            x = row[:nx].reshape(x_shape).clone()
+        def state(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = rows[:, :nx].reshape(k, *x_shape).clone()
             if self.infer_label:
-                return x, labels[i]
-            return x, torch.softmax(row[nx:].reshape(b, classes), -1)
+                return x, labels
+            return x, torch.softmax(rows[:, nx:].reshape(k, b, classes), -1)
 
-        initial = [state(i, v[i]) for i in range(k)]
+        initial = state(v)
+        stuck = torch.zeros_like(active)  # Algorithm 2's searches that found nothing lower
         for step in range(cfg.iterations + 1):
-            if step == cfg.iterations:  # the final iterates are measured as reported
-                thresholding.before_final(v[:, :nx], obs0.modality)
+            final = step == cfg.iterations
+            last = stuck | final  # these rows are only evaluated, as they are reported
+            with torch.no_grad():
+                x = v[:, :nx]
+                measured = x.clone()
+                thresholding.before_final(measured, obs0.modality)
+                x.copy_(torch.where(last[:, None], measured, x))
             before = v.clone()
-            if step < cfg.iterations:
-                losses = run_step(trials, active, evaluate)
-            else:  # the last pass only evaluates the final iterates
-                losses = [float(x) for x in evaluate()[0]]
-            for i in range(k):
-                if not active[i]:
-                    continue
-                if not tracks[i].observe(losses[i], state(i, before[i])):
-                    active[i] = False
-                    continue
-                if step < cfg.iterations:
-                    steps[i] = step + 1
-            if step == cfg.iterations or not any(active):
+            # every row's loss at `before`; the rows not `last` also take their step
+            losses = evaluate()[0] if final else opt.step(evaluate, active & ~stuck)
+            active = track.observe(losses, state(before), active)
+            if final:
                 break
-            for i in range(k):
-                if active[i]:
-                    thresholding.after_step(v[i, :nx], obs0.modality, cfg.threshold, cfg.clamp)
+            active &= ~stuck
+            steps = torch.where(active, step + 1, steps)
+            if not bool(active.any()):
+                break
+            if searched:  # Algorithm 2 under a line search: a fresh L-BFGS from each projection
+                found = thresholding.projected_search_rows(
+                    v, before, losses, nx, cfg.threshold.tau, evaluate, active
+                )
+                stuck = active & ~found
+                opt.reset()
+            else:
+                with torch.no_grad():
+                    moved = x.clone()
+                    thresholding.after_step(moved, obs0.modality, cfg.threshold, cfg.clamp)
+                    x.copy_(torch.where(active[:, None], moved, x))
+        steps = steps.tolist()
+        tracks = track.trackers()
+        first = [(initial[0][i], initial[1][i]) for i in range(k)]
         return [
-            finish(tracks[i], steps[i], cfg.threshold, initial[i], obs0.modality) for i in range(k)
+            finish(tracks[i], steps[i], cfg.threshold, first[i], obs0.modality) for i in range(k)
         ]

@@ -21,7 +21,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.config import GRNNConfig
-from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.priors import grnn_total_variation
 from snnleak.threat import Observation, Reconstruction
 
@@ -70,32 +70,28 @@ def reconstruct_batched(
 
     with torch.no_grad():
         x0, p0 = generate(params, buffers, z)
-    initial = [(x0[i].clone(), p0[i].clone()) for i in range(k)]
-    tracks = [IterateTracker() for _ in range(k)]
-    steps, active = [0] * k, [True] * k
+    track = BatchedTracker(k, x0.device)
+    steps = torch.zeros(k, dtype=torch.long, device=x0.device)
+    active = torch.ones(k, dtype=torch.bool, device=x0.device)
     for step in range(cfg.iterations):
         opt.zero_grad(set_to_none=True)
         loss, x, probs = losses()
-        values = loss.detach().tolist()
-        for i in range(k):
-            if active[i] and not tracks[i].observe(
-                values[i], (x[i].detach().clone(), probs[i].detach().clone())
-            ):
-                active[i] = False
-            elif active[i]:
-                steps[i] = step + 1
-        if not any(active):
+        active = track.observe(loss, (x.detach().clone(), probs.detach().clone()), active)
+        steps = torch.where(active, step + 1, steps)
+        if not bool(active.any()):
             break
-        kept = {n: t.detach()[~_mask(active, t)].clone() for n, t in params.items()}
+        kept = {n: t.detach().clone() for n, t in params.items()}
         for leaf, g in zip(leaves, torch.autograd.grad(loss.sum(), leaves), strict=True):
             leaf.grad = g
         opt.step()
-        if not all(active):  # a stopped trial keeps its parameters
-            with torch.no_grad():
-                for n, t in params.items():
-                    t[~_mask(active, t)] = kept[n]
-    return [finish(tracks[i], steps[i], cfg.threshold, initial[i], obs0.modality) for i in range(k)]
+        with torch.no_grad():  # a stopped trial keeps its parameters
+            for n, t in params.items():
+                t.copy_(torch.where(_rows(active, t), t, kept[n]))
+    tracks, steps = track.trackers(), steps.tolist()
+    return [
+        finish(tracks[i], steps[i], cfg.threshold, (x0[i], p0[i]), obs0.modality) for i in range(k)
+    ]
 
 
-def _mask(active: list[bool], like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(active, dtype=torch.bool, device=like.device)
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.reshape(mask.shape + (1,) * (like.dim() - 1))

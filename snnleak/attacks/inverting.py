@@ -102,3 +102,12 @@ class InvertingGradients:
             track.observe(on_victim(ends[i][1]), (ends[i][1], label))
         track.last = (ends[kept][1], label)
         return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last, obs.modality)
+
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
+        computation (:mod:`snnleak.attacks.inverting_batched`)."""
+        from snnleak.attacks.inverting_batched import reconstruct_batched
+
+        return reconstruct_batched(self.config, observations, rngs)

@@ -110,3 +110,63 @@ def finish(
 
 def _hard(target: torch.Tensor) -> torch.Tensor:
     return target if not target.is_floating_point() else target.argmax(-1)
+
+
+class BatchedTracker:
+    """:class:`IterateTracker` for K trials at once, on tensors: one :meth:`observe` per step
+    for every trial, no Python loop over trials; :meth:`trackers` gives the K trackers."""
+
+    def __init__(self, k: int, device: torch.device | str = "cpu") -> None:
+        self.k = k
+        self.losses: list[torch.Tensor] = []  # [K] per observation
+        self.kept: list[torch.Tensor] = []  # [K] bool: the trials that recorded it
+        self.diverged = torch.zeros(k, dtype=torch.bool, device=device)
+        self.seen = torch.zeros(k, dtype=torch.bool, device=device)
+        self.best_loss = torch.full((k,), math.inf, device=device)
+        # whether each trial's last recorded state is its best (a solo ``last is best``)
+        self.last_was_best = torch.zeros(k, dtype=torch.bool, device=device)
+        self.last: tuple[torch.Tensor, ...] | None = None
+        self.best: tuple[torch.Tensor, ...] | None = None
+
+    def observe(
+        self, loss: torch.Tensor, state: tuple[torch.Tensor, ...], active: torch.Tensor
+    ) -> torch.Tensor:
+        """Record each active trial's ``loss`` at its ``state`` (tensors with a leading K
+        axis); returns the trials that go on: active, with a finite loss."""
+        loss = loss.detach()
+        finite = torch.isfinite(loss)
+        kept = active & finite
+        self.diverged |= active & ~finite
+        self.losses.append(loss)
+        self.kept.append(kept.clone())  # the caller may narrow what it gets back
+        if self.last is None:
+            self.last = tuple(s.clone() for s in state)
+            self.best = tuple(s.clone() for s in state)
+        better = kept & (loss < self.best_loss.to(loss.dtype))
+        self.last = tuple(_where_rows(kept, s, a) for s, a in zip(state, self.last, strict=True))
+        self.best = tuple(_where_rows(better, s, b) for s, b in zip(state, self.best, strict=True))
+        self.best_loss = torch.where(better, loss.to(self.best_loss.dtype), self.best_loss)
+        self.seen |= kept
+        self.last_was_best = torch.where(kept, better, self.last_was_best)
+        return kept
+
+    def trackers(self) -> list[IterateTracker]:
+        """The K trials' trackers, as K solo runs would have left them."""
+        losses = torch.stack(self.losses).double().cpu().tolist() if self.losses else []
+        kept = torch.stack(self.kept).cpu().tolist() if self.kept else []
+        seen, diverged = self.seen.cpu().tolist(), self.diverged.cpu().tolist()
+        best_loss = self.best_loss.double().cpu().tolist()
+        out = []
+        for i in range(self.k):
+            track = IterateTracker(diverged=diverged[i])
+            track.losses = [row[i] for row, keep in zip(losses, kept, strict=True) if keep[i]]
+            if seen[i]:
+                track.last = tuple(s[i] for s in self.last)
+                track.best = tuple(s[i] for s in self.best)
+                track.best_loss = best_loss[i]
+            out.append(track)
+        return out
+
+
+def _where_rows(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask.reshape(mask.shape + (1,) * (a.dim() - 1)), a, b)

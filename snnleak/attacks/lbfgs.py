@@ -1,136 +1,368 @@
-"""L-BFGS with one state per trial, for trials evaluated together in one batched computation.
+"""L-BFGS for K independent problems at once: ``torch.optim.LBFGS`` on each row of ``v [K, n]``.
 
-:meth:`TrialLBFGS.step` is ``torch.optim.LBFGS.step`` (no line search) written as a coroutine on
-one flat tensor of a trial's variables: where torch calls the closure, it yields and receives
-``(loss, flat_grad)``. The tensor operations are torch's own, in torch's order, so a trial fed
-the same evaluations takes bitwise the same steps as a solo ``torch.optim.LBFGS``; each trial
-keeps its own history, step count and stopping state. :func:`run_step` drives one ``step`` of
-every trial, evaluating all pending trials with one call per round.
+:class:`BatchedLBFGS` is torch's L-BFGS (with or without its strong-Wolfe line search) written
+as a state machine over evaluation **rounds**: in a round every trial's loss and gradient are
+evaluated at its current row of ``v`` (one batched call of ``evaluate``), then every trial
+advances to the point where it next needs an evaluation, or finishes its step. Each trial keeps
+its own history, step length, line-search bracket, evaluation counts and stopping state, as
+``[K]`` and ``[K, n]`` tensors; every branch of torch's code is a mask, so the operations a
+round dispatches do not depend on K or on the trials' data (a test counts them). The one host
+read is whether any trial still runs, once per round (``early_exit``; without it a step runs
+its bounded number of rounds, :attr:`BatchedLBFGS.max_rounds`).
+
+Per trial the arithmetic is torch's, in torch's order, so each row follows a solo
+``torch.optim.LBFGS`` up to float rounding (the batched dot products sum in another order;
+tested in float64). Trials that have finished their step are still evaluated (the batched call
+is one computation) and ignore the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
 import torch
 
 from snnleak.attacks.config import LBFGSConfig
 
-Evaluation = tuple[torch.Tensor, torch.Tensor]  # (loss, flat gradient) of one trial
+# torch's strong-Wolfe constants
+C1, C2 = 1e-4, 0.9
+# a trial's phase within a step: the evaluation it waits for, or done
+START, PLAIN, BRACKET, ZOOM, DONE = range(5)
+
+Evaluate = Callable[[], tuple[torch.Tensor, torch.Tensor]]  # -> loss [K], gradient [K, n]
 
 
-class TrialLBFGS:
-    def __init__(self, v: torch.Tensor, cfg: LBFGSConfig) -> None:
-        self.v = v  # the trial's flat variables, updated in place
-        self.cfg = cfg
+def _where(mask: torch.Tensor, a, b):
+    """``torch.where`` with a ``[K]`` mask broadcast over any trailing dimensions of a."""
+    if isinstance(a, torch.Tensor):
+        mask = mask.reshape(mask.shape + (1,) * (a.dim() - 1))
+    return torch.where(mask, a, b)
+
+
+def _max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(b > a, b, a)  # Python's max(a, b): a NaN in a stays
+
+
+def _min(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(b < a, b, a)  # Python's min(a, b)
+
+
+def cubic_interpolate(x1, f1, g1, x2, f2, g2, lo=None, hi=None) -> torch.Tensor:
+    """torch's ``_cubic_interpolate`` on ``[K]`` tensors: the minimiser of the cubic through
+    (x1, f1, g1) and (x2, f2, g2) within [lo, hi] (default: between x1 and x2)."""
+    if lo is None:
+        lo = torch.where(x1 <= x2, x1, x2)
+        hi = torch.where(x1 <= x2, x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1**2 - g1 * g2
+    d2 = d2_square.clamp(min=0).sqrt()
+    forward = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    backward = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    min_pos = torch.where(x1 <= x2, forward, backward)
+    return torch.where(d2_square >= 0, _min(_max(min_pos, lo), hi), (lo + hi) / 2.0)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vecdot(a, b)
+
+
+class BatchedLBFGS:
+    """K independent ``torch.optim.LBFGS`` (see the module docstring) on the rows of ``v``,
+    which :meth:`step` updates in place."""
+
+    def __init__(self, v: torch.Tensor, cfg: LBFGSConfig, early_exit: bool = True) -> None:
+        if v.dim() != 2:
+            raise ValueError("BatchedLBFGS optimises the rows of a [K, n] tensor")
+        self.v, self.cfg, self.early_exit = v, cfg, early_exit
         self.max_eval = cfg.max_iter * 5 // 4  # torch's default
-        self.state: dict = {"func_evals": 0, "n_iter": 0}
+        self.line_search = cfg.line_search == "strong_wolfe"
+        # a trial evaluates at most max_eval + 1 times in a step (a line search may overrun)
+        self.max_rounds = self.max_eval + 1
+        self.reset()
 
-    def step(self) -> Generator[None, Evaluation, torch.Tensor]:
-        cfg, state = self.cfg, self.state
-        lr, max_iter, history_size = cfg.lr, cfg.max_iter, cfg.history_size
-        tolerance_grad, tolerance_change = cfg.tolerance_grad, cfg.tolerance_change
-        orig_loss, flat_grad = yield
-        loss = float(orig_loss)
-        current_evals = 1
-        state["func_evals"] += 1
-        opt_cond = flat_grad.abs().max() <= tolerance_grad
-        if opt_cond:
-            return orig_loss
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        h_diag = state.get("H_diag")
-        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
-        n_iter = 0
-        while n_iter < max_iter:
-            n_iter += 1
-            state["n_iter"] += 1
-            if state["n_iter"] == 1:
-                d = flat_grad.neg()
-                old_dirs, old_stps, ro = [], [], []
-                h_diag = 1
-            else:
-                y = flat_grad.sub(prev_flat_grad)
-                s = d.mul(t)
-                ys = y.dot(s)
-                if ys > 1e-10:
-                    if len(old_dirs) == history_size:
-                        old_dirs.pop(0)
-                        old_stps.pop(0)
-                        ro.pop(0)
-                    old_dirs.append(y)
-                    old_stps.append(s)
-                    ro.append(1.0 / ys)
-                    h_diag = ys / y.dot(y)
-                num_old = len(old_dirs)
-                if "al" not in state:
-                    state["al"] = [None] * history_size
-                al = state["al"]
-                q = flat_grad.neg()
-                for i in range(num_old - 1, -1, -1):
-                    al[i] = old_stps[i].dot(q) * ro[i]
-                    q.add_(old_dirs[i], alpha=-al[i])
-                d = r = torch.mul(q, h_diag)
-                for i in range(num_old):
-                    be_i = old_dirs[i].dot(r) * ro[i]
-                    r.add_(old_stps[i], alpha=al[i] - be_i)
-            if prev_flat_grad is None:
-                prev_flat_grad = flat_grad.clone(memory_format=torch.contiguous_format)
-            else:
-                prev_flat_grad.copy_(flat_grad)
-            prev_loss = loss
-            t = min(1.0, 1.0 / flat_grad.abs().sum()) * lr if state["n_iter"] == 1 else lr
-            gtd = flat_grad.dot(d)
-            if gtd > -tolerance_change:
+    def reset(self) -> None:
+        """Forget every trial's state, as ``optimizer.state.clear()`` does."""
+        v, k = self.v, self.v.shape[0]
+        long = dict(dtype=torch.long, device=v.device)
+        self.n_iter = torch.zeros(k, **long)  # torch's state["n_iter"]
+        self.func_evals = torch.zeros(k, **long)
+        self.d, self.t = torch.zeros_like(v), v.new_zeros(k)
+        self.prev_flat_grad, self.prev_loss = torch.zeros_like(v), v.new_zeros(k)
+        self.h_diag = v.new_ones(k)
+        # the curvature pairs: a ring of history_size slots per trial, grown on demand
+        self.dirs, self.stps = v.new_zeros(k, 0, v.shape[1]), v.new_zeros(k, 0, v.shape[1])
+        self.ro = v.new_zeros(k, 0)
+        self.head, self.count = torch.zeros(k, **long), torch.zeros(k, **long)
+        self.pairs_bound = 0  # host-side bound on every trial's count, without reading it
+
+    def _grow(self) -> None:
+        """Room for one more pair in every trial's ring: below history_size slots no ring has
+        wrapped (each trial's head equals its count), so the slots are copied as they are."""
+        size = self.dirs.shape[1]
+        if self.pairs_bound < size or size == self.cfg.history_size:
+            return
+        new = min(self.cfg.history_size, max(2 * size, 4))
+        pad = (0, 0, 0, new - size)
+        self.dirs = torch.nn.functional.pad(self.dirs, pad)
+        self.stps = torch.nn.functional.pad(self.stps, pad)
+        self.ro = torch.nn.functional.pad(self.ro, (0, new - size))
+
+    def step(self, evaluate: Evaluate, active: torch.Tensor | None = None) -> torch.Tensor:
+        """One ``LBFGS.step`` of every trial in ``active`` (``[K]`` bool; default all); the
+        others keep their rows. Returns every trial's loss at the start of the step (the
+        first round evaluates all), as ``step`` returns it."""
+        v = self.v
+        k = v.shape[0]
+        if active is None:
+            active = torch.ones(k, dtype=torch.bool, device=v.device)
+        s = _StepState(self, active)
+        for round_ in range(self.max_rounds):
+            if round_ and self.early_exit and not bool((s.phase != DONE).any()):
                 break
-            ls_func_evals = 0
-            self.v.add_(d, alpha=t)
-            if n_iter != max_iter:
-                loss_t, flat_grad = yield
-                loss = float(loss_t)
-                opt_cond = flat_grad.abs().max() <= tolerance_grad
-                ls_func_evals = 1
-            current_evals += ls_func_evals
-            state["func_evals"] += ls_func_evals
-            if n_iter == max_iter or current_evals >= self.max_eval or opt_cond:
-                break
-            if d.mul(t).abs().max() <= tolerance_change:
-                break
-            if abs(loss - prev_loss) < tolerance_change:
-                break
-        state.update(
-            d=d,
-            t=t,
-            old_dirs=old_dirs,
-            old_stps=old_stps,
-            ro=ro,
-            H_diag=h_diag,
-            prev_flat_grad=prev_flat_grad,
-            prev_loss=prev_loss,
+            loss_e, grad_e = evaluate()
+            if not round_:
+                s.orig_loss = loss_e.detach().to(v.dtype)
+            s.advance(loss_e.to(v.dtype), grad_e.to(v.dtype))
+        return s.orig_loss
+
+
+class _StepState:
+    """The per-step variables of every trial, and the transitions of one round."""
+
+    def __init__(self, opt: BatchedLBFGS, active: torch.Tensor) -> None:
+        self.opt, v = opt, opt.v
+        k, dev = v.shape[0], v.device
+        long = dict(dtype=torch.long, device=dev)
+        self.phase = torch.where(active, START, DONE).to(**long)
+        nan = v.new_full((k,), float("nan"))
+        self.orig_loss, self.loss = nan.clone(), nan.clone()  # orig_loss: the first round's
+        self.flat_grad = torch.zeros_like(v)
+        self.opt_cond = torch.zeros(k, dtype=torch.bool, device=dev)
+        self.current_evals = torch.zeros(k, **long)
+        self.local_iter = torch.zeros(k, **long)  # torch's n_iter within the step
+        if opt.line_search:  # the line search's variables (torch's _strong_wolfe)
+            self.x_init, self.d_norm = torch.zeros_like(v), v.new_zeros(k)
+            self.f, self.gtd = v.new_zeros(k), v.new_zeros(k)
+            self.t_prev, self.f_prev, self.gtd_prev = v.new_zeros(k), v.new_zeros(k), v.new_zeros(k)
+            self.g_prev = torch.zeros_like(v)
+            self.ls_iter, self.ls_evals = torch.zeros(k, **long), torch.zeros(k, **long)
+            self.max_ls = torch.zeros(k, **long)
+            self.done = torch.zeros(k, dtype=torch.bool, device=dev)
+            self.insuf = torch.zeros(k, dtype=torch.bool, device=dev)
+            self.bt, self.bf, self.bgtd = v.new_zeros(k, 2), v.new_zeros(k, 2), v.new_zeros(k, 2)
+            self.bg = v.new_zeros(k, 2, v.shape[1])
+            self.low = torch.zeros(k, **long)
+
+    def advance(self, loss_e: torch.Tensor, grad_e: torch.Tensor) -> None:
+        opt, cfg = self.opt, self.opt.cfg
+        phase = self.phase
+        # the step's first evaluation
+        first = phase == START
+        self._accept(first, loss_e, grad_e)
+        self.current_evals = torch.where(first, 1, self.current_evals)
+        opt.func_evals += first
+        self._finish(first & self.opt_cond)
+        direction = first & ~self.opt_cond
+        if opt.line_search:
+            check = self._line_search(loss_e, grad_e)
+        else:  # the fixed step's evaluation
+            check = phase == PLAIN
+            self._accept(check, loss_e, grad_e)
+            self.current_evals += check
+            opt.func_evals += check
+        # the end of an iteration: torch's stopping conditions
+        stop = (
+            (self.local_iter == cfg.max_iter)
+            | (self.current_evals >= opt.max_eval)
+            | self.opt_cond
+            | ((opt.d * opt.t[:, None]).abs().amax(1) <= cfg.tolerance_change)
+            | ((self.loss - opt.prev_loss).abs() < cfg.tolerance_change)
         )
-        return orig_loss
+        self._finish(check & stop)
+        self._direction(direction | (check & ~stop))
 
+    def _accept(self, mask, loss, grad) -> None:
+        self.loss = torch.where(mask, loss, self.loss)
+        self.flat_grad = _where(mask, grad, self.flat_grad)
+        self.opt_cond = torch.where(
+            mask, grad.abs().amax(1) <= self.opt.cfg.tolerance_grad, self.opt_cond
+        )
 
-def run_step(
-    trials: list[TrialLBFGS],
-    active: list[bool],
-    evaluate: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-) -> list[float | None]:
-    """One L-BFGS step of every active trial. ``evaluate()`` returns every trial's loss ``[K]``
-    and flat gradient ``[K, n]`` at the trials' current variables; trials that have finished
-    their step are evaluated too (one batched call) and ignore the result."""
-    coroutines: dict[int, Generator] = {}
-    for k, trial in enumerate(trials):
-        if active[k]:
-            coroutines[k] = trial.step()
-            next(coroutines[k])
-    orig: list[float | None] = [None] * len(trials)
-    while coroutines:
-        losses, grads = evaluate()
-        for k in list(coroutines):
-            try:
-                coroutines[k].send((losses[k], grads[k]))
-            except StopIteration as stop:
-                orig[k] = float(stop.value)
-                del coroutines[k]
-    return orig
+    def _finish(self, mask) -> None:
+        self.phase = torch.where(mask, DONE, self.phase)
+
+    def _direction(self, go: torch.Tensor) -> None:
+        """The start of an iteration for the trials in ``go``: the L-BFGS direction, the
+        initial step, and the first evaluation it asks for."""
+        opt, cfg = self.opt, self.opt.cfg
+        self.local_iter += go
+        opt.n_iter += go
+        first = opt.n_iter == 1
+        flat_grad = self.flat_grad
+        y = flat_grad - opt.prev_flat_grad
+        s = opt.d * opt.t[:, None]
+        ys = _dot(y, s)
+        push = go & ~first & (ys > 1e-10)
+        opt.pairs_bound += 1
+        opt._grow()
+        slot = opt.head.remainder(opt.dirs.shape[1])
+        rows = torch.arange(len(slot), device=slot.device)
+        opt.dirs[rows, slot] = _where(push, y, opt.dirs[rows, slot])
+        opt.stps[rows, slot] = _where(push, s, opt.stps[rows, slot])
+        opt.ro[rows, slot] = torch.where(push, 1.0 / ys, opt.ro[rows, slot])
+        opt.h_diag = torch.where(push, ys / _dot(y, y), opt.h_diag)
+        opt.head = torch.where(push, (opt.head + 1) % cfg.history_size, opt.head)
+        opt.count = torch.where(push, (opt.count + 1).clamp(max=cfg.history_size), opt.count)
+        # the two-loop recursion, newest pair first, over the slots any trial may hold
+        size = opt.dirs.shape[1]
+        n_pairs = min(opt.pairs_bound, size)
+        q = flat_grad.neg()
+        al, idx, valid = [], [], []
+        for j in range(n_pairs):
+            i = (opt.head - 1 - j).remainder(cfg.history_size).clamp(max=size - 1)
+            ok = j < opt.count
+            a = torch.where(ok, _dot(opt.stps[rows, i], q) * opt.ro[rows, i], 0)
+            q = q - a[:, None] * opt.dirs[rows, i]
+            al.append(a), idx.append(i), valid.append(ok)
+        r = q * opt.h_diag[:, None]
+        for j in reversed(range(n_pairs)):
+            i, ok = idx[j], valid[j]
+            be = _dot(opt.dirs[rows, i], r) * opt.ro[rows, i]
+            r = r + torch.where(ok, al[j] - be, 0)[:, None] * opt.stps[rows, i]
+        d = torch.where(first[:, None], flat_grad.neg(), r)
+        opt.d = _where(go, d, opt.d)
+        opt.prev_flat_grad = _where(go, flat_grad, opt.prev_flat_grad)
+        opt.prev_loss = torch.where(go, self.loss, opt.prev_loss)
+        t_first = _min(torch.ones_like(opt.t), 1.0 / flat_grad.abs().sum(1)) * cfg.lr
+        opt.t = torch.where(go, torch.where(first, t_first, cfg.lr), opt.t)
+        gtd = _dot(flat_grad, opt.d)
+        flat = go & (gtd > -cfg.tolerance_change)
+        self._finish(flat)
+        go = go & ~flat
+        v = opt.v
+        if not opt.line_search:
+            v.copy_(_where(go, v + opt.t[:, None] * opt.d, v))
+            last = self.local_iter == cfg.max_iter  # torch evaluates no more in the last one
+            self.phase = torch.where(go, torch.where(last, DONE, PLAIN), self.phase)
+            return
+        # torch's _strong_wolfe, from its first evaluation
+        self.x_init = _where(go, v, self.x_init)
+        self.d_norm = torch.where(go, opt.d.abs().amax(1), self.d_norm)
+        self.f = torch.where(go, self.loss, self.f)
+        self.gtd = torch.where(go, gtd, self.gtd)
+        self.t_prev = torch.where(go, 0.0, self.t_prev)
+        self.f_prev = torch.where(go, self.loss, self.f_prev)
+        self.g_prev = _where(go, flat_grad, self.g_prev)
+        self.gtd_prev = torch.where(go, gtd, self.gtd_prev)
+        self.ls_iter = torch.where(go, 0, self.ls_iter)
+        self.ls_evals = torch.where(go, 0, self.ls_evals)
+        self.max_ls = torch.where(go, opt.max_eval - self.current_evals, self.max_ls)
+        self.done = self.done & ~go
+        self.insuf = self.insuf & ~go
+        self._request(go, opt.t, BRACKET)
+
+    def _request(self, mask: torch.Tensor, t: torch.Tensor, phase: int) -> None:
+        """The line search asks for the loss at x_init + t d."""
+        opt = self.opt
+        opt.t = torch.where(mask, t, opt.t)
+        opt.v.copy_(_where(mask, self.x_init + opt.t[:, None] * opt.d, opt.v))
+        self.phase = torch.where(mask, phase, self.phase)
+
+    def _set_bracket(self, mask, pos, t, f, g, gtd) -> None:
+        """Bracket end ``pos`` (``[K]``: 0 or 1) of the trials in ``mask`` := (t, f, g, gtd)."""
+        rows = torch.arange(len(pos), device=pos.device)
+        self.bt[rows, pos] = torch.where(mask, t, self.bt[rows, pos])
+        self.bf[rows, pos] = torch.where(mask, f, self.bf[rows, pos])
+        self.bg[rows, pos] = _where(mask, g, self.bg[rows, pos])
+        self.bgtd[rows, pos] = torch.where(mask, gtd, self.bgtd[rows, pos])
+
+    def _order(self, mask) -> None:
+        """torch's low_pos: the bracket end with the lower loss (the first on a tie)."""
+        self.low = torch.where(mask, (self.bf[:, 0] > self.bf[:, 1]).long(), self.low)
+
+    def _line_search(self, f_new: torch.Tensor, g_new: torch.Tensor) -> torch.Tensor:
+        """The line search's evaluations of this round: the trials whose search ended, ready
+        for the end-of-iteration checks."""
+        opt = self.opt
+        t, d = opt.t, opt.d
+        zeros, ones = torch.zeros_like(self.low), torch.ones_like(self.low)
+        gtd_new = _dot(g_new, d)
+        armijo_fails = f_new > self.f + C1 * t * self.gtd
+        curvature = gtd_new.abs() <= -C2 * self.gtd
+        # bracketing (torch's first loop)
+        bracketing = self.phase == BRACKET
+        self.ls_evals += bracketing
+        exhausted = bracketing & (self.ls_iter >= self.max_ls)
+        live = bracketing & ~exhausted
+        to_bracket = live & (armijo_fails | ((self.ls_iter > 1) & (f_new >= self.f_prev)))
+        wolfe = live & ~to_bracket & curvature
+        to_bracket = to_bracket | (live & ~to_bracket & ~wolfe & (gtd_new >= 0))
+        onward = live & ~to_bracket & ~wolfe
+        # ... out of evaluations: the bracket [0, t]
+        self._set_bracket(exhausted, zeros, torch.zeros_like(t), self.f, self.flat_grad, self.gtd)
+        self._set_bracket(exhausted, ones, t, f_new, g_new, gtd_new)
+        # ... a bracket around a Wolfe point
+        self._set_bracket(to_bracket, zeros, self.t_prev, self.f_prev, self.g_prev, self.gtd_prev)
+        self._set_bracket(to_bracket, ones, t, f_new, g_new, gtd_new)
+        self._order(exhausted | to_bracket)
+        # ... a Wolfe point itself: the bracket [t]
+        self._set_bracket(wolfe, zeros, t, f_new, g_new, gtd_new)
+        self.low = torch.where(wolfe, 0, self.low)
+        self.done = self.done | wolfe
+        self.insuf = self.insuf & ~to_bracket
+        # ... or extrapolate
+        t_next = cubic_interpolate(
+            self.t_prev, self.f_prev, self.gtd_prev, t, f_new, gtd_new,
+            t + 0.01 * (t - self.t_prev), t * 10,
+        )  # fmt: skip
+        self.t_prev = torch.where(onward, t, self.t_prev)
+        self.f_prev = torch.where(onward, f_new, self.f_prev)
+        self.g_prev = _where(onward, g_new, self.g_prev)
+        self.gtd_prev = torch.where(onward, gtd_new, self.gtd_prev)
+        self.ls_iter += onward
+        # zoom (torch's second loop): this round's zoom evaluations update the bracket
+        zooming = self.phase == ZOOM
+        self.ls_evals += zooming
+        rows = torch.arange(len(self.low), device=self.low.device)
+        low, high = self.low, 1 - self.low
+        raise_high = zooming & (armijo_fails | (f_new >= self.bf[rows, low]))
+        lower = zooming & ~raise_high
+        self.done = self.done | (lower & curvature)
+        collapse = lower & ~curvature & (gtd_new * (self.bt[rows, high] - self.bt[rows, low]) >= 0)
+        self._set_bracket(raise_high, high, t, f_new, g_new, gtd_new)
+        self._order(raise_high)
+        self._set_bracket(
+            collapse, high, self.bt[rows, low], self.bf[rows, low], self.bg[rows, low],
+            self.bgtd[rows, low],
+        )  # fmt: skip
+        self._set_bracket(lower, low, t, f_new, g_new, gtd_new)
+        # the zoom loop's head: go on, or end the search
+        head = to_bracket | zooming
+        tiny = (self.bt[:, 1] - self.bt[:, 0]).abs() * self.d_norm < opt.cfg.tolerance_change
+        ended = head & (self.done | (self.ls_iter >= self.max_ls) | tiny)
+        zoom = head & ~ended
+        t_zoom = cubic_interpolate(
+            self.bt[:, 0], self.bf[:, 0], self.bgtd[:, 0],
+            self.bt[:, 1], self.bf[:, 1], self.bgtd[:, 1],
+        )  # fmt: skip
+        b_max, b_min = _max(self.bt[:, 0], self.bt[:, 1]), _min(self.bt[:, 0], self.bt[:, 1])
+        eps = 0.1 * (b_max - b_min)
+        near = _min(b_max - t_zoom, t_zoom - b_min) < eps
+        at_edge = self.insuf | (t_zoom >= b_max) | (t_zoom <= b_min)
+        moved = torch.where(
+            (t_zoom - b_max).abs() < (t_zoom - b_min).abs(), b_max - eps, b_min + eps
+        )
+        t_zoom = torch.where(near & at_edge, moved, t_zoom)
+        self.insuf = torch.where(zoom, near & ~at_edge, self.insuf)
+        self.ls_iter += zoom
+        self._request(onward, t_next, BRACKET)
+        self._request(zoom, t_zoom, ZOOM)
+        # the search's end: the bracket's low end
+        ended = ended | exhausted | wolfe
+        low = self.low
+        opt.t = torch.where(ended, self.bt[rows, low], opt.t)
+        self._accept(ended, self.bf[rows, low], self.bg[rows, low])
+        opt.v.copy_(_where(ended, self.x_init + opt.t[:, None] * d, opt.v))
+        self.current_evals += torch.where(ended, self.ls_evals, 0)
+        opt.func_evals += torch.where(ended, self.ls_evals, 0)
+        return ended

@@ -158,3 +158,12 @@ class SmoothProxy:
             track.losses.append(track.best_loss)
             track.last = track.best
         return finish(track, steps, cfg.threshold, (x, label), obs.modality)
+
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
+        computation (:mod:`snnleak.attacks.proxy_batched`)."""
+        from snnleak.attacks.proxy_batched import reconstruct_batched
+
+        return reconstruct_batched(self.config, observations, rngs)

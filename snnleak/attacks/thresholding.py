@@ -102,7 +102,7 @@ def projected_search(
     place(previous)
     binary = previous[0]
     change = (evaluate()[1].detach() * (1 - 2 * binary)).reshape(-1)
-    descending = torch.argsort(change)[: int((change < 0).sum())]
+    descending = torch.argsort(change, stable=True)[: int((change < 0).sum())]
     m = descending.numel()
     while m >= 1:
         flipped = binary.clone().reshape(-1)
@@ -130,3 +130,56 @@ def after_optimisation(x: torch.Tensor, threshold: Thresholding | None) -> torch
     """Algorithm 1; under Algorithm 2 the iterates are binary already, and this also binarises
     the one that is not (the initial dummy, when it is the best iterate)."""
     return x if threshold is None else binarise(x, threshold.tau)
+
+
+def projected_search_rows(
+    v: torch.Tensor,
+    previous: torch.Tensor,
+    previous_loss: torch.Tensor,
+    nx: int,
+    tau: float,
+    evaluate: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    active: torch.Tensor,
+    halvings: int = HALVINGS,
+) -> torch.Tensor:
+    """:func:`projected_search` for K trials at once, on the rows of ``v`` (``[K, n]``: the
+    flat dummy in the first ``nx`` columns, then any free variables), in place. Every trial
+    in ``active`` tries the points its solo search would try, in the same order; the rounds
+    evaluate all trials together (``evaluate``: loss ``[K]`` and gradient ``[K, n]`` at ``v``).
+    Returns the trials that found a lower loss; the others in ``active`` are back at
+    ``previous``."""
+
+    def rows(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask[:, None], a, b)
+
+    step = v - previous
+    found = torch.zeros_like(active)
+    arc_on = active.clone()  # trials still searching the arc
+    for k in range(halvings + 1):
+        point = previous + step * 0.5**k
+        point[:, :nx] = binarise(point[:, :nx], tau)
+        arc_on &= ~(point[:, :nx] == previous[:, :nx]).all(1)  # the arc has collapsed
+        v.copy_(rows(arc_on, point, v))
+        lower = arc_on & (evaluate()[0] < previous_loss)
+        found |= lower
+        arc_on &= ~lower
+    v.copy_(rows(active & ~found, previous, v))
+    binary = previous[:, :nx]
+    change = evaluate()[1][:, :nx] * (1 - 2 * binary)
+    # rank[i, j]: entry j's place among trial i's entries sorted by change, most negative first
+    order = torch.argsort(change, dim=1, stable=True)
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(nx, device=v.device).expand_as(order).contiguous()
+    )
+    m = (change < 0).sum(1)
+    flip_on = active & ~found
+    for _ in range(max(1, nx).bit_length()):
+        flip_on &= m >= 1
+        flipped = torch.where(rank < m[:, None], 1 - binary, binary)
+        v[:, :nx] = rows(flip_on, flipped, v[:, :nx])
+        lower = flip_on & (evaluate()[0] < previous_loss)
+        found |= lower
+        flip_on &= ~lower
+        m = m // 2
+    v.copy_(rows(active & ~found, previous, v))
+    return found

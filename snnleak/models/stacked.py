@@ -1,10 +1,10 @@
 r"""K independent victims (LeNet or LeNet5SNN) evaluated as one computation.
 
-The K models' convolutions become one grouped convolution (``groups=K``: trial k's channels
-are the k-th block), their neurons one elementwise scan, their classifiers one batched matrix
-product. Parameters are stacked along a leading trial axis, so trial k's parameter gradient is
-the k-th block of the stacked gradient, and a sum of per-trial losses differentiates each trial
-independently (no parameter is shared between trials).
+The K models' convolutions become one grouped convolution (trial k's channels are the k-th
+block; :func:`stacked_conv2d`), their neurons one elementwise scan, their classifiers one
+batched matrix product. Parameters are stacked along a leading trial axis, so trial k's
+parameter gradient is the k-th slice of the stacked gradient, and a sum of per-trial losses
+differentiates each trial independently (no parameter is shared between trials).
 """
 
 from __future__ import annotations
@@ -17,6 +17,52 @@ from snnleak.errors import ConfigError
 from snnleak.models.lenet import LeNet
 from snnleak.models.lenet_snn import LeNet5SNN
 from snnleak.neurons import multistep
+
+
+def stacked_conv2d(
+    h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, stride: int, padding: int
+) -> torch.Tensor:
+    """K convolutions at once: ``h [N, K*C, H, W]`` (trial k's channels the k-th block),
+    ``w [K, O, C, kh, kw]``, ``bias [K, O]`` -> ``[N, K*O, H', W']``, as one grouped
+    convolution (:class:`_GroupedConv`)."""
+    k, o = w.shape[:2]
+    return _GroupedConv.apply(
+        h, w.reshape(k * o, *w.shape[2:]), bias.reshape(-1), stride, padding, k
+    )
+
+
+class _GroupedConv(torch.autograd.Function):
+    """``F.conv2d(..., groups=K)`` with its backward written out: the input's gradient one
+    grouped transposed convolution, the weight's ATen's weight gradient alone. Differentiating
+    ATen's own backward again (gradient matching does) runs one convolution per group, that is
+    per trial, for the input's gradient; the derivatives of these two are single grouped
+    operations at every order (the op-count guard checks)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride: int, padding: int, groups: int):
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, groups)
+        return F.conv2d(x, w, b, stride=stride, padding=padding, groups=groups)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        stride, padding, groups = ctx.conf
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            size = x.shape[-1] + 2 * padding - w.shape[-1]
+            extra = size - (grad.shape[-1] - 1) * stride
+            gx = F.conv_transpose2d(
+                grad, w, None, stride, padding, output_padding=extra, groups=groups
+            )
+        if ctx.needs_input_grad[1]:  # ATen's weight gradient: its derivatives are grouped
+            gw = torch.ops.aten.convolution_backward(
+                grad, x, w, None, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], groups,
+                [False, True, False],
+            )[1]  # fmt: skip
+        if ctx.needs_input_grad[2]:
+            gb = grad.sum((0, 2, 3))
+        return gx, gw, gb, None, None, None
 
 
 class StackedLeNet(nn.Module):
@@ -34,16 +80,25 @@ class StackedLeNet(nn.Module):
         self.spiking = isinstance(first, LeNet5SNN)
         self.in_shape, self.num_classes = first.in_shape, first.num_classes
         if self.spiking:
-            self.timesteps, self.neuron_params = first.timesteps, first.neuron_params
-            self.backend = first.backend
+            if any(m.encoding != "direct" for m in models):
+                raise ConfigError(
+                    "--batch-trials stacks directly coded SNN victims; run --encoding poisson "
+                    "with --batch-trials 1"
+                )
+            self.timesteps, self.backend = first.timesteps, first.backend
+            # each layer's own neuron (an attacker's smooth copy changes the layers' neurons)
+            self.neuron_params = [n.params for n in first.neurons]
+            if any([n.params for n in m.neurons] != self.neuron_params for m in models):
+                raise ConfigError("stacked victims must share their neurons")
         convs = [m.convs for m in models]
-        self.conv_meta = [(c.stride, c.padding) for c in first.convs]
+        self.conv_meta = [(c.stride[0], c.padding[0]) for c in first.convs]  # square in LeNet
+        # every parameter has a leading trial axis: [K, O, C, kh, kw], [K, O], [K, O, F], [K, O]
         self.conv_w = nn.ParameterList(
-            nn.Parameter(torch.cat([cs[i].weight.detach() for cs in convs]))
+            nn.Parameter(torch.stack([cs[i].weight.detach() for cs in convs]))
             for i in range(len(first.convs))
         )
         self.conv_b = nn.ParameterList(
-            nn.Parameter(torch.cat([cs[i].bias.detach() for cs in convs]))
+            nn.Parameter(torch.stack([cs[i].bias.detach() for cs in convs]))
             for i in range(len(first.convs))
         )
         self.fc_w = nn.Parameter(torch.stack([m.fc.weight.detach() for m in models]))
@@ -57,7 +112,7 @@ class StackedLeNet(nn.Module):
         for k in range(self.k):
             per = []
             for i in range(n):
-                per += [grads[i].chunk(self.k)[k], grads[n + i].chunk(self.k)[k]]
+                per += [grads[i][k], grads[n + i][k]]
             per += [grads[2 * n][k], grads[2 * n + 1][k]]
             out.append(per)
         return out
@@ -66,23 +121,27 @@ class StackedLeNet(nn.Module):
         return [*self.conv_w, *self.conv_b, self.fc_w, self.fc_b]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``[K, B, C, H, W]`` or events ``[T, K, B, C, H, W]`` -> logits ``[K, B, O]``."""
-        if self.spiking and x.dim() == 5:  # images, replicated over time
-            x = x.unsqueeze(0).expand(self.timesteps, *x.shape)
-        t = x.shape[0] if self.spiking else 1
-        if not self.spiking:
-            x = x.unsqueeze(0)
-        _, k, b = x.shape[:3]
+        """Images ``[K, B, C, H, W]`` or events ``[T, K, B, C, H, W]`` -> logits ``[K, B, O]``.
+
+        A spiking victim's direct code repeats an image over its T steps; the first
+        convolution, linear and the same at every step, then runs once and its output is
+        repeated (what a convolution of the repeated image gives, T times cheaper)."""
+        repeat = self.timesteps if self.spiking and x.dim() == 5 else 1
+        x = x.unsqueeze(0) if x.dim() == 5 else x  # [T, K, B, C, H, W], T = 1 for images
+        t, k, b = x.shape[:3]
         if k != self.k:
             raise ConfigError(f"expected {self.k} trials on the trial axis, got {k}")
         h = x.permute(0, 2, 1, 3, 4, 5).reshape(t * b, k * x.shape[3], *x.shape[4:])
-        for w, bias, (stride, padding) in zip(
-            self.conv_w, self.conv_b, self.conv_meta, strict=True
+        for i, (w, bias, (stride, padding)) in enumerate(
+            zip(self.conv_w, self.conv_b, self.conv_meta, strict=True)
         ):
-            h = F.conv2d(h, w, bias, stride=stride, padding=padding, groups=self.k)
+            h = stacked_conv2d(h, w, bias, stride, padding)
+            if repeat > 1:
+                h = h.unsqueeze(0).expand(repeat, *h.shape).reshape(repeat * b, *h.shape[1:])
+                t, repeat = repeat, 1
             if self.spiking:
                 h = multistep(
-                    h.reshape(t, b, *h.shape[1:]), self.neuron_params, self.backend
+                    h.reshape(t, b, *h.shape[1:]), self.neuron_params[i], self.backend
                 ).reshape(t * b, *h.shape[1:])
             else:
                 h = torch.sigmoid(h)

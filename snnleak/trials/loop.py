@@ -55,15 +55,15 @@ class Cell:
                 "--batch-trials stacks LeNet victims into one computation; run a plug-in "
                 "model with --batch-trials 1"
             )
+        if self.batch_trials > 1 and self.spec.model == "snn" and self.spec.encoding != "direct":
+            raise ConfigError(
+                "--batch-trials stacks directly coded SNN victims; run --encoding "
+                f"{self.spec.encoding} with --batch-trials 1"
+            )
         if self.batch_trials > 1 and self.spec.attack not in TRIAL_BATCHED_ATTACKS:
             raise ConfigError(
                 f"--batch-trials applies to the attacks {', '.join(TRIAL_BATCHED_ATTACKS)}; "
                 f"run {self.spec.attack} with --batch-trials 1"
-            )
-        if self.batch_trials > 1 and self.spec.lbfgs.line_search != "none":
-            raise ConfigError(
-                "batched trials use L-BFGS without a line search; run line-search trials with "
-                "--batch-trials 1"
             )
 
     def specs(self) -> list[AttackSpec]:
