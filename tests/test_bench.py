@@ -68,23 +68,22 @@ def test_idiomatic_snntorch_lenet_computes_the_backends_logits():
     torch.testing.assert_close(loop(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_bench_attacks_compares_batched_and_solo(tmp_path):
-    args = [
-        "bench",
-        "attacks",
-        "--out",
-        str(tmp_path),
-        "--trials",
-        "2",
-        "--iterations",
-        "1",
-        "--timesteps",
-        "2",
-        "--rounds",
-        "1",
-    ]
-    result = CliRunner().invoke(cli, args)
+def test_bench_attacks_writes_the_scaling_curve(tmp_path):
+    args = ["bench", "attacks", "--out", str(tmp_path), "--attack", "idlg,proxy"]
+    args += ["--trials", "1,2", "--iterations", "1", "--max-iter", "2", "--timesteps", "2"]
+    result = CliRunner().invoke(cli, [*args, "--rounds", "1"])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "bench_attacks.json").read_text())
-    assert set(data["trials_per_hour"]) == {"solo", "batched"} and data["batched_over_solo"] > 0
-    assert "batched / solo" in result.output
+    assert set(data["curves"]) == {"idlg", "proxy"}
+    for curve in data["curves"].values():
+        assert [p["k"] for p in curve] == [1, 2] and curve[0]["over_k1"] == 1
+        assert all(p["trials_per_hour"] > 0 and len(p["seconds"]) == 1 for p in curve)
+    assert data["meta"]["trials"] == 2 and data["meta"]["versions"]["torch"]
+    assert "| proxy | 2 |" in result.output
+    assert (tmp_path / "bench_attacks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_attacks_names_an_unbatched_attack(tmp_path):
+    args = ["bench", "attacks", "--out", str(tmp_path), "--attack", "analytic"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "analytic run one trial at a time" in result.output

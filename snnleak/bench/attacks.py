@@ -1,7 +1,11 @@
-"""``snnleak bench attacks``: trials per hour, batched against solo, side by side in one run.
+"""``snnleak bench attacks``: trials per hour against the number of trials run together (K).
 
-Both modes run the same trials (same samples, victims and seeds) in the same process, in
-alternating rounds; the result is the median wall time of a round, as trials per hour.
+For each attack, every K in ``ks`` runs the same ``samples`` trials (the same items, victims and
+seeds) through the trial runner with ``batch_trials = K`` (K = 1: one trial at a time), in the
+same process, K after K within a round, over ``rounds`` rounds. First, an untimed one-step run
+at each K loads the data and builds the kernels for its shapes (oneDNN compiles one per shape).
+A point of the curve is ``samples`` trials over the median wall time of its rounds, victims,
+updates, metrics and records included. Ratios are against K = 1.
 """
 
 from __future__ import annotations
@@ -9,69 +13,143 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.device import name, resolve
+from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.trials.runner import run_trials
 
 
 @dataclass(frozen=True)
 class AttackBenchConfig:
-    attack: str = "dlg"
+    attacks: tuple[str, ...] = ("idlg",)
+    ks: tuple[int, ...] = (1, 16)
+    samples: int = 0  # trials per point; 0: the largest K
     model: str = "snn"
-    dataset: str = "mnist-5k"
+    dataset: str = "digits"
     backend: str = "fused"
-    trials: int = 8
+    line_search: str = "none"
     iterations: int = 3
     max_iter: int = 20
     timesteps: int = 20
     rounds: int = 2
     threads: int = 2
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not self.ks or min(self.ks) < 1:
+            raise ConfigError(f"--trials takes K values of at least 1, got {self.ks}")
+        if self.samples and self.samples < max(self.ks):
+            raise ConfigError(f"--samples {self.samples} is below the largest K {max(self.ks)}")
+
+    @property
+    def trials(self) -> int:
+        return self.samples or max(self.ks)
 
 
-def run(cfg: AttackBenchConfig) -> dict:
-    torch.set_num_threads(cfg.threads)
-    spec = AttackSpec(
-        cfg.attack,
+def spec_of(cfg: AttackBenchConfig, attack: str) -> AttackSpec:
+    return AttackSpec(
+        attack,
         cfg.model,
         cfg.dataset,
         backend=cfg.backend,
         timesteps=cfg.timesteps,
         iterations=cfg.iterations,
-        lbfgs=LBFGSConfig(max_iter=cfg.max_iter),
+        lbfgs=LBFGSConfig(max_iter=cfg.max_iter, line_search=cfg.line_search),
     )
-    times: dict[str, list[float]] = {"solo": [], "batched": []}
-    for _ in range(cfg.rounds):
-        for mode, k in (("solo", 1), ("batched", cfg.trials)):
+
+
+def run(cfg: AttackBenchConfig, progress=lambda line: None) -> dict:
+    torch.set_num_threads(cfg.threads)
+    device = resolve(cfg.device)
+    curves = {}
+    for attack in cfg.attacks:
+        spec = spec_of(cfg, attack)
+        for k in cfg.ks:  # untimed, one step at each K: data, imports, kernels per shape
             with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                run_trials(spec, cfg.trials, 0, Path(tmp), judge=None, batch_trials=k)
-                times[mode].append(time.perf_counter() - start)
-    per_hour = {m: cfg.trials * 3600 / statistics.median(v) for m, v in times.items()}
+                run_trials(replace(spec, iterations=1), k, 0, Path(tmp), judge=None,
+                           batch_trials=k, device=device)  # fmt: skip
+        seconds: dict[int, list[float]] = {k: [] for k in cfg.ks}
+        for _ in range(cfg.rounds):
+            for k in cfg.ks:
+                with tempfile.TemporaryDirectory() as tmp:
+                    start = time.perf_counter()
+                    run_trials(spec, cfg.trials, 0, Path(tmp), judge=None, batch_trials=k,
+                               device=device)  # fmt: skip
+                    seconds[k].append(time.perf_counter() - start)
+                progress(f"{attack} K={k}: {seconds[k][-1]:.1f} s")
+        per_hour = {k: cfg.trials * 3600 / statistics.median(v) for k, v in seconds.items()}
+        base = per_hour.get(1)
+        curves[attack] = [
+            {
+                "k": k,
+                "trials_per_hour": per_hour[k],
+                "over_k1": per_hour[k] / base if base else None,
+                "seconds": seconds[k],
+            }
+            for k in cfg.ks
+        ]
     return {
-        "trials_per_hour": per_hour,
-        "batched_over_solo": per_hour["batched"] / per_hour["solo"],
-        "seconds_per_round": times,
-        "meta": {"config": asdict(cfg), "torch": torch.__version__, "versions": package_versions()},
+        "curves": curves,
+        "meta": {
+            "config": asdict(cfg),
+            "trials": cfg.trials,
+            "device": str(device),
+            "device_name": name(device),
+            "torch": torch.__version__,
+            "versions": package_versions(),
+        },
     }
 
 
 def markdown(result: dict) -> str:
-    cfg = result["meta"]["config"]
-    rate = result["trials_per_hour"]
-    return "\n".join(
-        [
-            f"{cfg['attack']} on {cfg['model']} ({cfg['backend']}), {cfg['dataset']}, "
-            f"{cfg['trials']} trials x {cfg['iterations']} optimiser steps, "
-            f"{cfg['threads']} threads",
-            "| mode | trials per hour |",
-            "|---|---:|",
-            f"| solo | {rate['solo']:.0f} |",
-            f"| batched (K={cfg['trials']}) | {rate['batched']:.0f} |",
-            f"| batched / solo | {result['batched_over_solo']:.2f} |",
-        ]
-    )
+    meta, cfg = result["meta"], result["meta"]["config"]
+    lines = [
+        f"{cfg['model']} ({cfg['backend']}), {cfg['dataset']}, T = {cfg['timesteps']}, "
+        f"line search {cfg['line_search']}, {meta['trials']} trials x {cfg['iterations']} "
+        f"optimiser steps, {meta['device_name']}, {cfg['threads']} threads",
+        "",
+        "| attack | K | trials per hour | over K = 1 |",
+        "|---|---:|---:|---:|",
+    ]
+    for attack, curve in result["curves"].items():
+        for point in curve:
+            ratio = point["over_k1"]
+            lines.append(
+                f"| {attack} | {point['k']} | {point['trials_per_hour']:.0f} | "
+                f"{'' if ratio is None else f'{ratio:.2f}'} |"
+            )
+    return "\n".join(lines)
+
+
+def chart(result: dict, path: Path) -> Path:
+    """Trials per hour against K, one line per attack (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from snnleak.io import write_atomic
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for attack, curve in result["curves"].items():
+        ks = [p["k"] for p in curve]
+        ax.plot(ks, [p["trials_per_hour"] for p in curve], marker="o", label=attack)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("trials run together (K)")
+    ax.set_ylabel("trials per hour")
+    meta = result["meta"]
+    ax.set_title(f"bench attacks on {meta['device']} ({meta['device_name']})", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    try:
+        return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    finally:
+        plt.close(fig)

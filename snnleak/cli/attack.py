@@ -21,6 +21,7 @@ from snnleak.attacks.config import (
     SPLITS,
     SURROGATE_FAMILIES,
     THRESHOLD_MODES,
+    TRIAL_BATCHED_ATTACKS,
     VICTIM_PROTOCOLS,
 )
 from snnleak.cli.common import device_option, interrupted_hint
@@ -174,10 +175,11 @@ def _model_choice(value: str) -> str:
 )
 @click.option(
     "--batch-trials",
-    type=int,
-    default=1,
+    default="1",
     show_default=True,
-    help="Trials run together as one batched computation.",
+    metavar="[K|auto]",
+    help="Trials run together as one batched computation; auto: as many as suit --device "
+    f"(the attacks {', '.join(TRIAL_BATCHED_ATTACKS)}).",
 )
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
@@ -254,7 +256,7 @@ def attack(
     victim_init: str,
     grnn_wasserstein: str,
     grnn_generator: str,
-    batch_trials: int,
+    batch_trials: str,
     data_root: Path | None,
     cache_dir: Path | None,
     out_dir: Path,
@@ -317,6 +319,7 @@ def attack(
     # everything that can fail on the input fails here, before any judge is trained
     where = resolve(device)
     items = data.load(dataset, spec.split, root=data_root)
+    batch_trials = trials_together(batch_trials, spec, items.info, where, samples)
     chosen_items(Cell(spec, samples, batch_trials), len(items), seed)
     check_memory(spec, items.info, min(batch_trials, samples))
     if spec.attack in PUBLIC_DATA_ATTACKS:  # the attacker's public items are there, and enough
@@ -348,3 +351,20 @@ def attack(
         )
     click.echo(summary_table(records))
     click.echo(f"records: {out_dir / 'records.jsonl'}")
+
+
+def trials_together(value: str, spec, info, device, samples: int) -> int:
+    """``--batch-trials``: K, or ``auto`` (:mod:`snnleak.reproduce.batching`) for a batched
+    attack (1 for the others)."""
+    from snnleak.reproduce.batching import auto_batch
+
+    if value == "auto":
+        if spec.attack not in TRIAL_BATCHED_ATTACKS:
+            return 1
+        return min(auto_batch([(spec, info)], device), samples)
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither a number of trials nor 'auto'", param_hint="--batch-trials"
+        ) from None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snnleak.attacks.config import MODELS, TRIAL_BATCHED_ATTACKS
+from snnleak.attacks.config import LINE_SEARCHES, MODELS, TRIAL_BATCHED_ATTACKS
 from snnleak.cli.common import device_option
 from snnleak.neurons import BACKENDS
 
@@ -69,30 +69,66 @@ def kernels(
     click.echo(f"wrote {chart(results, out_dir / 'bench.png')}")
 
 
+def _list(kind, value: str) -> tuple:
+    try:
+        return tuple(kind(v) for v in value.split(",") if v.strip())
+    except ValueError as err:
+        raise click.BadParameter(f"a comma-separated list, such as 1,16,64 ({err})") from None
+
+
 @bench.command()
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for bench_attacks.json.",
+    help="Folder for bench_attacks.json and bench_attacks.png.",
 )
 @click.option(
-    "--attack", type=click.Choice(TRIAL_BATCHED_ATTACKS), default="dlg", show_default=True
+    "--attack",
+    "attacks",
+    default="idlg",
+    show_default=True,
+    help=f"Attacks, comma-separated, of: {', '.join(TRIAL_BATCHED_ATTACKS)}.",
+)
+@click.option(
+    "--trials",
+    "ks",
+    default="1,16",
+    show_default=True,
+    help="The numbers of trials run together (K), comma-separated: 1,16,64,256.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(0),
+    default=0,
+    help="Trials per point [default: the largest K].",
 )
 @click.option("--model", type=click.Choice(MODELS), default="snn", show_default=True)
-@click.option("--dataset", default="mnist-5k", show_default=True)
+@click.option("--dataset", default="digits", show_default=True)
 @click.option("--backend", type=click.Choice(tuple(BACKENDS)), default="fused", show_default=True)
-@click.option("--trials", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--line-search", type=click.Choice(LINE_SEARCHES), default="none", show_default=True)
 @click.option("--iterations", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--max-iter", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--timesteps", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--rounds", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
-def attacks(out_dir: Path, **kwargs) -> None:
-    """Trials per hour, batched against solo, side by side."""
-    from snnleak.bench.attacks import AttackBenchConfig, markdown, run
+@device_option
+def attacks(out_dir: Path, attacks: str, ks: str, **kwargs) -> None:
+    """Trials per hour against K, the trials run together: the scaling curve."""
+    from snnleak.bench.attacks import AttackBenchConfig, chart, markdown, run
     from snnleak.io import write_json_atomic
 
-    result = run(AttackBenchConfig(**kwargs))
+    names = _list(str, attacks)
+    unknown = [a for a in names if a not in TRIAL_BATCHED_ATTACKS]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} run one trial at a time; choose of "
+            f"{', '.join(TRIAL_BATCHED_ATTACKS)}",
+            param_hint="--attack",
+        )
+    cfg = AttackBenchConfig(attacks=names, ks=_list(int, ks), **kwargs)
+    result = run(cfg, progress=lambda line: click.echo(line, err=True))
     click.echo(markdown(result))
     click.echo(f"\nwrote {write_json_atomic(out_dir / 'bench_attacks.json', result)}")
+    click.echo(f"wrote {chart(result, out_dir / 'bench_attacks.png')}")

@@ -1,19 +1,22 @@
 """``reproduce --dry-run``: what a target would cost, before any of it runs.
 
-Every cell of the target is planned as the real run plans it (same cells, same samples). For each
-distinct kind of cell (attack, model, neuron, threshold mode, data shape) a few optimiser steps
-of one real trial are timed at the data's shape, on the device the run would use, after one
-warm-up step; the hours are ``seconds per step x steps x trials / workers``. The real datasets
-need not be here: a real set is timed on random tensors of its shape (a step's cost does not
-depend on the pixel values). Judge training is not counted.
+Every cell of the target is planned as the real run plans it (same cells, same samples, the
+same trials run together: ``batch_trials``, ``"auto"`` resolved for the device). For each
+distinct kind of cell (attack, model, neuron, threshold mode, data shape, K) a few optimiser
+steps of K real trials run together are timed at the data's shape, on the device the run would
+use, after one warm-up step; the hours are ``seconds per trial-step x steps x trials /
+workers``. The real datasets need not be here: a real set is timed on random tensors of its
+shape (a step's cost does not depend on the pixel values). Judge training is not counted.
 
 On the CPU each worker runs one torch thread, one worker per core (as ``--executor local``
 does); on a GPU, one worker per GPU. A timed L-BFGS step counts all its closure evaluations,
-while a real step may stop early: the estimate errs on the high side.
+while a real step may stop early: the estimate errs on the high side. The summary also says
+how many such machines (``--executor ray``) finish the target in 24 hours.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -22,10 +25,12 @@ import torch
 
 from snnleak import data
 from snnleak import device as devices
+from snnleak.attacks.base import reconstruct_many
 from snnleak.attacks.config import AttackSpec
 from snnleak.attacks.factory import build_attack
 from snnleak.client import observe
 from snnleak.models.victims import build_victim
+from snnleak.reproduce.batching import resolve_batches
 from snnleak.reproduce.plan import cells_for
 from snnleak.reproduce.preset import Preset
 from snnleak.seeding import trial_rng
@@ -48,7 +53,12 @@ class CostRow:
     cells: int
     trials: int  # optimisations (Algorithm 1 shares one among its thresholds)
     steps: int  # optimiser steps per trial
-    seconds_per_step: float
+    seconds_per_step: float  # per trial, with `batch` trials run together
+    batch: int = 1  # trials run together (the largest of the row's cells)
+
+    @property
+    def trials_per_hour(self) -> float:
+        return 3600 / (self.seconds_per_step * self.steps) if self.seconds_per_step else 0.0
 
     @property
     def device_hours(self) -> float:
@@ -72,23 +82,33 @@ def steps_of(spec: AttackSpec) -> int:
 
 
 def seconds_per_step(
-    spec: AttackSpec, info: data.DatasetInfo, steps: int, device: torch.device
+    spec: AttackSpec, info: data.DatasetInfo, steps: int, device: torch.device, k: int = 1
 ) -> float:
-    """Wall seconds of one optimiser step of one trial on ``device`` (mean over ``steps``)."""
+    """Wall seconds of one optimiser step of one trial on ``device``, with ``k`` trials run
+    together as the run runs them (the batched step's time over ``k``; mean over ``steps``)."""
     g = torch.Generator().manual_seed(0)
-    victim = build_victim(spec.victim, info, trial_rng(0, 0, "victim"), device)
     x = torch.rand(info.input_shape, generator=g, device="cpu")
     if info.modality == "events":
         x = (x < 0.1).float()
     xb = (x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)).to(device)
-    obs = observe(victim, xb, torch.tensor([1], device=device), info.modality)
-    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_rng(0, 0, "attack"))
-    attack = build_attack(replace(spec, iterations=steps))  # timed after that warm-up step
+    observations = [
+        observe(
+            build_victim(spec.victim, info, trial_rng(0, i, "victim"), device),
+            xb,
+            torch.tensor([1], device=device),
+            info.modality,
+        )
+        for i in range(k)
+    ]
+    rngs = [trial_rng(0, i, "attack") for i in range(k)]
+    reconstruct_many(build_attack(replace(spec, iterations=1)), observations, rngs)  # warm-up
+    attack = build_attack(replace(spec, iterations=steps))
+    rngs = [trial_rng(0, i, "attack") for i in range(k)]
     devices.synchronize(device)
     start = time.perf_counter()
-    rec = attack.reconstruct(obs, trial_rng(0, 0, "attack"))
+    recs = reconstruct_many(attack, observations, rngs)
     devices.synchronize(device)
-    return (time.perf_counter() - start) / max(1, rec.steps)
+    return (time.perf_counter() - start) / max(1, max(r.steps for r in recs)) / k
 
 
 def _kind(spec: AttackSpec) -> AttackSpec:
@@ -105,8 +125,9 @@ def estimate(
     steps: int = 2,
     on_row=None,
 ) -> list[CostRow]:
-    """One row per (table, attack, dataset, model) of ``target``."""
-    cells = cells_for(target, preset, backend)
+    """One row per (table, attack, dataset, model) of ``target``, each timed with the trials
+    run together as the run will (``batch_trials`` resolved for ``device``)."""
+    cells = cells_for(target, resolve_batches(preset, device), backend)
     timed: dict[tuple, float] = {}
     groups: dict[tuple, dict] = {}
     threads = torch.get_num_threads()
@@ -115,13 +136,15 @@ def estimate(
         for cell in cells:
             spec = cell.spec
             info = info_of(spec.dataset)
-            key = (_kind(spec), info.input_shape)
+            k = cell.batch_trials
+            key = (_kind(spec), info.input_shape, k)
             if key not in timed:
-                timed[key] = seconds_per_step(spec, info, steps, device)
+                timed[key] = seconds_per_step(spec, info, steps, device, k)
             g = groups.setdefault(
                 (cell.table, spec.attack, spec.dataset, spec.model),
-                {"cells": 0, "trials": 0, "work": 0.0, "steps": 0},
+                {"cells": 0, "trials": 0, "work": 0.0, "steps": 0, "batch": 1},
             )
+            g["batch"] = max(g["batch"], k)
             n = steps_of(spec)
             g["cells"] += 1
             g["trials"] += cell.samples
@@ -132,7 +155,9 @@ def estimate(
     rows = []
     for (table, attack, dataset, model), g in groups.items():
         per_step = g["work"] / max(1, g["steps"] * g["trials"])
-        row = CostRow(table, attack, dataset, model, g["cells"], g["trials"], g["steps"], per_step)
+        row = CostRow(
+            table, attack, dataset, model, g["cells"], g["trials"], g["steps"], per_step, g["batch"]
+        )
         rows.append(row)
         if on_row is not None:
             on_row(row)
@@ -150,13 +175,15 @@ def summary(rows: list[CostRow], device: torch.device) -> str:
     workers = workers_for(device)
     unit = "GPU" if device.type == "cuda" else "CPU"
     lines = [
-        f"| table | attack | dataset | model | cells | trials | steps | s/step | {unit}-h |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        f"| table | attack | dataset | model | cells | trials | steps | K | s/step | "
+        f"trials/h | {unit}-h |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.table} | {r.attack} | {r.dataset} | {r.model} | {r.cells} | {r.trials} "
-            f"| {r.steps} | {r.seconds_per_step:.3f} | {r.device_hours:.2f} |"
+            f"| {r.steps} | {r.batch} | {r.seconds_per_step:.4f} "
+            f"| {r.trials_per_hour * workers:.0f} | {r.device_hours:.2f} |"
         )
     per_table: dict[str, list] = {}
     for r in rows:
@@ -171,4 +198,11 @@ def summary(rows: list[CostRow], device: torch.device) -> str:
     trials = sum(t[0] for t in per_table.values())
     total = sum(t[1] for t in per_table.values())
     lines.append(f"| total | {trials} | {total:.2f} | {total / workers:.2f} |")
+    machines = math.ceil(total / workers / 24) if total else 0
+    per_machine = "GPU" if device.type == "cuda" else f"{workers}-core"
+    lines += [
+        "",
+        f"K: trials run together; s/step: per trial; trials/h: of one {per_machine} machine. "
+        f"To finish in 24 hours: {machines} such machine(s) (`--executor ray`).",
+    ]
     return "\n".join(lines)

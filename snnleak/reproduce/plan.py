@@ -22,6 +22,7 @@ from snnleak.attacks.config import (
     Thresholding,
 )
 from snnleak.errors import ConfigError
+from snnleak.reproduce.batching import batch_of
 from snnleak.reproduce.preset import Optimiser, Preset
 from snnleak.trials.loop import Cell
 
@@ -110,8 +111,7 @@ def table4_cell(
         decoder=decoder,
         rehearsal=rehearsal,
     )
-    batched = attack in TRIAL_BATCHED_ATTACKS and opt.line_search == "none"  # else no batched form
-    batch = min(p.batch_trials, samples) if batched else 1
+    batch = batch_of(p.batch_trials, samples) if attack in TRIAL_BATCHED_ATTACKS else 1
     return Cell(spec, samples, batch, table=table, paper_dataset=paper)
 
 
@@ -159,13 +159,13 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
 
     cells = []
     for opt in table5_optimisers(preset):
-        batch = p.batch_trials if opt.line_search == "none" else 1
+        batch = p.batch_trials
         for attack in ("dlg", "idlg"):
             cells.append(
                 Cell(
                     spec(attack, None, opt),
                     p.samples,
-                    min(batch, p.samples),
+                    batch_of(batch, p.samples),
                     post_thresholds=p.thresholds,
                     table="table5",
                     paper_dataset="DVS128 Gesture",
@@ -176,7 +176,7 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
                     Cell(
                         spec(attack, Thresholding(tau, "in"), opt),
                         p.samples,
-                        min(batch, p.samples),
+                        batch_of(batch, p.samples),
                         table="table5",
                         paper_dataset="DVS128 Gesture",
                     )
@@ -248,9 +248,9 @@ def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> lis
                 grid = tuple(dict.fromkeys([chosen[(model, dataset)], Optimiser()]))
             samples = p.tune if chosen is None else p.tune + p.evaluate
             for opt in grid:
-                batch = preset.table4.batch_trials if opt.line_search == "none" else 1
+                batch = preset.table4.batch_trials
                 spec = sweep_spec(preset, backend, model, dataset, opt)
-                cells.append(Cell(spec, samples, min(batch, samples), table="sweep"))
+                cells.append(Cell(spec, samples, batch_of(batch, samples), table="sweep"))
     return cells
 
 

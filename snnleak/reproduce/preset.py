@@ -21,7 +21,7 @@ from snnleak.reproduce.ablation_plan import AblationPlan, parse_ablations
 from snnleak.reproduce.adaptive_plan import AdaptivePlan, parse_adaptive
 from snnleak.reproduce.defense_plan import DefensesPlan, parse_defenses
 from snnleak.reproduce.optimiser_plan import Optimiser, parse_optimisers
-from snnleak.reproduce.sections import dataset_name, take
+from snnleak.reproduce.sections import check_setting, dataset_name, take
 
 # the presets shipped inside the package (read through importlib.resources, so that an installed
 # wheel runs them too): name -> the file
@@ -46,7 +46,7 @@ class Table4Plan:
     samples: int
     timesteps: int
     lbfgs_max_iter: int
-    batch_trials: int
+    batch_trials: int | str  # trials run together; "auto": chosen for the device
     iterations: tuple[tuple[str, int], ...]  # (attack, optimiser steps)
     datasets: tuple[tuple[str, str], ...]  # (the paper's dataset, the snnleak dataset used)
     split: str = "train"  # the split the attacked items come from (the paper: train)
@@ -64,7 +64,7 @@ class Table5Plan:
     samples: int
     iterations: int
     lbfgs_max_iter: int
-    batch_trials: int
+    batch_trials: int | str
     thresholds: tuple[float, ...]
     split: str = "train"
     iterate: str = "last"
@@ -162,7 +162,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "samples": int,
             "timesteps": int,
             "lbfgs_max_iter": int,
-            "batch_trials": int,
+            "batch_trials": object,  # an integer, or "auto"
             "iterations": dict,
             "datasets": dict,
             "split": str,
@@ -172,6 +172,7 @@ def parse_preset(doc: dict, source: str) -> Preset:
         },
         TABLE4_DEFAULTS,
     )
+    check_setting(t4["batch_trials"], "table4")
     optimisers = parse_optimisers(top["optimiser"])
     iterations = take(t4["iterations"], "table4.iterations", dict.fromkeys(PAPER_ATTACKS, int))
     datasets = take(t4["datasets"], "table4.datasets", dict.fromkeys(PAPER_DATASETS, str))
@@ -185,13 +186,14 @@ def parse_preset(doc: dict, source: str) -> Preset:
             "samples": int,
             "iterations": int,
             "lbfgs_max_iter": int,
-            "batch_trials": int,
+            "batch_trials": object,  # an integer, or "auto"
             "thresholds": list,
             "split": str,
             "iterate": str,
         },
         {"split": "train", "iterate": "last"},
     )
+    check_setting(t5["batch_trials"], "table5")
     numbers = all(isinstance(t, int | float) and not isinstance(t, bool) for t in t5["thresholds"])
     if not numbers:
         raise ConfigError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import zip_longest
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from snnleak.info import package_versions
 from snnleak.io import claim_folder, write_json_atomic
 from snnleak.reporting import Table
 from snnleak.reproduce import sweep
+from snnleak.reproduce.batching import resolve_batches
 from snnleak.reproduce.executor import Task, check_executor, devices_of, execute
 from snnleak.reproduce.outputs import FigureArrays, write_table
 from snnleak.reproduce.plan import Plan, cells_for, sweep_cells
@@ -122,6 +123,7 @@ def reproduce(
     from snnleak.judges import load_judge
 
     check_executor(run.executor, run.workers, run.address)
+    run = replace(run, preset=resolve_batches(run.preset, resolve_device(run.device)))
     preset, out = run.preset, run.out
     if run.target == "defenses":
         return _defenses(run, log, bar)

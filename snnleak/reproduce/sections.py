@@ -24,6 +24,16 @@ CHOICES = {
 }
 
 
+AUTO = "auto"  # a batch_trials chosen for the device (snnleak.reproduce.batching)
+
+
+def check_setting(value, where: str):
+    """A preset's ``batch_trials``: an integer of at least 1, or ``"auto"``."""
+    if value == AUTO or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ConfigError(f"{where}.batch_trials must be 'auto' or an integer >= 1, got {value!r}")
+
+
 def take(table: dict, where: str, spec: dict[str, type], defaults: dict | None = None) -> dict:
     """The ``spec``'s keys of ``table`` (section ``where``), each of its type and in range,
     ``defaults`` filling the missing optional ones; an unknown or missing key, or a bad value,

@@ -1,0 +1,89 @@
+"""``batch_trials = "auto"``: resolved for the device before a run is planned, one clear error
+where it is wrong; the dry run times the batched step the run will take."""
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from snnleak.cli import cli
+from snnleak.device import CPU
+from snnleak.errors import ConfigError
+from snnleak.reproduce import load_preset
+from snnleak.reproduce.batching import CPU_BATCH, auto_batch, batch_of, resolve_batches
+from snnleak.reproduce.cost import estimate, summary
+from snnleak.reproduce.plan import cells_for
+from snnleak.reproduce.preset import FigurePlan, preset_text
+
+
+def test_both_presets_choose_the_batch_for_the_device():
+    for name in ("quick", "paper"):
+        preset = load_preset(name)
+        assert preset.table4.batch_trials == preset.table5.batch_trials == "auto"
+        chosen = resolve_batches(preset, CPU)
+        assert 1 <= chosen.table4.batch_trials <= CPU_BATCH
+        assert 1 <= chosen.table5.batch_trials <= CPU_BATCH
+    cells = cells_for("table4", resolve_batches(load_preset("quick"), CPU), "fused")
+    k = resolve_batches(load_preset("quick"), CPU).table4.batch_trials
+    assert {c.batch_trials for c in cells} == {min(k, load_preset("quick").table4.samples)}
+
+
+def test_a_plan_without_a_device_slices_as_the_cpu():
+    cells = cells_for("table4", load_preset("quick"), "fused")
+    assert {c.batch_trials for c in cells} == {min(CPU_BATCH, load_preset("quick").table4.samples)}
+    assert batch_of(8, 3) == 3
+
+
+def test_auto_fits_the_memory(monkeypatch):
+    from snnleak.attacks import AttackSpec
+    from snnleak.reproduce import batching
+    from snnleak.reproduce.cost import info_of
+
+    spec, info = AttackSpec("dlg", "snn", "digits"), info_of("digits")
+    one = batching.step_memory(spec, info, 1)
+    monkeypatch.setattr(batching, "free_memory", lambda device: 3.5 * one / batching.MEMORY_SHARE)
+    assert auto_batch([(spec, info)], CPU) == 3
+    monkeypatch.setattr(batching, "free_memory", lambda device: 0)
+    assert auto_batch([(spec, info)], CPU) == 1  # the memory check then says what to lower
+
+
+@pytest.mark.parametrize("value", ['"many"', "0", "2.5"])
+def test_a_bad_batch_setting_is_one_clear_error(tmp_path, value):
+    text = preset_text("quick").replace('batch_trials = "auto"', f"batch_trials = {value}", 1)
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"table4.batch_trials must be 'auto' or an integer"):
+        load_preset(str(path))
+
+
+def test_the_dry_run_times_the_batched_step_and_counts_machines():
+    q = load_preset("quick")
+    t4 = replace(
+        q.table4,
+        samples=4,
+        timesteps=2,
+        lbfgs_max_iter=2,
+        batch_trials=2,
+        iterations=(("dlg", 2), ("idlg", 2), ("grnn", 2)),
+        datasets=(("MNIST", "digits"),),
+    )
+    preset = replace(q, table4=t4, figures=FigurePlan(1))
+    rows = estimate("table4", preset, "fused", CPU, steps=1)
+    by_attack = {(r.attack, r.model): r for r in rows}
+    assert by_attack[("idlg", "snn")].batch == 2 and by_attack[("grnn", "ann")].batch == 2
+    assert all(r.seconds_per_step > 0 and r.trials_per_hour > 0 for r in rows)
+    text = summary(rows, CPU)
+    assert "| K |" in text and "To finish in 24 hours:" in text
+
+
+def test_attack_takes_batch_trials_auto(tmp_path):
+    args = ["attack", "--attack", "idlg", "--model", "ann", "--dataset", "digits"]
+    args += ["--samples", "2", "--iterations", "1", "--batch-trials", "auto"]
+    args += ["--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(r) for r in (tmp_path / "out" / "records.jsonl").read_text().splitlines()]
+    assert [r["batch_trials"] for r in records] == [2, 2]
+    bad = CliRunner().invoke(cli, [*args[:-4], "--batch-trials", "lots", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and "neither a number of trials nor 'auto'" in bad.output
