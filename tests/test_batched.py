@@ -39,8 +39,8 @@ def test_batched_lbfgs_is_torch_lbfgs_on_every_row(cfg):
     v = v0.clone()
     opt = BatchedLBFGS(v, cfg)
 
-    def evaluate():
-        leaf = v.detach().clone().requires_grad_()
+    def evaluate(rows):
+        leaf = v[rows].detach().clone().requires_grad_()
         loss = _rosenbrock(leaf)
         (g,) = torch.autograd.grad(loss.sum(), leaf)
         return loss.detach(), g
@@ -71,8 +71,8 @@ def test_batched_lbfgs_steps_only_the_active_rows_and_may_skip_the_host_reads():
         v = v0.clone()
         opt = BatchedLBFGS(v, LBFGSConfig(max_iter=6, line_search="strong_wolfe"), early_exit)
 
-        def evaluate(v=v):
-            leaf = v.detach().clone().requires_grad_()
+        def evaluate(rows, v=v):
+            leaf = v[rows].detach().clone().requires_grad_()
             loss = _rosenbrock(leaf)
             return loss.detach(), torch.autograd.grad(loss.sum(), leaf)[0]
 

@@ -48,15 +48,25 @@ def stack_victims(observations: list[Observation], models: list | None = None):
 
 
 def stacked_matching_loss(
-    stack, x: torch.Tensor, target: torch.Tensor, weights=None, create_graph: bool = True
+    stack,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    weights=None,
+    create_graph: bool = True,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Every trial's matching loss ``[K]`` on a :func:`stack_victims` stack: dummies ``x``
     (``[K, B, C, H, W]``, or events ``[K, T, B, C, H, W]``), ``target`` hard labels ``[K, B]``
     or probabilities ``[K, B, classes]``; ``weights[j]``, when given, the ``[K]`` weights of
-    the j-th stacked term (:func:`~snnleak.gradients.layer_weights`)."""
+    the j-th stacked term (:func:`~snnleak.gradients.layer_weights`). With ``rows`` (indices),
+    only those trials: ``x`` and ``target`` hold theirs, and so does the result."""
     model, params, true, order = stack
+    if rows is not None:
+        params = model.rows(rows)
+        true = [t.index_select(0, rows) for t in true]
+        weights = weights and [w.index_select(0, rows) for w in weights]
     k = x.shape[0]
-    logits = model(x.transpose(0, 1) if x.dim() == 6 else x)  # [K, B, O]
+    logits = model(x.transpose(0, 1) if x.dim() == 6 else x, params)  # [K, B, O]
     if target.is_floating_point():
         ce = torch.sum(-target * F.log_softmax(logits, -1), -1).mean(1)
     else:
@@ -122,14 +132,17 @@ class BatchedGradientInversion:
 
         stack = (model, params, true, order)
 
-        def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
-            leaf = v.detach().clone().requires_grad_(True)
-            x = leaf[:, :nx].reshape(k, *x_shape)
+        def evaluate(rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            """The losses and gradients of the trials ``rows`` (default: all) at ``v``."""
+            leaf = (v if rows is None else v.index_select(0, rows)).detach().clone()
+            leaf.requires_grad_(True)
+            n = leaf.shape[0]
+            x = leaf[:, :nx].reshape(n, *x_shape)
             if self.infer_label:
-                target = labels
+                target = labels if rows is None else labels.index_select(0, rows)
             else:
-                target = torch.softmax(leaf[:, nx:].reshape(k, b, classes), -1)
-            dist = stacked_matching_loss(stack, x, target, weights)
+                target = torch.softmax(leaf[:, nx:].reshape(n, b, classes), -1)
+            dist = stacked_matching_loss(stack, x, target, weights, rows=rows)
             (dv,) = torch.autograd.grad(dist.sum(), leaf)
             return dist.detach(), dv
 

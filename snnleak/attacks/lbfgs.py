@@ -2,18 +2,19 @@
 
 :class:`BatchedLBFGS` is torch's L-BFGS (with or without its strong-Wolfe line search) written
 as a state machine over evaluation **rounds**: in a round every trial's loss and gradient are
-evaluated at its current row of ``v`` (one batched call of ``evaluate``), then every trial
-advances to the point where it next needs an evaluation, or finishes its step. Each trial keeps
+evaluated at its current row of ``v`` (one batched call of ``evaluate`` on the trials still
+in their step: a trial that has finished costs nothing more), then every trial advances to the
+point where it next needs an evaluation, or finishes its step. Each trial keeps
 its own history, step length, line-search bracket, evaluation counts and stopping state, as
 ``[K]`` and ``[K, n]`` tensors; every branch of torch's code is a mask, so the operations a
 round dispatches do not depend on K or on the trials' data (a test counts them). The one host
-read is whether any trial still runs, once per round (``early_exit``; without it a step runs
-its bounded number of rounds, :attr:`BatchedLBFGS.max_rounds`).
+read is which trials still run, once per round (``early_exit``; without it every round
+evaluates every trial, and a step runs its bounded number of rounds,
+:attr:`BatchedLBFGS.max_rounds`).
 
 Per trial the arithmetic is torch's, in torch's order, so each row follows a solo
 ``torch.optim.LBFGS`` up to float rounding (the batched dot products sum in another order;
-tested in float64). Trials that have finished their step are still evaluated (the batched call
-is one computation) and ignore the result.
+tested in float64).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ C1, C2 = 1e-4, 0.9
 # a trial's phase within a step: the evaluation it waits for, or done
 START, PLAIN, BRACKET, ZOOM, DONE = range(5)
 
-Evaluate = Callable[[], tuple[torch.Tensor, torch.Tensor]]  # -> loss [K], gradient [K, n]
+# evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` (indices) at their rows of v
+Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def _where(mask: torch.Tensor, a, b):
@@ -116,13 +118,19 @@ class BatchedLBFGS:
         if active is None:
             active = torch.ones(k, dtype=torch.bool, device=v.device)
         s = _StepState(self, active)
+        everyone = torch.arange(k, device=v.device)
         for round_ in range(self.max_rounds):
-            if round_ and self.early_exit and not bool((s.phase != DONE).any()):
-                break
-            loss_e, grad_e = evaluate()
+            rows = everyone
+            if round_ and self.early_exit:
+                rows = torch.nonzero(s.phase != DONE).flatten()
+                if not len(rows):
+                    break
+            loss_r, grad_r = evaluate(rows)
+            loss_e = v.new_full((k,), float("nan")).index_copy(0, rows, loss_r.to(v.dtype))
+            grad_e = torch.zeros_like(v).index_copy(0, rows, grad_r.to(v.dtype))
             if not round_:
-                s.orig_loss = loss_e.detach().to(v.dtype)
-            s.advance(loss_e.to(v.dtype), grad_e.to(v.dtype))
+                s.orig_loss = loss_e.detach()
+            s.advance(loss_e, grad_e)
         return s.orig_loss
 
 

@@ -120,20 +120,30 @@ class StackedLeNet(nn.Module):
     def ordered_parameters(self) -> list[nn.Parameter]:
         return [*self.conv_w, *self.conv_b, self.fc_w, self.fc_b]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images ``[K, B, C, H, W]`` or events ``[T, K, B, C, H, W]`` -> logits ``[K, B, O]``.
+    def rows(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """The parameters of the trials ``index`` (one ``index_select`` each), for
+        :meth:`forward`: gradients taken to them are those trials' parameter gradients."""
+        return [p.index_select(0, index) for p in self.ordered_parameters()]
+
+    def forward(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Images ``[K, B, C, H, W]`` or events ``[T, K, B, C, H, W]`` -> logits ``[K, B, O]``;
+        with ``params`` (as :meth:`ordered_parameters`, a subset of the trials' rows: see
+        :meth:`rows`), those trials' models.
 
         A spiking victim's direct code repeats an image over its T steps; the first
         convolution, linear and the same at every step, then runs once and its output is
         repeated (what a convolution of the repeated image gives, T times cheaper)."""
+        n = len(self.conv_w)
+        params = self.ordered_parameters() if params is None else params
+        conv_w, conv_b, (fc_w, fc_b) = params[:n], params[n : 2 * n], params[2 * n :]
         repeat = self.timesteps if self.spiking and x.dim() == 5 else 1
         x = x.unsqueeze(0) if x.dim() == 5 else x  # [T, K, B, C, H, W], T = 1 for images
         t, k, b = x.shape[:3]
-        if k != self.k:
-            raise ConfigError(f"expected {self.k} trials on the trial axis, got {k}")
+        if k != fc_w.shape[0]:
+            raise ConfigError(f"expected {fc_w.shape[0]} trials on the trial axis, got {k}")
         h = x.permute(0, 2, 1, 3, 4, 5).reshape(t * b, k * x.shape[3], *x.shape[4:])
         for i, (w, bias, (stride, padding)) in enumerate(
-            zip(self.conv_w, self.conv_b, self.conv_meta, strict=True)
+            zip(conv_w, conv_b, self.conv_meta, strict=True)
         ):
             h = stacked_conv2d(h, w, bias, stride, padding)
             if repeat > 1:
@@ -146,5 +156,5 @@ class StackedLeNet(nn.Module):
             else:
                 h = torch.sigmoid(h)
         h = h.reshape(t, b, k, -1)  # trial k's channels are the k-th block
-        out = torch.einsum("tbkf,kof->tbko", h, self.fc_w) + self.fc_b
+        out = torch.einsum("tbkf,kof->tbko", h, fc_w) + fc_b
         return out.mean(0).transpose(0, 1)  # [K, B, O]
