@@ -11,41 +11,44 @@ from snnleak.cli import cli
 from snnleak.device import CPU
 from snnleak.errors import ConfigError
 from snnleak.reproduce import load_preset
-from snnleak.reproduce.batching import CPU_BATCH, auto_batch, batch_of, resolve_batches
+from snnleak.reproduce.batching import CPU_BATCH, AutoBatch, batch_of, resolve_batches
 from snnleak.reproduce.cost import estimate, summary
 from snnleak.reproduce.plan import cells_for
 from snnleak.reproduce.preset import FigurePlan, preset_text
 
 
-def test_both_presets_choose_the_batch_for_the_device():
+def test_both_presets_choose_the_batch_per_cell_for_the_device():
     for name in ("quick", "paper"):
         preset = load_preset(name)
         assert preset.table4.batch_trials == preset.table5.batch_trials == "auto"
-        chosen = resolve_batches(preset, CPU)
-        assert 1 <= chosen.table4.batch_trials <= CPU_BATCH
-        assert 1 <= chosen.table5.batch_trials <= CPU_BATCH
-    cells = cells_for("table4", resolve_batches(load_preset("quick"), CPU), "fused")
-    k = resolve_batches(load_preset("quick"), CPU).table4.batch_trials
-    assert {c.batch_trials for c in cells} == {min(k, load_preset("quick").table4.samples)}
+    paper = resolve_batches(load_preset("paper"), CPU)
+    cells = [c for c in cells_for("all", paper, "fused") if c.table in ("table4", "table5")]
+    by_dataset = {c.spec.dataset: c.batch_trials for c in cells}
+    # LFW's 5,749-class classifier runs one trial at a time on the CPU
+    assert by_dataset == {"mnist": 16, "cifar100": 16, "lfw": 1, "dvsgesture": 16}
+    quick = resolve_batches(load_preset("quick"), CPU)
+    samples = load_preset("quick").table4.samples
+    assert {c.batch_trials for c in cells_for("table4", quick, "fused")} == {min(16, samples)}
 
 
 def test_a_plan_without_a_device_slices_as_the_cpu():
     cells = cells_for("table4", load_preset("quick"), "fused")
     assert {c.batch_trials for c in cells} == {min(CPU_BATCH, load_preset("quick").table4.samples)}
-    assert batch_of(8, 3) == 3
 
 
-def test_auto_fits_the_memory(monkeypatch):
+def test_auto_fits_the_memory():
     from snnleak.attacks import AttackSpec
-    from snnleak.reproduce import batching
+    from snnleak.reproduce.batching import MEMORY_SHARE
     from snnleak.reproduce.cost import info_of
+    from snnleak.trials.memory import step_memory
 
-    spec, info = AttackSpec("dlg", "snn", "digits"), info_of("digits")
-    one = batching.step_memory(spec, info, 1)
-    monkeypatch.setattr(batching, "free_memory", lambda device: 3.5 * one / batching.MEMORY_SHARE)
-    assert auto_batch([(spec, info)], CPU) == 3
-    monkeypatch.setattr(batching, "free_memory", lambda device: 0)
-    assert auto_batch([(spec, info)], CPU) == 1  # the memory check then says what to lower
+    spec = AttackSpec("dlg", "snn", "digits")
+    one = step_memory(spec, info_of("digits"), 1)
+    assert batch_of(AutoBatch(True, int(3.5 * one / MEMORY_SHARE)), 100, spec) == 3
+    assert batch_of(AutoBatch(True, 0), 100, spec) == 1  # the memory check says what to lower
+    assert batch_of(AutoBatch(False, 2**40), 100, spec) == CPU_BATCH
+    assert batch_of(AutoBatch(True, 2**50), 1000, spec) == 512  # GPU_MAX
+    assert batch_of(8, 3, spec) == 3
 
 
 @pytest.mark.parametrize("value", ['"many"', "0", "2.5"])

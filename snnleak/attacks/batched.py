@@ -61,6 +61,8 @@ def stacked_matching_loss(
     the j-th stacked term (:func:`~snnleak.gradients.layer_weights`). With ``rows`` (indices),
     only those trials: ``x`` and ``target`` hold theirs, and so does the result."""
     model, params, true, order = stack
+    if rows is not None and len(rows) == len(true[0]):
+        rows = None  # every trial: no selection
     if rows is not None:
         params = model.rows(rows)
         true = [t.index_select(0, rows) for t in true]
@@ -134,12 +136,13 @@ class BatchedGradientInversion:
 
         def evaluate(rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
             """The losses and gradients of the trials ``rows`` (default: all) at ``v``."""
-            leaf = (v if rows is None else v.index_select(0, rows)).detach().clone()
+            every = rows is None or len(rows) == k
+            leaf = (v if every else v.index_select(0, rows)).detach().clone()
             leaf.requires_grad_(True)
             n = leaf.shape[0]
             x = leaf[:, :nx].reshape(n, *x_shape)
             if self.infer_label:
-                target = labels if rows is None else labels.index_select(0, rows)
+                target = labels if every else labels.index_select(0, rows)
             else:
                 target = torch.softmax(leaf[:, nx:].reshape(n, b, classes), -1)
             dist = stacked_matching_loss(stack, x, target, weights, rows=rows)

@@ -30,7 +30,8 @@ C1, C2 = 1e-4, 0.9
 # a trial's phase within a step: the evaluation it waits for, or done
 START, PLAIN, BRACKET, ZOOM, DONE = range(5)
 
-# evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` (indices) at their rows of v
+# evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` at their rows of v;
+# `rows` is every trial's index (0, ..., K - 1) or a subset of them
 Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -120,14 +121,19 @@ class BatchedLBFGS:
         s = _StepState(self, active)
         everyone = torch.arange(k, device=v.device)
         for round_ in range(self.max_rounds):
-            rows = everyone
+            rows = None  # every trial
             if round_ and self.early_exit:
                 rows = torch.nonzero(s.phase != DONE).flatten()
                 if not len(rows):
                     break
-            loss_r, grad_r = evaluate(rows)
-            loss_e = v.new_full((k,), float("nan")).index_copy(0, rows, loss_r.to(v.dtype))
-            grad_e = torch.zeros_like(v).index_copy(0, rows, grad_r.to(v.dtype))
+                if len(rows) == k:
+                    rows = None
+            if rows is None:
+                loss_e, grad_e = (t.to(v.dtype) for t in evaluate(everyone))
+            else:  # the running trials only: a finished one costs nothing more
+                loss_r, grad_r = evaluate(rows)
+                loss_e = v.new_full((k,), float("nan")).index_copy(0, rows, loss_r.to(v.dtype))
+                grad_e = torch.zeros_like(v).index_copy(0, rows, grad_r.to(v.dtype))
             if not round_:
                 s.orig_loss = loss_e.detach()
             s.advance(loss_e, grad_e)

@@ -356,12 +356,12 @@ def attack(
 def trials_together(value: str, spec, info, device, samples: int) -> int:
     """``--batch-trials``: K, or ``auto`` (:mod:`snnleak.reproduce.batching`) for a batched
     attack (1 for the others)."""
-    from snnleak.reproduce.batching import auto_batch
+    from snnleak.reproduce.batching import auto_for, batch_of
 
     if value == "auto":
         if spec.attack not in TRIAL_BATCHED_ATTACKS:
             return 1
-        return min(auto_batch([(spec, info)], device), samples)
+        return batch_of(auto_for(device), samples, spec, info)
     try:
         return int(value)
     except ValueError:

@@ -155,6 +155,9 @@ class StackedLeNet(nn.Module):
                 ).reshape(t * b, *h.shape[1:])
             else:
                 h = torch.sigmoid(h)
-        h = h.reshape(t, b, k, -1)  # trial k's channels are the k-th block
-        out = torch.einsum("tbkf,kof->tbko", h, fc_w) + fc_b
-        return out.mean(0).transpose(0, 1)  # [K, B, O]
+        # trial k's channels are the k-th block; the classifier as [K, O, F] @ [K, F, T*B], so
+        # that the weight's gradient comes out contiguous (an einsum's comes out transposed,
+        # and every elementwise op of the matching loss then strides through it)
+        h = h.reshape(t, b, k, -1).permute(2, 3, 0, 1).reshape(k, -1, t * b)
+        out = torch.bmm(fc_w, h) + fc_b.unsqueeze(-1)  # [K, O, T*B]
+        return out.reshape(k, -1, t, b).mean(2).transpose(1, 2)  # [K, B, O]

@@ -1,28 +1,38 @@
-"""``batch_trials = "auto"``: how many trials a worker runs together, chosen for its device.
+"""``batch_trials = "auto"``: how many trials a worker runs together, chosen per cell for the
+device.
 
 - On a GPU, as many as fill :data:`MEMORY_SHARE` of its free memory by the memory estimate of
   one trial's step (:func:`~snnleak.trials.memory.step_memory`, an upper bound), up to
   :data:`GPU_MAX`: a launch-bound step gains until the card is busy.
-- On the CPU, :data:`CPU_BATCH`, the best measured on this project's 2-core CPU with one torch
-  thread per worker (``snnleak bench attacks --threads 1``, docs/performance.md), within the
-  memory available.
+- On the CPU, :data:`CPU_BATCH` within the memory available, and one trial at a time for a
+  classifier above :data:`CPU_LARGE` parameters. On this project's 2-core CPU, one torch thread
+  per worker as ``--executor local`` runs them, iDLG's seconds per trial-step at K = 16 against
+  K = 1: 4.2x fewer on the MNIST LeNet, 1.1x on its SNN twin, 1.0x on CIFAR-100's SNN
+  (docs/reproducing.md).
 
-The trials' records do not depend on K (a batched trial equals its solo run up to float
-rounding), so a run resumed on another device with another K keeps what it has.
+A run resolves ``"auto"`` for its device (:func:`resolve_batches`) before planning; a plan made
+without a device (to read a run's records, in tests) slices as the CPU would. The trials'
+records do not depend on K (a batched trial equals its solo run up to float rounding), so a
+run resumed on another device with another K keeps what it has.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
-from snnleak.attacks.config import AttackSpec, LBFGSConfig
+from snnleak.attacks.config import AttackSpec
+from snnleak.models.lenet import feature_size
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.sections import AUTO
 from snnleak.trials.memory import available_memory, step_memory
 
 CPU_BATCH = 16
+# On the CPU, a classifier above this many parameters runs one trial at a time: LFW's 5,749
+# classes (4.4M parameters) gave 0.6x the trials per hour at K = 4, the K trials' gradients no
+# longer fitting the cache
+CPU_LARGE = 1_000_000
 GPU_MAX = 512
 MEMORY_SHARE = 0.8
 
@@ -33,35 +43,44 @@ def free_memory(device: torch.device) -> int:
     return available_memory()
 
 
-def auto_batch(specs: list[tuple[AttackSpec, object]], device: torch.device) -> int:
-    """K for cells of these (spec, dataset info) pairs on ``device``: the smallest over them."""
-    cap = GPU_MAX if device.type == "cuda" else CPU_BATCH
-    budget = MEMORY_SHARE * free_memory(device)
-    fits = min(int(budget // step_memory(spec, info, 1)) for spec, info in specs)
-    return max(1, min(cap, fits))
+@dataclass(frozen=True)
+class AutoBatch:
+    """``"auto"`` resolved for one device: K per cell (:meth:`for_spec`)."""
+
+    gpu: bool
+    free: int  # bytes of memory free on the device when resolved
+
+    def for_spec(self, spec: AttackSpec, info=None) -> int:
+        """K for ``spec``'s cell (``info``: its data, when loaded already)."""
+        from snnleak.reproduce.cost import info_of
+
+        info = info or info_of(spec.dataset)
+        if not self.gpu and feature_size(info.input_shape[-3:]) * info.num_classes > CPU_LARGE:
+            return 1
+        fits = int(MEMORY_SHARE * self.free // step_memory(spec, info, 1))
+        return max(1, min(GPU_MAX if self.gpu else CPU_BATCH, fits))
+
+
+def auto_for(device: torch.device) -> AutoBatch:
+    return AutoBatch(device.type == "cuda", free_memory(device))
 
 
 def resolve_batches(preset: Preset, device: torch.device) -> Preset:
-    """``preset`` with every ``"auto"`` batch replaced by the K chosen for ``device``."""
-    from snnleak.reproduce.cost import info_of
-
+    """``preset`` with every ``"auto"`` batch resolved for ``device``."""
+    auto = auto_for(device)
     t4, t5 = preset.table4, preset.table5
     if t4.batch_trials == AUTO:
-        lbfgs = LBFGSConfig(max_iter=t4.lbfgs_max_iter)
-        specs = [
-            (AttackSpec("dlg", "snn", d, timesteps=t4.timesteps, lbfgs=lbfgs), info_of(d))
-            for _, d in t4.datasets
-        ]
-        t4 = replace(t4, batch_trials=auto_batch(specs, device))
+        t4 = replace(t4, batch_trials=auto)
     if t5.batch_trials == AUTO:
-        lbfgs = LBFGSConfig(max_iter=t5.lbfgs_max_iter)
-        spec = AttackSpec("dlg", "snn", t5.dataset, lbfgs=lbfgs)
-        t5 = replace(t5, batch_trials=auto_batch([(spec, info_of(t5.dataset))], device))
+        t5 = replace(t5, batch_trials=auto)
     return replace(preset, table4=t4, table5=t5)
 
 
-def batch_of(setting, samples: int) -> int:
-    """A cell's K: its table's setting, at most its samples. Runs and dry runs resolve
-    ``"auto"`` for their device first (:func:`resolve_batches`); a plan made without one (to
-    read a run's records, in tests) slices as the CPU would."""
-    return min(CPU_BATCH if setting == AUTO else setting, samples)
+def batch_of(setting, samples: int, spec: AttackSpec, info=None) -> int:
+    """A cell's K: its table's setting (an integer, ``"auto"`` or an :class:`AutoBatch`), at
+    most its samples."""
+    if setting == AUTO:
+        setting = CPU_BATCH
+    if isinstance(setting, AutoBatch):
+        setting = setting.for_spec(spec, info)
+    return min(setting, samples)

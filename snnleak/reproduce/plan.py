@@ -111,7 +111,7 @@ def table4_cell(
         decoder=decoder,
         rehearsal=rehearsal,
     )
-    batch = batch_of(p.batch_trials, samples) if attack in TRIAL_BATCHED_ATTACKS else 1
+    batch = batch_of(p.batch_trials, samples, spec) if attack in TRIAL_BATCHED_ATTACKS else 1
     return Cell(spec, samples, batch, table=table, paper_dataset=paper)
 
 
@@ -165,7 +165,7 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
                 Cell(
                     spec(attack, None, opt),
                     p.samples,
-                    batch_of(batch, p.samples),
+                    batch_of(batch, p.samples, spec(attack, None, opt)),
                     post_thresholds=p.thresholds,
                     table="table5",
                     paper_dataset="DVS128 Gesture",
@@ -176,7 +176,7 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
                     Cell(
                         spec(attack, Thresholding(tau, "in"), opt),
                         p.samples,
-                        batch_of(batch, p.samples),
+                        batch_of(batch, p.samples, spec(attack, None, opt)),
                         table="table5",
                         paper_dataset="DVS128 Gesture",
                     )
@@ -250,7 +250,7 @@ def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> lis
             for opt in grid:
                 batch = preset.table4.batch_trials
                 spec = sweep_spec(preset, backend, model, dataset, opt)
-                cells.append(Cell(spec, samples, batch_of(batch, samples), table="sweep"))
+                cells.append(Cell(spec, samples, batch_of(batch, samples, spec), table="sweep"))
     return cells
 
 

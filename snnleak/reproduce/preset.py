@@ -46,7 +46,7 @@ class Table4Plan:
     samples: int
     timesteps: int
     lbfgs_max_iter: int
-    batch_trials: int | str  # trials run together; "auto": chosen for the device
+    batch_trials: int | str  # trials run together; "auto": per cell for the device (batching)
     iterations: tuple[tuple[str, int], ...]  # (attack, optimiser steps)
     datasets: tuple[tuple[str, str], ...]  # (the paper's dataset, the snnleak dataset used)
     split: str = "train"  # the split the attacked items come from (the paper: train)
