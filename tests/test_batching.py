@@ -24,8 +24,8 @@ def test_both_presets_choose_the_batch_per_cell_for_the_device():
     paper = resolve_batches(load_preset("paper"), CPU)
     cells = [c for c in cells_for("all", paper, "fused") if c.table in ("table4", "table5")]
     by_dataset = {c.spec.dataset: c.batch_trials for c in cells}
-    # LFW's 5,749-class classifier runs one trial at a time on the CPU
-    assert by_dataset == {"mnist": 16, "cifar100": 16, "lfw": 1, "dvsgesture": 16}
+    # LFW's 5,749-class classifier and event data run one trial at a time on the CPU
+    assert by_dataset == {"mnist": 16, "cifar100": 16, "lfw": 1, "dvsgesture": 1}
     quick = resolve_batches(load_preset("quick"), CPU)
     samples = load_preset("quick").table4.samples
     assert {c.batch_trials for c in cells_for("table4", quick, "fused")} == {min(16, samples)}

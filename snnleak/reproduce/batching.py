@@ -4,8 +4,8 @@ device.
 - On a GPU, as many as fill :data:`MEMORY_SHARE` of its free memory by the memory estimate of
   one trial's step (:func:`~snnleak.trials.memory.step_memory`, an upper bound), up to
   :data:`GPU_MAX`: a launch-bound step gains until the card is busy.
-- On the CPU, :data:`CPU_BATCH` within the memory available, and one trial at a time for a
-  classifier above :data:`CPU_LARGE` parameters. On this project's 2-core CPU, one torch thread
+- On the CPU, :data:`CPU_BATCH` within the memory available, and one trial at a time on
+  event data or for a classifier above :data:`CPU_LARGE` parameters. On this project's 2-core CPU, one torch thread
   per worker as ``--executor local`` runs them, iDLG's seconds per trial-step at K = 16 against
   K = 1: 4.2x fewer on the MNIST LeNet, 1.1x on its SNN twin, 1.0x on CIFAR-100's SNN
   (docs/reproducing.md).
@@ -29,9 +29,10 @@ from snnleak.reproduce.sections import AUTO
 from snnleak.trials.memory import available_memory, step_memory
 
 CPU_BATCH = 16
-# On the CPU, a classifier above this many parameters runs one trial at a time: LFW's 5,749
-# classes (4.4M parameters) gave 0.6x the trials per hour at K = 4, the K trials' gradients no
-# longer fitting the cache
+# On the CPU, event data and a classifier above this many parameters run one trial at a time:
+# there batching was slower than solo trials (LFW's 5,749 classes, 4.4M parameters: 0.6x at
+# K = 4, the K gradients overflowing the cache; dvs-synth's Table V cells of `make run`: 1.3x to
+# 3.4x the seconds per trial at K = 4, grouped convolutions of 2-channel event frames)
 CPU_LARGE = 1_000_000
 GPU_MAX = 512
 MEMORY_SHARE = 0.8
@@ -55,7 +56,8 @@ class AutoBatch:
         from snnleak.reproduce.cost import info_of
 
         info = info or info_of(spec.dataset)
-        if not self.gpu and feature_size(info.input_shape[-3:]) * info.num_classes > CPU_LARGE:
+        large = feature_size(info.input_shape[-3:]) * info.num_classes > CPU_LARGE
+        if not self.gpu and (large or info.modality == "events"):
             return 1
         fits = int(MEMORY_SHARE * self.free // step_memory(spec, info, 1))
         return max(1, min(GPU_MAX if self.gpu else CPU_BATCH, fits))
