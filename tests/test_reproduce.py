@@ -242,3 +242,13 @@ def test_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
     assert result.exit_code == 130
     assert "interrupted: 0 trials recorded" in result.output
     assert "rerun the same command to resume" in result.output
+
+
+def test_auto_batches_for_the_device_and_the_manifest_keeps_auto(tmp_path, judges):
+    import json
+
+    reproduce(Run("table4", tiny(batch_trials="auto"), tmp_path, cache_dir=judges, workers=1))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["preset"]["table4"]["batch_trials"] == "auto"
+    records = read_records(tmp_path / "records.jsonl")
+    assert {r["batch_trials"] for r in records} == {2}  # 16 on this CPU, at most the 2 items

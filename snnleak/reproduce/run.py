@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from itertools import zip_longest
 from pathlib import Path
 
@@ -85,10 +85,16 @@ def _no_bar(total: int, initial: int, desc: str):
     return _Bar()
 
 
+def planned(run: Run) -> Preset:
+    """``run``'s preset with its trials run together chosen for its device (the manifest keeps
+    the preset as given: ``"auto"``)."""
+    return resolve_batches(run.preset, resolve_device(run.device))
+
+
 def plan_run(run: Run) -> Plan:
     """The cells of ``run.target``, their items and data; every check on the input is here."""
     preset, seed = run.preset, run.preset.seed
-    cells = cells_for(run.target, preset, run.backend or preset.backend)
+    cells = cells_for(run.target, planned(run), run.backend or preset.backend)
     wanted = [(c.spec.dataset, c.spec.split) for c in cells]
     if run.target in ("table6", "all"):
         wanted.append((preset.table6.dataset, "test"))
@@ -123,7 +129,6 @@ def reproduce(
     from snnleak.judges import load_judge
 
     check_executor(run.executor, run.workers, run.address)
-    run = replace(run, preset=resolve_batches(run.preset, resolve_device(run.device)))
     preset, out = run.preset, run.out
     if run.target == "defenses":
         return _defenses(run, log, bar)
@@ -156,7 +161,7 @@ def _sweep_choice(run, plan, records, outputs, bar, on_record, new: int) -> Resu
     backend = run.backend or preset.backend
     tune = {c.spec.dataset: plan.chosen[c] for c in plan.cells}  # a dataset's cells share them
     choice = sweep.choose(preset, backend, tune, seed, records.by_key)
-    cells = sweep_cells(preset, backend, choice)
+    cells = sweep_cells(planned(run), backend, choice)
     chosen = {c: chosen_items(c, len(plan.split_of(c)), seed) for c in cells}
     new += _run_cells(run, cells, chosen, records, outputs, bar, on_record)
     held_out = {c.spec.dataset: chosen[c][len(tune[c.spec.dataset]) :] for c in cells}
