@@ -47,6 +47,28 @@ def stack_victims(observations: list[Observation], models: list | None = None):
     return model, params, true, order
 
 
+def trial_gradients(
+    stack, x: torch.Tensor, target: torch.Tensor, create_graph: bool = True, rows=None
+):
+    """Each trial's parameter gradient at its dummy, on a :func:`stack_victims` stack, and its
+    observed one: ``(grads, true)``, stacked, in the stack's order. ``x``: dummies
+    ``[K, B, C, H, W]`` (or events ``[K, T, B, C, H, W]``); ``target``: hard labels ``[K, B]``
+    or probabilities ``[K, B, classes]``. With ``rows`` (indices), only those trials: ``x`` and
+    ``target`` hold theirs, and so do the results."""
+    model, params, true, _ = stack
+    if rows is not None:
+        params = model.rows(rows)
+        true = [t.index_select(0, rows) for t in true]
+    k = x.shape[0]
+    logits = model(x.transpose(0, 1) if x.dim() == 6 else x, params)  # [K, B, O]
+    if target.is_floating_point():
+        ce = torch.sum(-target * F.log_softmax(logits, -1), -1).mean(1)
+    else:
+        flat = logits.reshape(-1, logits.shape[-1])
+        ce = F.cross_entropy(flat, target.reshape(-1), reduction="none").reshape(k, -1).mean(1)
+    return torch.autograd.grad(ce.sum(), params, create_graph=create_graph), true
+
+
 def stacked_matching_loss(
     stack,
     x: torch.Tensor,
@@ -55,28 +77,15 @@ def stacked_matching_loss(
     create_graph: bool = True,
     rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Every trial's matching loss ``[K]`` on a :func:`stack_victims` stack: dummies ``x``
-    (``[K, B, C, H, W]``, or events ``[K, T, B, C, H, W]``), ``target`` hard labels ``[K, B]``
-    or probabilities ``[K, B, classes]``; ``weights[j]``, when given, the ``[K]`` weights of
-    the j-th stacked term (:func:`~snnleak.gradients.layer_weights`). With ``rows`` (indices),
-    only those trials: ``x`` and ``target`` hold theirs, and so does the result."""
-    model, params, true, order = stack
-    if rows is not None and len(rows) == len(true[0]):
-        rows = None  # every trial: no selection
-    if rows is not None:
-        params = model.rows(rows)
-        true = [t.index_select(0, rows) for t in true]
-        weights = weights and [w.index_select(0, rows) for w in weights]
-    k = x.shape[0]
-    logits = model(x.transpose(0, 1) if x.dim() == 6 else x, params)  # [K, B, O]
-    if target.is_floating_point():
-        ce = torch.sum(-target * F.log_softmax(logits, -1), -1).mean(1)
-    else:
-        flat = logits.reshape(-1, logits.shape[-1])
-        ce = F.cross_entropy(flat, target.reshape(-1), reduction="none").reshape(k, -1).mean(1)
-    grads = torch.autograd.grad(ce.sum(), params, create_graph=create_graph)
+    """Every trial's matching loss ``[K]`` (:func:`trial_gradients` for the arguments);
+    ``weights[j]``, when given, the ``[K]`` weights of the j-th stacked term
+    (:func:`~snnleak.gradients.layer_weights`)."""
+    order = stack[3]
+    grads, true = trial_gradients(stack, x, target, create_graph, rows)
     terms = [((grads[j] - true[j]) ** 2).sum(tuple(range(1, true[j].dim()))) for j in order]
     if weights is not None:
+        if rows is not None:
+            weights = [w.index_select(0, rows) for w in weights]
         terms = [weights[j] * term for j, term in zip(order, terms, strict=True)]
     return sum(terms)
 
@@ -136,13 +145,12 @@ class BatchedGradientInversion:
 
         def evaluate(rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
             """The losses and gradients of the trials ``rows`` (default: all) at ``v``."""
-            every = rows is None or len(rows) == k
-            leaf = (v if every else v.index_select(0, rows)).detach().clone()
+            leaf = (v if rows is None else v.index_select(0, rows)).detach().clone()
             leaf.requires_grad_(True)
             n = leaf.shape[0]
             x = leaf[:, :nx].reshape(n, *x_shape)
             if self.infer_label:
-                target = labels if every else labels.index_select(0, rows)
+                target = labels if rows is None else labels.index_select(0, rows)
             else:
                 target = torch.softmax(leaf[:, nx:].reshape(n, b, classes), -1)
             dist = stacked_matching_loss(stack, x, target, weights, rows=rows)

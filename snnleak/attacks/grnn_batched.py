@@ -22,6 +22,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.lbfgs import where_rows
 from snnleak.attacks.priors import grnn_total_variation
 from snnleak.threat import Observation, Reconstruction
 
@@ -86,12 +87,8 @@ def reconstruct_batched(
         opt.step()
         with torch.no_grad():  # a stopped trial keeps its parameters
             for n, t in params.items():
-                t.copy_(torch.where(_rows(active, t), t, kept[n]))
+                t.copy_(where_rows(active, t, kept[n]))
     tracks, steps = track.trackers(), steps.tolist()
     return [
         finish(tracks[i], steps[i], cfg.threshold, (x0[i], p0[i]), obs0.modality) for i in range(k)
     ]
-
-
-def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.reshape(mask.shape + (1,) * (like.dim() - 1))

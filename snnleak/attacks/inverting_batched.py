@@ -12,11 +12,16 @@ loops over trials inside a step; results equal solo runs up to float rounding (t
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from snnleak.attacks.batched import check_alike, stack_victims, stacked_matching_loss
+from snnleak.attacks.batched import (
+    check_alike,
+    stack_victims,
+    stacked_matching_loss,
+    trial_gradients,
+)
 from snnleak.attacks.inverting import InvertingConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.lbfgs import where_rows
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons
 from snnleak.attacks.proxy_batched import trial_tv
@@ -26,12 +31,8 @@ from snnleak.threat import Observation, Reconstruction
 
 def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Each trial's 1 - cos(its dummy's parameter gradient, its observed one), ``[K]``."""
-    model, params, true, order = stack
-    k = x.shape[0]
-    logits = model(x.transpose(0, 1) if x.dim() == 6 else x)
-    flat_logits = logits.reshape(-1, logits.shape[-1])
-    ce = F.cross_entropy(flat_logits, labels.reshape(-1), reduction="none").reshape(k, -1).mean(1)
-    grads = torch.autograd.grad(ce.sum(), params, create_graph=True)
+    order, k = stack[3], x.shape[0]
+    grads, true = trial_gradients(stack, x, labels)
     flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
     flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
     dot = torch.linalg.vecdot(flat, flat_true)
@@ -83,8 +84,7 @@ def reconstruct_batched(
             with torch.no_grad():
                 if obs0.modality == "image":
                     x.clamp_(0, 1)
-                mask = alive.reshape(-1, *[1] * (x.dim() - 1))
-                x.copy_(torch.where(mask, x, before))
+                x.copy_(where_rows(alive, x, before))
             if not bool(alive.any()):
                 break
         dead = ~torch.isfinite(objective) | ~alive

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from snnleak.attacks import thresholding
+from snnleak.attacks.lbfgs import where_rows
 from snnleak.threat import Reconstruction
 
 STALL_RATIO = 0.5  # final/initial above this: the optimisation did not get anywhere
@@ -143,8 +144,8 @@ class BatchedTracker:
             self.last = tuple(s.clone() for s in state)
             self.best = tuple(s.clone() for s in state)
         better = kept & (loss < self.best_loss.to(loss.dtype))
-        self.last = tuple(_where_rows(kept, s, a) for s, a in zip(state, self.last, strict=True))
-        self.best = tuple(_where_rows(better, s, b) for s, b in zip(state, self.best, strict=True))
+        self.last = tuple(where_rows(kept, s, a) for s, a in zip(state, self.last, strict=True))
+        self.best = tuple(where_rows(better, s, b) for s, b in zip(state, self.best, strict=True))
         self.best_loss = torch.where(better, loss.to(self.best_loss.dtype), self.best_loss)
         self.seen |= kept
         self.last_was_best = torch.where(kept, better, self.last_was_best)
@@ -166,7 +167,3 @@ class BatchedTracker:
                 track.best_loss = best_loss[i]
             out.append(track)
         return out
-
-
-def _where_rows(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(mask.reshape(mask.shape + (1,) * (a.dim() - 1)), a, b)

@@ -30,13 +30,14 @@ C1, C2 = 1e-4, 0.9
 # a trial's phase within a step: the evaluation it waits for, or done
 START, PLAIN, BRACKET, ZOOM, DONE = range(5)
 
-# evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` at their rows of v;
-# `rows` is every trial's index (0, ..., K - 1) or a subset of them
-Evaluate = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` (indices) at their rows
+# of v; rows None: every trial
+Evaluate = Callable[[torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _where(mask: torch.Tensor, a, b):
-    """``torch.where`` with a ``[K]`` mask broadcast over any trailing dimensions of a."""
+def where_rows(mask: torch.Tensor, a, b):
+    """``torch.where`` with a ``[K]`` mask over the rows of ``a`` (broadcast over its trailing
+    dimensions): each trial's row from ``a`` where its mask is set, else from ``b``."""
     if isinstance(a, torch.Tensor):
         mask = mask.reshape(mask.shape + (1,) * (a.dim() - 1))
     return torch.where(mask, a, b)
@@ -119,7 +120,6 @@ class BatchedLBFGS:
         if active is None:
             active = torch.ones(k, dtype=torch.bool, device=v.device)
         s = _StepState(self, active)
-        everyone = torch.arange(k, device=v.device)
         for round_ in range(self.max_rounds):
             rows = None  # every trial
             if round_ and self.early_exit:
@@ -129,7 +129,7 @@ class BatchedLBFGS:
                 if len(rows) == k:
                     rows = None
             if rows is None:
-                loss_e, grad_e = (t.to(v.dtype) for t in evaluate(everyone))
+                loss_e, grad_e = (t.to(v.dtype) for t in evaluate(None))
             else:  # the running trials only: a finished one costs nothing more
                 loss_r, grad_r = evaluate(rows)
                 loss_e = v.new_full((k,), float("nan")).index_copy(0, rows, loss_r.to(v.dtype))
@@ -197,7 +197,7 @@ class _StepState:
 
     def _accept(self, mask, loss, grad) -> None:
         self.loss = torch.where(mask, loss, self.loss)
-        self.flat_grad = _where(mask, grad, self.flat_grad)
+        self.flat_grad = where_rows(mask, grad, self.flat_grad)
         self.opt_cond = torch.where(
             mask, grad.abs().amax(1) <= self.opt.cfg.tolerance_grad, self.opt_cond
         )
@@ -221,8 +221,8 @@ class _StepState:
         opt._grow()
         slot = opt.head.remainder(opt.dirs.shape[1])
         rows = torch.arange(len(slot), device=slot.device)
-        opt.dirs[rows, slot] = _where(push, y, opt.dirs[rows, slot])
-        opt.stps[rows, slot] = _where(push, s, opt.stps[rows, slot])
+        opt.dirs[rows, slot] = where_rows(push, y, opt.dirs[rows, slot])
+        opt.stps[rows, slot] = where_rows(push, s, opt.stps[rows, slot])
         opt.ro[rows, slot] = torch.where(push, 1.0 / ys, opt.ro[rows, slot])
         opt.h_diag = torch.where(push, ys / _dot(y, y), opt.h_diag)
         opt.head = torch.where(push, (opt.head + 1) % cfg.history_size, opt.head)
@@ -244,8 +244,8 @@ class _StepState:
             be = _dot(opt.dirs[rows, i], r) * opt.ro[rows, i]
             r = r + torch.where(ok, al[j] - be, 0)[:, None] * opt.stps[rows, i]
         d = torch.where(first[:, None], flat_grad.neg(), r)
-        opt.d = _where(go, d, opt.d)
-        opt.prev_flat_grad = _where(go, flat_grad, opt.prev_flat_grad)
+        opt.d = where_rows(go, d, opt.d)
+        opt.prev_flat_grad = where_rows(go, flat_grad, opt.prev_flat_grad)
         opt.prev_loss = torch.where(go, self.loss, opt.prev_loss)
         t_first = _min(torch.ones_like(opt.t), 1.0 / flat_grad.abs().sum(1)) * cfg.lr
         opt.t = torch.where(go, torch.where(first, t_first, cfg.lr), opt.t)
@@ -255,18 +255,18 @@ class _StepState:
         go = go & ~flat
         v = opt.v
         if not opt.line_search:
-            v.copy_(_where(go, v + opt.t[:, None] * opt.d, v))
+            v.copy_(where_rows(go, v + opt.t[:, None] * opt.d, v))
             last = self.local_iter == cfg.max_iter  # torch evaluates no more in the last one
             self.phase = torch.where(go, torch.where(last, DONE, PLAIN), self.phase)
             return
         # torch's _strong_wolfe, from its first evaluation
-        self.x_init = _where(go, v, self.x_init)
+        self.x_init = where_rows(go, v, self.x_init)
         self.d_norm = torch.where(go, opt.d.abs().amax(1), self.d_norm)
         self.f = torch.where(go, self.loss, self.f)
         self.gtd = torch.where(go, gtd, self.gtd)
         self.t_prev = torch.where(go, 0.0, self.t_prev)
         self.f_prev = torch.where(go, self.loss, self.f_prev)
-        self.g_prev = _where(go, flat_grad, self.g_prev)
+        self.g_prev = where_rows(go, flat_grad, self.g_prev)
         self.gtd_prev = torch.where(go, gtd, self.gtd_prev)
         self.ls_iter = torch.where(go, 0, self.ls_iter)
         self.ls_evals = torch.where(go, 0, self.ls_evals)
@@ -279,7 +279,7 @@ class _StepState:
         """The line search asks for the loss at x_init + t d."""
         opt = self.opt
         opt.t = torch.where(mask, t, opt.t)
-        opt.v.copy_(_where(mask, self.x_init + opt.t[:, None] * opt.d, opt.v))
+        opt.v.copy_(where_rows(mask, self.x_init + opt.t[:, None] * opt.d, opt.v))
         self.phase = torch.where(mask, phase, self.phase)
 
     def _set_bracket(self, mask, pos, t, f, g, gtd) -> None:
@@ -287,7 +287,7 @@ class _StepState:
         rows = torch.arange(len(pos), device=pos.device)
         self.bt[rows, pos] = torch.where(mask, t, self.bt[rows, pos])
         self.bf[rows, pos] = torch.where(mask, f, self.bf[rows, pos])
-        self.bg[rows, pos] = _where(mask, g, self.bg[rows, pos])
+        self.bg[rows, pos] = where_rows(mask, g, self.bg[rows, pos])
         self.bgtd[rows, pos] = torch.where(mask, gtd, self.bgtd[rows, pos])
 
     def _order(self, mask) -> None:
@@ -331,7 +331,7 @@ class _StepState:
         )  # fmt: skip
         self.t_prev = torch.where(onward, t, self.t_prev)
         self.f_prev = torch.where(onward, f_new, self.f_prev)
-        self.g_prev = _where(onward, g_new, self.g_prev)
+        self.g_prev = where_rows(onward, g_new, self.g_prev)
         self.gtd_prev = torch.where(onward, gtd_new, self.gtd_prev)
         self.ls_iter += onward
         # zoom (torch's second loop): this round's zoom evaluations update the bracket
@@ -376,7 +376,7 @@ class _StepState:
         low = self.low
         opt.t = torch.where(ended, self.bt[rows, low], opt.t)
         self._accept(ended, self.bf[rows, low], self.bg[rows, low])
-        opt.v.copy_(_where(ended, self.x_init + opt.t[:, None] * d, opt.v))
+        opt.v.copy_(where_rows(ended, self.x_init + opt.t[:, None] * d, opt.v))
         self.current_evals += torch.where(ended, self.ls_evals, 0)
         opt.func_evals += torch.where(ended, self.ls_evals, 0)
         return ended

@@ -40,11 +40,11 @@ def stage_rows(stack, x0, labels, steps: int, tv: float, modality: str, max_iter
     lbfgs = LBFGSConfig(max_iter=max_iter, history_size=100, line_search="strong_wolfe")
     opt = BatchedLBFGS(v, lbfgs)
 
-    def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        leaf = v.index_select(0, rows).detach().clone().requires_grad_(True)
-        x = leaf.reshape(len(rows), *shape[1:])
-        target, w = labels.index_select(0, rows), weight.index_select(0, rows)
-        loss = stacked_matching_loss(stack, x, target, rows=rows) + w * trial_tv(x)
+    def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = (lambda t: t) if rows is None else (lambda t: t.index_select(0, rows))
+        leaf = pick(v).detach().clone().requires_grad_(True)
+        x = leaf.reshape(len(leaf), *shape[1:])
+        loss = stacked_matching_loss(stack, x, pick(labels), rows=rows) + pick(weight) * trial_tv(x)
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
         return loss.detach(), grad
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 import torch
 
 from snnleak.attacks.config import Thresholding
+from snnleak.attacks.lbfgs import where_rows
 
 HALVINGS = 8  # step halvings tried by projected_search before it keeps the previous iterate
 
@@ -149,9 +150,6 @@ def projected_search_rows(
     Returns the trials that found a lower loss; the others in ``active`` are back at
     ``previous``."""
 
-    def rows(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.where(mask[:, None], a, b)
-
     step = v - previous
     found = torch.zeros_like(active)
     arc_on = active.clone()  # trials still searching the arc
@@ -159,11 +157,11 @@ def projected_search_rows(
         point = previous + step * 0.5**k
         point[:, :nx] = binarise(point[:, :nx], tau)
         arc_on &= ~(point[:, :nx] == previous[:, :nx]).all(1)  # the arc has collapsed
-        v.copy_(rows(arc_on, point, v))
+        v.copy_(where_rows(arc_on, point, v))
         lower = arc_on & (evaluate()[0] < previous_loss)
         found |= lower
         arc_on &= ~lower
-    v.copy_(rows(active & ~found, previous, v))
+    v.copy_(where_rows(active & ~found, previous, v))
     binary = previous[:, :nx]
     change = evaluate()[1][:, :nx] * (1 - 2 * binary)
     # rank[i, j]: entry j's place among trial i's entries sorted by change, most negative first
@@ -176,10 +174,10 @@ def projected_search_rows(
     for _ in range(max(1, nx).bit_length()):
         flip_on &= m >= 1
         flipped = torch.where(rank < m[:, None], 1 - binary, binary)
-        v[:, :nx] = rows(flip_on, flipped, v[:, :nx])
+        v[:, :nx] = where_rows(flip_on, flipped, v[:, :nx])
         lower = flip_on & (evaluate()[0] < previous_loss)
         found |= lower
         flip_on &= ~lower
         m = m // 2
-    v.copy_(rows(active & ~found, previous, v))
+    v.copy_(where_rows(active & ~found, previous, v))
     return found
