@@ -103,7 +103,7 @@ def test_stacked_victims_equal_separate_ones(events):
 WOLFE = LBFGSConfig(max_iter=5, line_search="strong_wolfe")
 
 
-def _observations(cls, dtype=torch.float64, **kw):
+def _observations(cls, dtype=torch.float64, batch=1, **kw):
     if cls == "events":  # dvs-synth cropped to 32x32, T = 3
         split, out = data.load("dvs-synth", "test"), []
         for i in range(3):
@@ -114,10 +114,11 @@ def _observations(cls, dtype=torch.float64, **kw):
         return out
     split = data.load("digits", "test")
     out = []
-    for i in range(3):
-        x, y = split[i]
+    for i in range(3):  # a client batch of `batch` items
+        items = [split[i * batch + j] for j in range(batch)]
+        x = torch.stack([x for x, _ in items]).to(dtype)
         m = cls((1, 28, 28), 10, rng=torch.Generator().manual_seed(i), **kw).to(dtype)
-        out.append(observe(m, x.unsqueeze(0).to(dtype), torch.tensor([y]), "image"))
+        out.append(observe(m, x, torch.tensor([y for _, y in items]), "image"))
     return out
 
 
@@ -223,7 +224,8 @@ def test_attack_cli_accepts_batch_trials(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("cls", "kw"), [(LeNet5SNN, {"timesteps": 4, "backend": "fused"}), (LeNet, {})]
+    ("cls", "kw"),
+    [(LeNet5SNN, {"timesteps": 4, "backend": "fused"}), (LeNet, {}), (LeNet, {"batch": 2})],
 )
 def test_batched_proxy_trials_equal_solo_trials(cls, kw):
     from snnleak.attacks.proxy import ProxyConfig, SmoothProxy

@@ -31,11 +31,11 @@ ATTACK_KINDS: dict[str, AttackKind] = {
     "dlg": AttackKind("paper", True, True, summary="DLG: dummy input and soft label, L-BFGS"),
     "idlg": AttackKind("paper", True, True, summary="iDLG: the label read off, then DLG"),
     "grnn": AttackKind("paper", True, True, summary="GRNN: a generator trained to match"),
-    "proxy": AttackKind("adaptive", True, False, summary="smooth proxy: continuation, TV"),
+    "proxy": AttackKind("adaptive", True, True, summary="smooth proxy: continuation, TV"),
     "ig": AttackKind("adaptive", True, True, summary="Inverting Gradients: cosine + TV"),
     "analytic": AttackKind("adaptive", False, False, summary="last-layer features, then proxy"),
-    "learned": AttackKind("adaptive", False, False, True, "a decoder fitted on public data"),
-    "learned-proxy": AttackKind("adaptive", False, False, True, "the decoder, then the proxy"),
+    "learned": AttackKind("adaptive", False, True, True, "a decoder fitted on public data"),
+    "learned-proxy": AttackKind("adaptive", False, True, True, "the decoder, then the proxy"),
 }
 ATTACKS = tuple(ATTACK_KINDS)
 PAPER_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.family == "paper")

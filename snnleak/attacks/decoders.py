@@ -14,6 +14,14 @@ standardised per coordinate with the public items' mean and spread; items are fl
 copies of the model stacked into one computation (:class:`~snnleak.models.stacked.StackedLeNet`:
 one forward and one backward give K per-item gradients), or one item at a time for a model
 that cannot be stacked (a plug-in, a stochastic encoder).
+
+**Client batches** (B > 1): the pairs are public *batches* and the update of each (the mean
+loss's gradient, as a client sends it). :func:`public_batches` forms them from B seeded
+shuffles of the public items, so every item is in B batches and there are as many pairs as
+items. A batch's items are decoded in a fixed order, by label (ties in the order drawn): the
+order :func:`~snnleak.attacks.labels.recover_labels` gives the attacker's labels in, readable
+off the update, so that output slot i has a meaning the decoder can learn. The evaluation
+matches items to the private ones by least MSE, whatever their order.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnleak import layout
+from snnleak.errors import ConfigError
 from snnleak.gradients import parameter_gradients
 from snnleak.models.lenet import LeNet
 from snnleak.models.lenet_snn import LeNet5SNN
@@ -42,33 +51,56 @@ def _stackable(model: nn.Module) -> bool:
     return type(model) is LeNet5SNN and model.encoding == "direct"
 
 
+def public_batches(
+    items: list[tuple[torch.Tensor, int]], batch: int, seed: int = 2
+) -> list[list[tuple[torch.Tensor, int]]]:
+    """``items`` as client batches of ``batch``: each of ``batch`` seeded shuffles cut into
+    batches (a remainder dropped), every batch's items sorted by label (stable)."""
+    if batch == 1:
+        return [[item] for item in items]
+    if len(items) < batch:
+        raise ConfigError(f"{len(items)} public items cannot make a batch of {batch}")
+    rng = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(batch):
+        order = torch.randperm(len(items), generator=rng, device="cpu").tolist()
+        for start in range(0, len(order) - batch + 1, batch):
+            chosen = [items[i] for i in order[start : start + batch]]
+            out.append(sorted(chosen, key=lambda item: int(item[1])))
+    return out
+
+
 def public_updates(
-    model: nn.Module, items: list[tuple[torch.Tensor, int]], modality: str
+    model: nn.Module, items: list[tuple[torch.Tensor, int]], modality: str, batch: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(updates [n, P], items [n, D])``: each public item's flattened update on ``model``
-    (the gradient of the cross entropy at the item and its label) and the flattened item."""
+    """``(updates [n, P], items [n, B * D])``: the flattened update on ``model`` (the gradient
+    of the mean cross entropy at the items and their labels) of each public batch of
+    :func:`public_batches` (one item each at ``batch`` 1), and its items, flattened."""
     model.train()
     ref = next(model.parameters())
+    batches = public_batches(items, batch)
     feats = []
     if _stackable(model) and modality == "image":
         from snnleak.models.stacked import StackedLeNet
 
-        for start in range(0, len(items), CHUNK):
-            chunk = items[start : start + CHUNK]
+        per_chunk = max(1, CHUNK // batch)
+        for start in range(0, len(batches), per_chunk):
+            chunk = batches[start : start + per_chunk]
             stacked = StackedLeNet([model] * len(chunk)).train()
-            x = torch.stack([x for x, _ in chunk]).unsqueeze(1).to(ref.device, ref.dtype)
-            y = torch.tensor([y for _, y in chunk], device=ref.device)
-            logits = stacked(x)[:, 0]  # [K, O]: item k through copy k
-            loss = F.cross_entropy(logits, y, reduction="sum")
+            x = torch.stack([torch.stack([x for x, _ in b]) for b in chunk])  # [K, B, ...]
+            x = x.to(ref.device, ref.dtype)
+            y = torch.tensor([[y for _, y in b] for b in chunk], device=ref.device)
+            logits = stacked(x)  # [K, B, O]: batch k through copy k
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum") / batch
             grads = torch.autograd.grad(loss, stacked.ordered_parameters())
             feats += [_flat(g) for g in stacked.trial_parameters(list(grads))]
     else:
-        for x, y in items:
-            xb = layout.as_batch(x, modality).to(ref.device, ref.dtype)
-            label = torch.tensor([y], device=ref.device)
+        for b in batches:
+            xb = layout.stack([x for x, _ in b], modality).to(ref.device, ref.dtype)
+            label = torch.tensor([y for _, y in b], device=ref.device)
             feats.append(_flat(parameter_gradients(model, xb, label)))
-    targets = [x.reshape(-1).to(ref.device, ref.dtype) for x, _ in items]
-    return torch.stack(feats).detach(), torch.stack(targets)
+    targets = [torch.cat([x.reshape(-1) for x, _ in b]) for b in batches]
+    return torch.stack(feats).detach(), torch.stack(targets).to(ref.device, ref.dtype)
 
 
 @dataclass(frozen=True)

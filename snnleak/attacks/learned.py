@@ -73,8 +73,8 @@ _LAST_FIT: dict[tuple, object] = {}  # this process's most recent fits, oldest f
 KEPT_FITS = 4  # observed models whose decoders are kept (learned, learned-proxy; ANN, SNN)
 
 
-def _aux_key(items: list, config: LearnedConfig) -> str:
-    h = hashlib.sha256(repr((config.decoder, config.ridge, config.mlp)).encode())
+def _aux_key(items: list, config: LearnedConfig, batch: int) -> str:
+    h = hashlib.sha256(repr((config.decoder, config.ridge, config.mlp, batch)).encode())
     for x, y in items:
         h.update(x.detach().cpu().contiguous().numpy().tobytes())
         h.update(str(int(y)).encode())
@@ -120,23 +120,23 @@ class LearnedInversion:
                 f"auxiliary split has {fit_pool(len(aux))} besides its rehearsal items"
             )
         self.config, self.aux = config, aux
-        self._fitted: dict[str, object] = {}  # model fingerprint -> its decoder
+        self._fitted: dict[tuple, object] = {}  # (model fingerprint, B) -> its decoder
         self.fit_seconds = 0.0
 
     def decoder_for(self, obs: Observation):
-        """The decoder of the observed model, fitted on first use."""
-        cfg = self.config
-        model = model_key(obs.model)
+        """The decoder of the observed model and client batch size, fitted on first use."""
+        cfg, batch = self.config, obs.batch_size
+        model = (model_key(obs.model), batch)
         if model not in self._fitted:
             items = [self.aux[int(i)] for i in public_subset(len(self.aux), cfg.aux_items)]
-            key = (model, _aux_key(items, cfg))
+            key = (model, _aux_key(items, cfg, batch))
             if key not in _LAST_FIT:
                 start = time.perf_counter()
-                updates, targets = public_updates(obs.model, items, obs.modality)
+                updates, targets = public_updates(obs.model, items, obs.modality, batch)
                 if cfg.decoder == "ridge":
                     decoder = RidgeDecoder(updates, targets, cfg.ridge)
                 else:
-                    rng = torch.Generator().manual_seed(int(model[:15], 16))
+                    rng = torch.Generator().manual_seed(int(model[0][:15], 16))
                     decoder = MLPDecoder(updates, targets, cfg.mlp, rng)
                 seconds = time.perf_counter() - start
                 while len(_LAST_FIT) >= KEPT_FITS:
@@ -148,20 +148,23 @@ class LearnedInversion:
 
     def details(self, obs: Observation) -> dict:
         """The public-set size, the decoder and its one fit's time, for the record."""
-        _, seconds = self._fitted[model_key(obs.model)]
-        return {
+        _, seconds = self._fitted[(model_key(obs.model), obs.batch_size)]
+        out = {
             "decoder": self.config.decoder,
             "public_items": self.config.aux_items,
             "fit_seconds": round(seconds, 2),
         }
+        if obs.batch_size > 1:  # the pairs: B shuffles of the public items cut into batches
+            out["public_batches"] = obs.batch_size * (self.config.aux_items // obs.batch_size)
+        return out
 
     def decode(self, obs: Observation, rng: torch.Generator) -> torch.Tensor:
-        if obs.batch_size != 1:
-            raise ConfigError("learned inversion decodes one item's update: batch size 1 only")
+        """The decoder's estimate of the client's batch; at B > 1 its items in the order of
+        their labels (:mod:`snnleak.attacks.decoders`)."""
         decoder = self.decoder_for(obs)
         update = torch.cat([g.reshape(-1) for g in obs.gradients])
-        x = decoder(update).reshape(obs.input_shape).to(obs.gradients[0].dtype)
-        x = layout.as_batch(x, obs.modality)
+        shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
+        x = decoder(update).reshape(shape).to(obs.gradients[0].dtype)
         return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
