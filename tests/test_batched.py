@@ -187,12 +187,6 @@ def test_runner_batches_trials_and_records_them(tmp_path):
         assert a["mse"] == pytest.approx(b["mse"], rel=1e-3, abs=1e-6)
 
 
-def test_an_unbatched_attack_is_one_clear_error(tmp_path):
-    spec = AttackSpec("analytic", "ann", "digits")
-    with pytest.raises(ConfigError, match=r"--batch-trials applies to .*grnn.*run analytic with"):
-        run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
-
-
 def test_attack_cli_accepts_batch_trials(tmp_path):
     from click.testing import CliRunner
 
@@ -265,3 +259,49 @@ def test_a_rate_coded_victim_is_not_stacked(tmp_path):
     spec = AttackSpec("idlg", "snn", "digits", timesteps=2, iterations=1, encoding="poisson")
     with pytest.raises(ConfigError, match="run --encoding poisson with --batch-trials 1"):
         run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kw"), [(LeNet5SNN, {"timesteps": 4, "backend": "fused"}), (LeNet, {})]
+)
+def test_batched_analytic_trials_equal_solo_trials(cls, kw):
+    from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
+    from snnleak.attacks.proxy import ProxyConfig
+
+    obs = _observations(cls, **kw)
+    proxy = ProxyConfig(alphas=(1.0, 2.0), stage_steps=2, polish_steps=2, max_iter=5)
+    attack = AnalyticInversion(AnalyticConfig(feature_steps=3, proxy=proxy))
+    solo = [attack.reconstruct(o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)]
+    batched = attack.reconstruct_batch(
+        obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
+    )
+    _assert_same_trials(solo, batched)
+    assert min(a.losses[-1] / a.losses[0] for a in solo) < 1
+
+
+def test_stacked_features_are_each_trials_last_layer_input():
+    from snnleak.attacks.analytic import model_features
+
+    obs = _observations(LeNet5SNN, timesteps=3, backend="fused")
+    x = torch.rand(3, 2, 1, 28, 28, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    got = StackedLeNet([o.model for o in obs]).features(x)
+    for i, o in enumerate(obs):
+        torch.testing.assert_close(got[i], model_features(o.model, x[i], 2))
+
+
+@pytest.mark.parametrize("then_proxy", [False, True])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_batched_learned_trials_equal_solo_trials(then_proxy, batch):
+    from snnleak.attacks.learned import LearnedConfig, LearnedInversion
+    from snnleak.attacks.proxy import ProxyConfig
+
+    obs = _observations(LeNet5SNN, batch=batch, timesteps=3, backend="fused")
+    proxy = ProxyConfig(alphas=(1.0,), stage_steps=2, polish_steps=1, max_iter=5)
+    cfg = LearnedConfig(aux_items=32, decoder="ridge", then_proxy=then_proxy, proxy=proxy)
+    attack = LearnedInversion(cfg, data.load("digits", "train"))
+    solo = [attack.reconstruct(o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)]
+    batched = attack.reconstruct_batch(
+        obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
+    )
+    _assert_same_trials(solo, batched)
+    assert [r.details for r in solo] == [r.details for r in batched]

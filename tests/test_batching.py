@@ -90,3 +90,16 @@ def test_attack_takes_batch_trials_auto(tmp_path):
     assert [r["batch_trials"] for r in records] == [2, 2]
     bad = CliRunner().invoke(cli, [*args[:-4], "--batch-trials", "lots", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "neither a number of trials nor 'auto'" in bad.output
+
+
+def test_auto_runs_learned_attacks_on_fresh_victims_one_at_a_time():
+    from snnleak.attacks import AttackSpec
+    from snnleak.reproduce.batching import AutoBatch, batch_of
+    from snnleak.reproduce.sections import AUTO
+
+    cpu = AutoBatch(False, 8 << 30)
+    for setting in (AUTO, cpu):
+        assert batch_of(setting, 32, AttackSpec("learned", "snn", "digits")) == 1
+        assert batch_of(setting, 32, AttackSpec("learned", "snn", "digits", victims="round")) > 1
+        assert batch_of(setting, 32, AttackSpec("analytic", "snn", "digits")) > 1
+    assert batch_of(4, 32, AttackSpec("learned-proxy", "snn", "digits")) == 4

@@ -15,7 +15,6 @@ import torch
 
 from snnleak import device as devices
 from snnleak.attacks import AttackSpec
-from snnleak.attacks.config import TRIAL_BATCHED_ATTACKS
 from snnleak.errors import ConfigError
 from snnleak.trials.runner import run_trials
 
@@ -53,7 +52,7 @@ def test_the_guard_itself_catches_a_missing_device(meta_default):
     ids=lambda s: f"{s.attack}-{s.model}-{s.dataset}-{s.encoding}",
 )
 def test_an_attack_creates_no_tensor_without_its_device(spec, tmp_path, meta_default):
-    k = 2 if spec.attack in TRIAL_BATCHED_ATTACKS and spec.encoding == "direct" else 1
+    k = 2 if spec.encoding == "direct" else 1
     records = run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=k, device=devices.CPU)
     assert len(records) == 2
     for r in records:

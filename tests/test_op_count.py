@@ -17,9 +17,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from snnleak import data
 from snnleak.attacks import DLGConfig, GradientInversion, LBFGSConfig
+from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
 from snnleak.attacks.config import GRNNConfig, Thresholding
 from snnleak.attacks.grnn import GRNN
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
+from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 from snnleak.client import observe
 from snnleak.models import LeNet5SNN
@@ -83,6 +85,27 @@ CASES = {
         lambda n: InvertingGradients(InvertingConfig(iterations=n, restarts=1, on="proxy")),
         False,
     ),
+    "analytic": (  # its feature inversion's steps: one more feature step
+        lambda n: AnalyticInversion(
+            AnalyticConfig(
+                feature_steps=n,
+                proxy=ProxyConfig(alphas=(1.0,), stage_steps=1, polish_steps=1, max_iter=3),
+            )
+        ),
+        False,
+    ),
+    "learned-proxy": (  # the decoders are fitted and applied before any step
+        lambda n: LearnedInversion(
+            LearnedConfig(
+                aux_items=16,
+                decoder="ridge",
+                then_proxy=True,
+                proxy=ProxyConfig(alphas=(1.0,), stage_steps=1, polish_steps=n, max_iter=3),
+            ),
+            data.load("digits", "train"),
+        ),
+        False,
+    ),
     "proxy": (  # the proxy's steps: one more polish step
         lambda n: SmoothProxy(
             ProxyConfig(alphas=(1.0,), stage_steps=1, polish_steps=n, max_iter=3)
@@ -96,6 +119,7 @@ CASES = {
 def test_a_step_dispatches_the_same_ops_at_every_k(name):
     build, events = CASES[name]
     obs = _observation(events)
+    _ops(build(1), obs, 1, True)  # what is cached in the process (a decoder's fit) is cached
     two, many = _ops_per_step(build, obs, 2), _ops_per_step(build, obs, 64)
     assert two > 0
     assert many == two, f"{name}: {two} ops per step at K=2, {many} at K=64"

@@ -104,3 +104,12 @@ class AnalyticInversion:
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
         init = self.invert_features(obs, rng)
         return SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=init)
+
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
+        computation (:mod:`snnleak.attacks.analytic_batched`)."""
+        from snnleak.attacks.analytic_batched import reconstruct_batched
+
+        return reconstruct_batched(self.config, observations, rngs)

@@ -20,7 +20,6 @@ class AttackKind:
     """What an attack is and what it can take, known without building it."""
 
     family: str  # "paper" (the paper's attacks, its protocol) or "adaptive" (knows it faces an SNN)
-    batched_trials: bool  # several trials run as one computation (--batch-trials)
     client_batches: bool  # attacks a client batch of B > 1 items (--batch)
     public_data: bool = False  # trains on the attacker's public items (--aux-items)
     summary: str = ""
@@ -28,20 +27,19 @@ class AttackKind:
 
 # the registry of attack names (snnleak.attacks.factory builds them)
 ATTACK_KINDS: dict[str, AttackKind] = {
-    "dlg": AttackKind("paper", True, True, summary="DLG: dummy input and soft label, L-BFGS"),
-    "idlg": AttackKind("paper", True, True, summary="iDLG: the label read off, then DLG"),
-    "grnn": AttackKind("paper", True, True, summary="GRNN: a generator trained to match"),
-    "proxy": AttackKind("adaptive", True, True, summary="smooth proxy: continuation, TV"),
-    "ig": AttackKind("adaptive", True, True, summary="Inverting Gradients: cosine + TV"),
-    "analytic": AttackKind("adaptive", False, False, summary="last-layer features, then proxy"),
-    "learned": AttackKind("adaptive", False, True, True, "a decoder fitted on public data"),
-    "learned-proxy": AttackKind("adaptive", False, True, True, "the decoder, then the proxy"),
+    "dlg": AttackKind("paper", True, summary="DLG: dummy input and soft label, L-BFGS"),
+    "idlg": AttackKind("paper", True, summary="iDLG: the label read off, then DLG"),
+    "grnn": AttackKind("paper", True, summary="GRNN: a generator trained to match"),
+    "proxy": AttackKind("adaptive", True, summary="smooth proxy: continuation, TV"),
+    "ig": AttackKind("adaptive", True, summary="Inverting Gradients: cosine + TV"),
+    "analytic": AttackKind("adaptive", False, summary="last-layer features, then proxy"),
+    "learned": AttackKind("adaptive", True, True, "a decoder fitted on public data"),
+    "learned-proxy": AttackKind("adaptive", True, True, "the decoder, then the proxy"),
 }
 ATTACKS = tuple(ATTACK_KINDS)
 PAPER_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.family == "paper")
 ADAPTIVE_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.family == "adaptive")
 PUBLIC_DATA_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.public_data)
-TRIAL_BATCHED_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.batched_trials)
 CLIENT_BATCH_ATTACKS = tuple(a for a, k in ATTACK_KINDS.items() if k.client_batches)
 MODELS = ("ann", "snn")
 THRESHOLD_MODES = ("post", "in")

@@ -167,6 +167,37 @@ class LearnedInversion:
         x = decoder(update).reshape(shape).to(obs.gradients[0].dtype)
         return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)
 
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked as :meth:`reconstruct` would: the decoders first (one fit
+        per observed model, each fit one computation over its public items), then the trials'
+        matching losses, or their proxy pipelines, as one computation."""
+        from snnleak.attacks.batched import check_alike, stack_victims, stacked_matching_loss
+        from snnleak.attacks.proxy_batched import reconstruct_batched
+
+        check_alike(observations)
+        decoded, details = [], []  # each fit's details read as it is the one kept
+        for o, g in zip(observations, rngs, strict=True):
+            decoded.append(self.decode(o, g))
+            details.append(self.details(o))
+        x = torch.stack(decoded)
+        if self.config.then_proxy:
+            recs = reconstruct_batched(self.config.proxy, observations, rngs, inits=x)
+        else:
+            labels = torch.stack([infer_label(o) for o in observations])
+            stack = stack_victims(observations)
+            losses = stacked_matching_loss(stack, x, labels, create_graph=False).tolist()
+            recs = []
+            for i, loss in enumerate(losses):
+                track = IterateTracker()
+                track.observe(loss, (x[i], labels[i]))
+                recs.append(finish(track, 0, self.config.proxy.threshold, (x[i], labels[i]),
+                                   observations[0].modality))  # fmt: skip
+        return [
+            replace(rec, details={**rec.details, **d}) for rec, d in zip(recs, details, strict=True)
+        ]
+
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
         x = self.decode(obs, rng)
         if self.config.then_proxy:

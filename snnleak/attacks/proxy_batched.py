@@ -61,13 +61,21 @@ def stage_rows(stack, x0, labels, steps: int, tv: float, modality: str, max_iter
 
 
 def reconstruct_batched(
-    cfg: ProxyConfig, observations: list[Observation], rngs: list[torch.Generator]
+    cfg: ProxyConfig,
+    observations: list[Observation],
+    rngs: list[torch.Generator],
+    inits: torch.Tensor | None = None,
 ) -> list[Reconstruction]:
+    """``inits``: the trials' starts ``[K, ...]`` (a pipeline's earlier stage), for the
+    dummies drawn from ``rngs``."""
     check_alike(observations)
     obs0, k = observations[0], len(observations)
     victim = stack_victims(observations)
     labels = torch.stack([infer_label(o) for o in observations])
-    x = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
+    if inits is None:
+        x = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
+    else:
+        x = inits.detach().clone()
     snn = bool(spiking_neurons(obs0.model))
     if snn:
         stages = [

@@ -21,7 +21,6 @@ from snnleak.attacks.config import (
     SPLITS,
     SURROGATE_FAMILIES,
     THRESHOLD_MODES,
-    TRIAL_BATCHED_ATTACKS,
     VICTIM_PROTOCOLS,
 )
 from snnleak.cli.common import device_option, interrupted_hint
@@ -178,8 +177,7 @@ def _model_choice(value: str) -> str:
     default="1",
     show_default=True,
     metavar="[K|auto]",
-    help="Trials run together as one batched computation; auto: as many as suit --device "
-    f"(the attacks {', '.join(TRIAL_BATCHED_ATTACKS)}).",
+    help="Trials run together as one batched computation; auto: as many as suit --device.",
 )
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
@@ -354,13 +352,10 @@ def attack(
 
 
 def trials_together(value: str, spec, info, device, samples: int) -> int:
-    """``--batch-trials``: K, or ``auto`` (:mod:`snnleak.reproduce.batching`) for a batched
-    attack (1 for the others)."""
+    """``--batch-trials``: K, or ``auto`` (:mod:`snnleak.reproduce.batching`)."""
     from snnleak.reproduce.batching import auto_for, batch_of
 
     if value == "auto":
-        if spec.attack not in TRIAL_BATCHED_ATTACKS:
-            return 1
         return batch_of(auto_for(device), samples, spec, info)
     try:
         return int(value)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from snnleak.attacks.config import LINE_SEARCHES, MODELS, TRIAL_BATCHED_ATTACKS
+from snnleak.attacks.config import ATTACKS, LINE_SEARCHES, MODELS
 from snnleak.cli.common import device_option
 from snnleak.neurons import BACKENDS
 
@@ -89,7 +89,7 @@ def _list(kind, value: str) -> tuple:
     "attacks",
     default="idlg",
     show_default=True,
-    help=f"Attacks, comma-separated, of: {', '.join(TRIAL_BATCHED_ATTACKS)}.",
+    help=f"Attacks, comma-separated, of: {', '.join(ATTACKS)}.",
 )
 @click.option(
     "--trials",
@@ -120,11 +120,10 @@ def attacks(out_dir: Path, attacks: str, ks: str, **kwargs) -> None:
     from snnleak.io import write_json_atomic
 
     names = _list(str, attacks)
-    unknown = [a for a in names if a not in TRIAL_BATCHED_ATTACKS]
+    unknown = [a for a in names if a not in ATTACKS]
     if unknown:
         raise click.BadParameter(
-            f"{', '.join(unknown)} run one trial at a time; choose of "
-            f"{', '.join(TRIAL_BATCHED_ATTACKS)}",
+            f"{', '.join(unknown)} run one trial at a time; choose of {', '.join(ATTACKS)}",
             param_hint="--attack",
         )
     cfg = AttackBenchConfig(attacks=names, ks=_list(int, ks), **kwargs)

@@ -128,14 +128,28 @@ class StackedLeNet(nn.Module):
     def forward(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Images ``[K, B, C, H, W]`` or events ``[T, K, B, C, H, W]`` -> logits ``[K, B, O]``;
         with ``params`` (as :meth:`ordered_parameters`, a subset of the trials' rows: see
-        :meth:`rows`), those trials' models.
+        :meth:`rows`), those trials' models."""
+        params = self.ordered_parameters() if params is None else params
+        h, t, b = self._hidden(x, params)
+        k, fc_w, fc_b = h.shape[0], params[-2], params[-1]
+        out = torch.bmm(fc_w, h) + fc_b.unsqueeze(-1)  # [K, O, T*B]
+        return out.reshape(k, -1, t, b).mean(2).transpose(1, 2)  # [K, B, O]
+
+    def features(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The classifier's input ``[K, B, F]`` at ``x`` (as :meth:`forward`), averaged over the
+        time steps of a spiking victim (its spike rates)."""
+        params = self.ordered_parameters() if params is None else params
+        h, t, b = self._hidden(x, params)
+        return h.reshape(*h.shape[:2], t, b).mean(2).transpose(1, 2)
+
+    def _hidden(self, x: torch.Tensor, params: list[torch.Tensor]):
+        """``(h [K, F, T*B], T, B)``: every trial's classifier input at every time step.
 
         A spiking victim's direct code repeats an image over its T steps; the first
         convolution, linear and the same at every step, then runs once and its output is
         repeated (what a convolution of the repeated image gives, T times cheaper)."""
         n = len(self.conv_w)
-        params = self.ordered_parameters() if params is None else params
-        conv_w, conv_b, (fc_w, fc_b) = params[:n], params[n : 2 * n], params[2 * n :]
+        conv_w, conv_b, fc_w = params[:n], params[n : 2 * n], params[2 * n]
         repeat = self.timesteps if self.spiking and x.dim() == 5 else 1
         x = x.unsqueeze(0) if x.dim() == 5 else x  # [T, K, B, C, H, W], T = 1 for images
         t, k, b = x.shape[:3]
@@ -158,6 +172,4 @@ class StackedLeNet(nn.Module):
         # trial k's channels are the k-th block; the classifier as [K, O, F] @ [K, F, T*B], so
         # that the weight's gradient comes out contiguous (an einsum's comes out transposed,
         # and every elementwise op of the matching loss then strides through it)
-        h = h.reshape(t, b, k, -1).permute(2, 3, 0, 1).reshape(k, -1, t * b)
-        out = torch.bmm(fc_w, h) + fc_b.unsqueeze(-1)  # [K, O, T*B]
-        return out.reshape(k, -1, t, b).mean(2).transpose(1, 2)  # [K, B, O]
+        return h.reshape(t, b, k, -1).permute(2, 3, 0, 1).reshape(k, -1, t * b), t, b

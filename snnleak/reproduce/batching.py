@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from snnleak.attacks.config import AttackSpec
+from snnleak.attacks.config import PUBLIC_DATA_ATTACKS, AttackSpec
 from snnleak.models.lenet import feature_size
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.sections import AUTO
@@ -80,7 +80,12 @@ def resolve_batches(preset: Preset, device: torch.device) -> Preset:
 
 def batch_of(setting, samples: int, spec: AttackSpec, info=None) -> int:
     """A cell's K: its table's setting (an integer, ``"auto"`` or an :class:`AutoBatch`), at
-    most its samples."""
+    most its samples. ``"auto"`` runs a learned attack on fresh victims one trial at a time:
+    each trial fits a decoder of its own (minutes), which batching does not shorten, and its
+    record is then written as its fit ends."""
+    auto = setting == AUTO or isinstance(setting, AutoBatch)
+    if auto and spec.attack in PUBLIC_DATA_ATTACKS and spec.victims == "fresh":
+        return 1
     if setting == AUTO:
         setting = CPU_BATCH
     if isinstance(setting, AutoBatch):

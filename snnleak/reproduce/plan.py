@@ -16,7 +16,6 @@ from snnleak.attacks.config import (
     MODELS,
     PAPER_ATTACKS,
     PUBLIC_DATA_ATTACKS,
-    TRIAL_BATCHED_ATTACKS,
     AttackSpec,
     LBFGSConfig,
     Thresholding,
@@ -111,7 +110,7 @@ def table4_cell(
         decoder=decoder,
         rehearsal=rehearsal,
     )
-    batch = batch_of(p.batch_trials, samples, spec) if attack in TRIAL_BATCHED_ATTACKS else 1
+    batch = batch_of(p.batch_trials, samples, spec)
     return Cell(spec, samples, batch, table=table, paper_dataset=paper)
 
 

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import torch
 
-from snnleak.attacks.config import TRIAL_BATCHED_ATTACKS, AttackSpec, Thresholding
+from snnleak.attacks.config import AttackSpec, Thresholding
 from snnleak.errors import ConfigError
 from snnleak.trials.records import RecordLog, record_key, trial_key
 
@@ -59,11 +59,6 @@ class Cell:
             raise ConfigError(
                 "--batch-trials stacks directly coded SNN victims; run --encoding "
                 f"{self.spec.encoding} with --batch-trials 1"
-            )
-        if self.batch_trials > 1 and self.spec.attack not in TRIAL_BATCHED_ATTACKS:
-            raise ConfigError(
-                f"--batch-trials applies to the attacks {', '.join(TRIAL_BATCHED_ATTACKS)}; "
-                f"run {self.spec.attack} with --batch-trials 1"
             )
 
     def specs(self) -> list[AttackSpec]:
