@@ -44,6 +44,7 @@ def test_bench_kernels_writes_every_case(tmp_path):
         "snntorch_loop_over_fused",
     }
     assert data["memory_mib"]["fused"] > 0 and data["memory_mib"]["ann_bT"] > 0
+    assert data["fused_bandwidth"]["achieved_gbps"] > 0 and "GB/s" in result.output
     assert "memory_fused_over_ann_bT" in data["ratios"]
     assert data["meta"]["T"] == 2 and data["meta"]["threads"] == 2
     assert data["meta"]["device"] == "cpu" and data["meta"]["device_name"]
@@ -51,6 +52,24 @@ def test_bench_kernels_writes_every_case(tmp_path):
     assert "| fused |" in result.output and "fused_over_ann_bT" in result.output
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_the_fused_kernels_bytes_are_counted_per_call_and_scale_with_the_op():
+    """One launch per direction of a neuron-op step (forward, backward, and the double
+    backward's two), and bytes exactly proportional to the neurons."""
+    import torch
+
+    from snnleak.bench import bandwidth
+    from snnleak.bench.kernels import KernelBenchConfig, fused_op_case
+
+    got = {}
+    for batch in (1, 3):
+        cfg = KernelBenchConfig(timesteps=2, op_batch=batch)
+        got[batch] = bandwidth.measure(fused_op_case(cfg), torch.device("cpu"), 2)
+    calls = {"neuron_fwd": 1, "neuron_bwd": 2, "neuron_bwd2": 1}
+    assert got[1]["kernel_calls_per_step"] == got[3]["kernel_calls_per_step"] == calls
+    assert got[3]["bytes_per_step"] == 3 * got[1]["bytes_per_step"] > 0
+    assert got[1]["kernel_ms_per_step"] > 0 and "peak_gbps" not in got[1]  # no peak on a CPU
 
 
 def test_idiomatic_snntorch_lenet_computes_the_backends_logits():
@@ -87,3 +106,17 @@ def test_bench_attacks_names_an_unbatched_attack(tmp_path):
     args = ["bench", "attacks", "--out", str(tmp_path), "--attack", "analytic"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "analytic run one trial at a time" in result.output
+
+
+def test_the_fused_kernels_bandwidth_on_a_card_is_a_fraction_of_its_peak():
+    import pytest
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    from snnleak.bench import bandwidth
+    from snnleak.bench.kernels import KernelBenchConfig, fused_op_case
+
+    cfg = KernelBenchConfig(device="cuda")
+    got = bandwidth.measure(fused_op_case(cfg), torch.device("cuda"), 5)
+    assert got["peak_gbps"] > 100 and 0 < got["fraction_of_peak"] <= 1

@@ -26,6 +26,17 @@ def markdown(results: dict) -> str:
             sign = "<=" if t["kind"] == "max" else ">="
             goal = f"{sign} {t['bound']} ({'met' if t['met'] else 'missed'})"
         lines.append(f"| {name} | {r['median']:.2f} [{r['q1']:.2f}, {r['q3']:.2f}] | {goal} |")
+    bw = results.get("fused_bandwidth")
+    if bw and bw["achieved_gbps"] is not None:
+        calls = ", ".join(f"{k} {v}" for k, v in bw["kernel_calls_per_step"].items())
+        line = (
+            f"fused neuron kernels: {bw['bytes_per_step'] / 2**20:.1f} MiB moved per op step "
+            f"({calls} calls) in {bw['kernel_ms_per_step']:.3f} ms: "
+            f"{bw['achieved_gbps']:.1f} GB/s"
+        )
+        if "peak_gbps" in bw:
+            line += f", {bw['fraction_of_peak']:.0%} of the card's {bw['peak_gbps']:.0f} GB/s"
+        lines += ["", line]
     if "memory_mib" in results:
         mem = ", ".join(
             f"{k} {v:.1f} MiB" if v is not None else f"{k} n/a"

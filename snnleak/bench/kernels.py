@@ -12,6 +12,9 @@ each ratio is the median (and quartiles) of the per-round ratios, paired within 
   for snnTorch users; ``snntorch`` is the project's one-op snnTorch backend.
 - ``neuron_op_ms``: forward + backward + double backward of the neuron alone at LeNet5SNN's
   first-layer size (T = 20, 12x16x16, batch 32).
+- ``fused_bandwidth``: the fused neuron kernels' bytes per neuron-op step, their own time and
+  the achieved GB/s (and on CUDA the card's peak and the fraction reached):
+  :mod:`snnleak.bench.bandwidth`.
 - ``memory_mib``: the peak memory of one DLG step above what the case holds before it: on the
   CPU the peak RSS of a fresh process (glibc told to return large blocks, so that RSS follows
   the live memory), on CUDA ``max_memory_allocated``.
@@ -31,6 +34,7 @@ from pathlib import Path
 import torch
 
 from snnleak import device as devices
+from snnleak.bench import bandwidth
 from snnleak.gradients import dlg_step, parameter_gradients
 from snnleak.info import package_versions
 from snnleak.models import LeNet, LeNet5SNN
@@ -145,6 +149,11 @@ def dlg_factories(cfg: KernelBenchConfig) -> dict[str, Callable[[], Callable[[],
         except ImportError:
             del out[name]
     return out
+
+
+def fused_op_case(cfg: KernelBenchConfig) -> Callable[[], None]:
+    """The fused neuron op's case alone (for its bandwidth: :mod:`snnleak.bench.bandwidth`)."""
+    return _neuron_case(lambda x: multistep(x, DEFAULT_NEURON, "fused"), cfg)
 
 
 def build_cases(cfg: KernelBenchConfig) -> dict[str, dict[str, Callable[[], None]]]:
@@ -281,6 +290,7 @@ def run(cfg: KernelBenchConfig) -> dict:
                 "q1": value,
                 "q3": value,
             }
+    results["fused_bandwidth"] = bandwidth.measure(fused_op_case(cfg), where, cfg.repeats)
     results["targets"] = {
         name: {
             "bound": bound,
