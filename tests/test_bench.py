@@ -102,10 +102,10 @@ def test_bench_attacks_writes_the_scaling_curve(tmp_path):
     assert (tmp_path / "bench_attacks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_bench_attacks_names_an_unbatched_attack(tmp_path):
-    args = ["bench", "attacks", "--out", str(tmp_path), "--attack", "analytic"]
+def test_bench_attacks_names_an_unknown_attack(tmp_path):
+    args = ["bench", "attacks", "--out", str(tmp_path), "--attack", "idlg,dgl"]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 2 and "analytic run one trial at a time" in result.output
+    assert result.exit_code == 2 and "unknown attack dgl; choose of dlg, idlg" in result.output
 
 
 def test_the_fused_kernels_bandwidth_on_a_card_is_a_fraction_of_its_peak():

@@ -123,7 +123,7 @@ def attacks(out_dir: Path, attacks: str, ks: str, **kwargs) -> None:
     unknown = [a for a in names if a not in ATTACKS]
     if unknown:
         raise click.BadParameter(
-            f"{', '.join(unknown)} run one trial at a time; choose of {', '.join(ATTACKS)}",
+            f"unknown attack {', '.join(unknown)}; choose of {', '.join(ATTACKS)}",
             param_hint="--attack",
         )
     cfg = AttackBenchConfig(attacks=names, ks=_list(int, ks), **kwargs)
