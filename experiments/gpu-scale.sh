@@ -15,5 +15,10 @@ timeout 150 bash -c "snnleak bench attacks --device cuda --attack idlg --line-se
   --trials 1,16,64 --samples 64 --iterations 2 --rounds 1 --out $OUT/bench-wolfe" 2>&1 | tail -8
 timeout 100 bash -c "snnleak bench attacks --device cuda --attack idlg --trials 256 \
   --samples 256 --iterations 2 --rounds 1 --out $OUT/bench-256" 2>&1 | tail -6
-# 3. the estimate the issue asks for, with K = auto on this card
+# 3. the fused neuron kernels' achieved bandwidth against the card's peak (bench kernels' figure)
+timeout 60 python3 -c "import json, torch; from snnleak.bench import bandwidth; \
+from snnleak.bench.kernels import KernelBenchConfig, fused_op_case; \
+print(json.dumps(bandwidth.measure(fused_op_case(KernelBenchConfig(device='cuda')), \
+torch.device('cuda'), 20)))" 2>&1 | tail -3
+# 4. the estimate the issue asks for, with K = auto on this card
 timeout 150 bash -c "snnleak reproduce all --preset paper --dry-run --device cuda" 2>&1 | tail -40
