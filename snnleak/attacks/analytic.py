@@ -26,7 +26,13 @@ from torch import nn
 
 from snnleak.attacks.primitives import initial_dummy
 from snnleak.attacks.priors import total_variation
-from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, smooth_copy, spiking_neurons
+from snnleak.attacks.proxy import (
+    ProxyConfig,
+    SmoothProxy,
+    smooth_copy,
+    spiking_neurons,
+    stage_lbfgs,
+)
 from snnleak.errors import ConfigError
 from snnleak.threat import Observation, Reconstruction
 
@@ -83,9 +89,7 @@ class AnalyticInversion:
         if spiking_neurons(obs.model):
             model = smooth_copy(obs.model, cfg.proxy.alphas[0])
         x = initial_dummy(obs, rng).requires_grad_(True)
-        opt = torch.optim.LBFGS(
-            [x], lr=1, max_iter=20, history_size=100, line_search_fn="strong_wolfe"
-        )
+        opt = torch.optim.LBFGS([x], **stage_lbfgs().kwargs())
 
         def closure() -> torch.Tensor:
             h = model_features(model, x, obs.batch_size)[0]

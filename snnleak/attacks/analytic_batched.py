@@ -15,15 +15,12 @@ import torch
 
 from snnleak.attacks.analytic import AnalyticConfig, observed_features
 from snnleak.attacks.batched import check_alike, stack_victims
-from snnleak.attacks.config import LBFGSConfig
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
 from snnleak.attacks.primitives import initial_dummy
-from snnleak.attacks.proxy import smooth_copy, spiking_neurons
+from snnleak.attacks.proxy import smooth_copy, spiking_neurons, stage_lbfgs
 from snnleak.attacks.proxy_batched import reconstruct_batched as proxy_batched
 from snnleak.attacks.proxy_batched import trial_tv
 from snnleak.threat import Observation, Reconstruction
-
-FEATURE_LBFGS = LBFGSConfig(max_iter=20, history_size=100, line_search="strong_wolfe")
 
 
 def invert_features_rows(
@@ -41,14 +38,14 @@ def invert_features_rows(
     model, params = stack_victims(observations, models)[:2]
     x0 = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
     v = x0.reshape(k, -1).clone()
-    opt = BatchedLBFGS(v, FEATURE_LBFGS)
+    opt = BatchedLBFGS(v, stage_lbfgs())
 
     def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        pick = (lambda t: t) if rows is None else (lambda t: t.index_select(0, rows))
-        leaf = pick(v).detach().clone().requires_grad_(True)
+        leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
         x = leaf.reshape(len(leaf), *x0.shape[1:])
         h = model.features(x, params if rows is None else model.rows(rows))[:, 0]
-        loss = ((h - pick(target)) ** 2).sum(1) / pick(scale) + cfg.tv * trial_tv(x)
+        loss = ((h - take_rows(target, rows)) ** 2).sum(1) / take_rows(scale, rows)
+        loss = loss + cfg.tv * trial_tv(x)
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
         return loss.detach(), grad
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.errors import ConfigError
 from snnleak.gradients import layer_weights
@@ -58,7 +58,7 @@ def trial_gradients(
     model, params, true, _ = stack
     if rows is not None:
         params = model.rows(rows)
-        true = [t.index_select(0, rows) for t in true]
+        true = [take_rows(t, rows) for t in true]
     k = x.shape[0]
     logits = model(x.transpose(0, 1) if x.dim() == 6 else x, params)  # [K, B, O]
     if target.is_floating_point():
@@ -84,9 +84,7 @@ def stacked_matching_loss(
     grads, true = trial_gradients(stack, x, target, create_graph, rows)
     terms = [((grads[j] - true[j]) ** 2).sum(tuple(range(1, true[j].dim()))) for j in order]
     if weights is not None:
-        if rows is not None:
-            weights = [w.index_select(0, rows) for w in weights]
-        terms = [weights[j] * term for j, term in zip(order, terms, strict=True)]
+        terms = [take_rows(weights[j], rows) * term for j, term in zip(order, terms, strict=True)]
     return sum(terms)
 
 
@@ -145,12 +143,11 @@ class BatchedGradientInversion:
 
         def evaluate(rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
             """The losses and gradients of the trials ``rows`` (default: all) at ``v``."""
-            leaf = (v if rows is None else v.index_select(0, rows)).detach().clone()
-            leaf.requires_grad_(True)
+            leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
             n = leaf.shape[0]
             x = leaf[:, :nx].reshape(n, *x_shape)
             if self.infer_label:
-                target = labels if rows is None else labels.index_select(0, rows)
+                target = take_rows(labels, rows)
             else:
                 target = torch.softmax(leaf[:, nx:].reshape(n, b, classes), -1)
             dist = stacked_matching_loss(stack, x, target, weights, rows=rows)

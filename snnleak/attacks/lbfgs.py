@@ -35,6 +35,12 @@ START, PLAIN, BRACKET, ZOOM, DONE = range(5)
 Evaluate = Callable[[torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
 
 
+def take_rows(t: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """The rows ``rows`` (indices) of ``t``, as an :data:`Evaluate` is asked for them; all of
+    ``t`` when ``rows`` is None."""
+    return t if rows is None else t.index_select(0, rows)
+
+
 def where_rows(mask: torch.Tensor, a, b):
     """``torch.where`` with a ``[K]`` mask over the rows of ``a`` (broadcast over its trailing
     dimensions): each trial's row from ``a`` where its mask is set, else from ``b``."""

@@ -167,6 +167,12 @@ class LearnedInversion:
         x = decoder(update).reshape(shape).to(obs.gradients[0].dtype)
         return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)
 
+    def _decoded(self, loss: float, x: torch.Tensor, label, modality: str) -> Reconstruction:
+        """The decoder's estimate as the reconstruction: no step, its victim loss recorded."""
+        track = IterateTracker()
+        track.observe(loss, (x, label))
+        return finish(track, 0, self.config.proxy.threshold, (x, label), modality)
+
     def reconstruct_batch(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
@@ -188,12 +194,8 @@ class LearnedInversion:
             labels = torch.stack([infer_label(o) for o in observations])
             stack = stack_victims(observations)
             losses = stacked_matching_loss(stack, x, labels, create_graph=False).tolist()
-            recs = []
-            for i, loss in enumerate(losses):
-                track = IterateTracker()
-                track.observe(loss, (x[i], labels[i]))
-                recs.append(finish(track, 0, self.config.proxy.threshold, (x[i], labels[i]),
-                                   observations[0].modality))  # fmt: skip
+            modality = observations[0].modality
+            recs = [self._decoded(loss, x[i], labels[i], modality) for i, loss in enumerate(losses)]
         return [
             replace(rec, details={**rec.details, **d}) for rec, d in zip(recs, details, strict=True)
         ]
@@ -204,8 +206,6 @@ class LearnedInversion:
             rec = SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
         else:
             label = infer_label(obs)
-            track = IterateTracker()
             loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
-            track.observe(loss, (x, label))
-            rec = finish(track, 0, self.config.proxy.threshold, (x, label), obs.modality)
+            rec = self._decoded(loss, x, label, obs.modality)
         return replace(rec, details={**rec.details, **self.details(obs)})

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from snnleak.attacks.config import Thresholding
+from snnleak.attacks.config import LBFGSConfig, Thresholding
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.priors import total_variation
@@ -77,6 +77,12 @@ def smooth_copy(model: nn.Module, alpha: float) -> nn.Module:
     return proxy
 
 
+def stage_lbfgs(max_iter: int = 20) -> LBFGSConfig:
+    """The L-BFGS of a proxy stage (and of the analytic feature inversion): lr 1, strong Wolfe,
+    a history of 100, torch's tolerances."""
+    return LBFGSConfig(max_iter=max_iter, history_size=100, line_search="strong_wolfe")
+
+
 def stage(
     model: nn.Module,
     x0: torch.Tensor,
@@ -92,9 +98,7 @@ def stage(
     x = x0.detach().clone().requires_grad_(True)
     start = float(matching_loss(model, x, label, true).detach())
     weight = tv * start
-    opt = torch.optim.LBFGS(
-        [x], lr=1, max_iter=max_iter, history_size=100, line_search_fn="strong_wolfe"
-    )
+    opt = torch.optim.LBFGS([x], **stage_lbfgs(max_iter).kwargs())
 
     def closure() -> torch.Tensor:
         loss = matching_loss(model, x, label, true)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import torch
 
 from snnleak.attacks.batched import check_alike, stack_victims, stacked_matching_loss
-from snnleak.attacks.config import LBFGSConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.proxy import ProxyConfig, smooth_copy, spiking_neurons
+from snnleak.attacks.proxy import ProxyConfig, smooth_copy, spiking_neurons, stage_lbfgs
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -37,14 +36,13 @@ def stage_rows(stack, x0, labels, steps: int, tv: float, modality: str, max_iter
     v = x0.detach().reshape(k, -1).clone()
     start = stacked_matching_loss(stack, x0.detach(), labels, create_graph=False).detach()
     weight = tv * start
-    lbfgs = LBFGSConfig(max_iter=max_iter, history_size=100, line_search="strong_wolfe")
-    opt = BatchedLBFGS(v, lbfgs)
+    opt = BatchedLBFGS(v, stage_lbfgs(max_iter))
 
     def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        pick = (lambda t: t) if rows is None else (lambda t: t.index_select(0, rows))
-        leaf = pick(v).detach().clone().requires_grad_(True)
+        leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
         x = leaf.reshape(len(leaf), *shape[1:])
-        loss = stacked_matching_loss(stack, x, pick(labels), rows=rows) + pick(weight) * trial_tv(x)
+        loss = stacked_matching_loss(stack, x, take_rows(labels, rows), rows=rows)
+        loss = loss + take_rows(weight, rows) * trial_tv(x)
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
         return loss.detach(), grad
 
