@@ -13,6 +13,7 @@ import contextlib
 import platform
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -66,9 +67,62 @@ def name(device: torch.device) -> str:
     return cpu_name()
 
 
-def describe(device: torch.device) -> dict[str, str]:
-    """What a record or manifest says about where it was computed."""
-    return {"device": str(device), "device_name": name(device)}
+def describe(device: torch.device) -> dict:
+    """What a record or manifest says about where it was computed: on a GPU, also how
+    (CUDA graphs, and torch's fp32 precisions as set: ``"none"`` is torch's default, TF32 for
+    cuDNN convolutions)."""
+    where = {"device": str(device), "device_name": name(device)}
+    if device.type == "cuda":
+        where["cuda"] = {
+            "graphs": cuda_options().graphs,
+            "conv_precision": torch.backends.cudnn.conv.fp32_precision,
+            "matmul_precision": torch.backends.cuda.matmul.fp32_precision,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        }
+    return where
+
+
+@dataclass(frozen=True)
+class CudaOptions:
+    """How CUDA computes (``--cuda-graphs/--no-cuda-graphs``, ``--tf32/--no-tf32``,
+    ``--cudnn-benchmark``); nothing here changes a CPU run.
+
+    - ``graphs``: each attack evaluation (forward, parameter gradients with ``create_graph``,
+      matching loss, its gradient) is captured once in a CUDA graph and replayed
+      (:mod:`snnleak.attacks.graphs`), which checks its first replay against eager;
+    - ``tf32``: TF32 convolutions and matmuls (torch's own default turns them on for
+      convolutions; snnleak computes in IEEE fp32 unless asked);
+    - ``cudnn_benchmark``: cuDNN times its algorithms per shape and keeps the fastest.
+    """
+
+    graphs: bool = True
+    tf32: bool = False
+    cudnn_benchmark: bool = False
+
+
+_OPTIONS = [CudaOptions()]
+
+
+def cuda_options() -> CudaOptions:
+    """The options in force (:func:`using`)."""
+    return _OPTIONS[-1]
+
+
+@contextlib.contextmanager
+def using(options: CudaOptions) -> Iterator[CudaOptions]:
+    """Compute under ``options`` (torch's TF32 and cuDNN flags included) inside the block,
+    and put everything back after it."""
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = (matmul.fp32_precision, conv.fp32_precision, torch.backends.cudnn.benchmark)
+    precision = "tf32" if options.tf32 else "ieee"
+    matmul.fp32_precision = conv.fp32_precision = precision
+    torch.backends.cudnn.benchmark = options.cudnn_benchmark
+    _OPTIONS.append(options)
+    try:
+        yield options
+    finally:
+        _OPTIONS.pop()
+        matmul.fp32_precision, conv.fp32_precision, torch.backends.cudnn.benchmark = before
 
 
 def synchronize(device: torch.device) -> None:

@@ -15,6 +15,7 @@ import torch
 
 from snnleak.attacks.analytic import AnalyticConfig, observed_features
 from snnleak.attacks.batched import check_alike, stack_victims
+from snnleak.attacks.graphs import graphed
 from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
 from snnleak.attacks.primitives import initial_dummy
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons, stage_lbfgs
@@ -49,6 +50,7 @@ def invert_features_rows(
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
         return loss.detach(), grad
 
+    evaluate = graphed(evaluate, v)
     alive = torch.ones(k, dtype=torch.bool, device=v.device)
     for _ in range(cfg.feature_steps):
         alive &= torch.isfinite(opt.step(evaluate, alive))

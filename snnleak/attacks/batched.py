@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
+from snnleak.attacks.graphs import graphed
 from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
 from snnleak.attacks.primitives import infer_label, initial_dummy
@@ -154,6 +155,7 @@ class BatchedGradientInversion:
             (dv,) = torch.autograd.grad(dist.sum(), leaf)
             return dist.detach(), dv
 
+        evaluate = graphed(evaluate, v)
         opt = BatchedLBFGS(v, cfg.lbfgs)
         track = BatchedTracker(k, v.device)
         steps = torch.zeros(k, dtype=torch.long, device=v.device)

@@ -21,6 +21,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.config import GRNNConfig
+from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.lbfgs import where_rows
 from snnleak.attacks.priors import grnn_total_variation
@@ -69,20 +70,27 @@ def reconstruct_batched(
             wd = torch.sqrt(dist + 1e-30)
         return dist + wd + cfg.tv_weight * grnn_total_variation(x, k), x, probs
 
+    def evaluate() -> tuple[torch.Tensor, ...]:
+        """A step's computation: every trial's loss, output and gradients to its generator."""
+        loss, x, probs = losses()
+        grads = torch.autograd.grad(loss.sum(), leaves)
+        return loss.detach(), x.detach(), probs.detach(), *grads
+
     with torch.no_grad():
         x0, p0 = generate(params, buffers, z)
     track = BatchedTracker(k, x0.device)
     steps = torch.zeros(k, dtype=torch.long, device=x0.device)
     active = torch.ones(k, dtype=torch.bool, device=x0.device)
+    evaluate = graphed_call(evaluate, z)
     for step in range(cfg.iterations):
         opt.zero_grad(set_to_none=True)
-        loss, x, probs = losses()
+        loss, x, probs, *grads = evaluate()
         active = track.observe(loss, (x.detach().clone(), probs.detach().clone()), active)
         steps = torch.where(active, step + 1, steps)
         if not bool(active.any()):
             break
         kept = {n: t.detach().clone() for n, t in params.items()}
-        for leaf, g in zip(leaves, torch.autograd.grad(loss.sum(), leaves), strict=True):
+        for leaf, g in zip(leaves, grads, strict=True):
             leaf.grad = g
         opt.step()
         with torch.no_grad():  # a stopped trial keeps its parameters

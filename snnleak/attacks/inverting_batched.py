@@ -19,6 +19,7 @@ from snnleak.attacks.batched import (
     stacked_matching_loss,
     trial_gradients,
 )
+from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.inverting import InvertingConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.lbfgs import where_rows
@@ -66,16 +67,22 @@ def reconstruct_batched(
     ends, objectives = [], []
     for restart in range(cfg.restarts):
         x = starts[restart].clone().requires_grad_(True)
+
+        def evaluate(x=x) -> tuple[torch.Tensor, torch.Tensor]:
+            leaf = x.detach().clone().requires_grad_(True)
+            loss = cosine_rows(stack, leaf, labels) + cfg.tv * trial_tv(leaf)
+            (grad,) = torch.autograd.grad(loss.sum(), [leaf])
+            return loss.detach(), grad
+
+        evaluate = graphed_call(evaluate, x)
         opt = torch.optim.Adam([x], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
         objective = torch.full((k,), float("inf"), dtype=x.dtype, device=x.device)
         alive = everyone.clone()
         for _ in range(cfg.iterations):
-            loss = cosine_rows(stack, x, labels) + cfg.tv * trial_tv(x)
-            value = loss.detach()
+            value, grad = evaluate()
             alive &= torch.isfinite(value)
             objective = torch.where(alive, value, objective)
-            (grad,) = torch.autograd.grad(loss.sum(), [x])
             before = x.detach().clone()
             x.grad = grad.sign()
             with on_cpu():  # torch < 2.12 makes Adam's step counter on the default device

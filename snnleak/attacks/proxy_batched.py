@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from snnleak.attacks.batched import check_alike, stack_victims, stacked_matching_loss
+from snnleak.attacks.graphs import graphed
 from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
 from snnleak.attacks.primitives import infer_label, initial_dummy
@@ -46,6 +47,7 @@ def stage_rows(stack, x0, labels, steps: int, tv: float, modality: str, max_iter
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
         return loss.detach(), grad
 
+    evaluate = graphed(evaluate, v)
     last, alive = v.clone(), active.clone()
     for _ in range(steps):
         loss = opt.step(evaluate, alive)

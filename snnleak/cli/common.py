@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,11 +30,43 @@ def interrupted_hint(out: Path) -> Iterator[None]:
 
 
 def device_option(f):
-    """``--device``: where the tensors live (checked before any work)."""
-    return click.option(
-        "--device",
-        default="auto",
-        show_default=True,
-        metavar="[auto|cpu|cuda|cuda:N]",
-        help="auto: cuda when a GPU is available, else cpu.",
-    )(f)
+    """``--device``: where the tensors live (checked before any work); and how CUDA computes
+    (:class:`~snnleak.device.CudaOptions`), in force for the whole command."""
+
+    @functools.wraps(f)
+    def command(*args, cuda_graphs: bool, tf32: bool, cudnn_benchmark: bool, **kwargs):
+        from snnleak.device import CudaOptions, using
+
+        with using(CudaOptions(cuda_graphs, tf32, cudnn_benchmark)):
+            return f(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--device",
+            default="auto",
+            show_default=True,
+            metavar="[auto|cpu|cuda|cuda:N]",
+            help="auto: cuda when a GPU is available, else cpu.",
+        ),
+        click.option(
+            "--cuda-graphs/--no-cuda-graphs",
+            default=True,
+            show_default=True,
+            help="On a GPU: replay each attack evaluation from a CUDA graph.",
+        ),
+        click.option(
+            "--tf32/--no-tf32",
+            default=False,
+            show_default=True,
+            help="On a GPU: TF32 convolutions and matmuls (default: IEEE fp32).",
+        ),
+        click.option(
+            "--cudnn-benchmark/--no-cudnn-benchmark",
+            default=False,
+            show_default=True,
+            help="On a GPU: let cuDNN time its algorithms and keep the fastest.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

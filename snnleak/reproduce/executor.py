@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
+from snnleak.device import CudaOptions
 from snnleak.errors import ConfigError
 
 EXECUTORS = ("local", "ray")
@@ -31,6 +32,7 @@ class Task:
     data_root: Path | None
     cache_dir: Path | None
     device: str = "cpu"  # as asked: auto, cpu, cuda or cuda:N (a pool worker may pin its GPU)
+    cuda: CudaOptions = field(default_factory=CudaOptions)  # how CUDA computes, as asked
 
 
 _CACHE: dict[tuple, object] = {}
@@ -97,7 +99,7 @@ def run_task(task: Task) -> tuple[object, list]:
     """Run one unit with one torch thread; returns ``(unit, trials)``."""
     import torch
 
-    from snnleak.device import resolve
+    from snnleak.device import resolve, using
     from snnleak.trials.runner import run_unit
 
     unit = task.unit
@@ -105,18 +107,19 @@ def run_task(task: Task) -> tuple[object, list]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        spec = unit.cell.spec
-        split, public, judge = _resources(spec.dataset, spec.split, task, device)
-        trials = run_unit(
-            unit.cell.spec,
-            split,
-            unit.indices,
-            unit.seed,
-            judge=judge,
-            post_thresholds=unit.cell.post_thresholds,
-            device=device,
-            public=public,
-        )
+        with using(task.cuda):
+            spec = unit.cell.spec
+            split, public, judge = _resources(spec.dataset, spec.split, task, device)
+            trials = run_unit(
+                unit.cell.spec,
+                split,
+                unit.indices,
+                unit.seed,
+                judge=judge,
+                post_thresholds=unit.cell.post_thresholds,
+                device=device,
+                public=public,
+            )
     finally:
         torch.set_num_threads(threads)
     return unit, trials

@@ -25,6 +25,7 @@ from snnleak import data
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
 from snnleak.attacks.factory import check_public, public_of
 from snnleak.data.base import download_hint
+from snnleak.device import cuda_options
 from snnleak.device import resolve as resolve_device
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
@@ -187,7 +188,7 @@ def _run_cells(run, cells, chosen, records, outputs, bar, on_record) -> int:
     units = [u for group in zip_longest(*queues) for u in group if u is not None]
 
     def run_all(units: list[Unit]):
-        tasks = [Task(u, run.data_root, run.cache_dir, run.device) for u in units]
+        tasks = [Task(u, run.data_root, run.cache_dir, run.device, cuda_options()) for u in units]
         return execute(tasks, run.executor, run.workers, run.address)
 
     def recorded(cell: Cell, record: dict) -> None:
