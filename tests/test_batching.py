@@ -45,6 +45,7 @@ def test_auto_fits_the_memory():
     spec = AttackSpec("dlg", "snn", "digits")
     one = step_memory(spec, info_of("digits"), 1)
     assert batch_of(AutoBatch(True, int(3.5 * one / MEMORY_SHARE)), 100, spec) == 3
+    assert batch_of(AutoBatch(True, int(7.5 * one / MEMORY_SHARE), graphs=True), 100, spec) == 3
     assert batch_of(AutoBatch(True, 0), 100, spec) == 1  # the memory check says what to lower
     assert batch_of(AutoBatch(False, 2**40), 100, spec) == CPU_BATCH
     assert batch_of(AutoBatch(True, 2**50), 1000, spec) == 512  # GPU_MAX

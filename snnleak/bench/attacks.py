@@ -5,7 +5,11 @@ seeds) through the trial runner with ``batch_trials = K`` (K = 1: one trial at a
 same process, K after K within a round, over ``rounds`` rounds. First, an untimed one-step run
 at each K loads the data and builds the kernels for its shapes (oneDNN compiles one per shape).
 A point of the curve is ``samples`` trials over the median wall time of its rounds, victims,
-updates, metrics and records included. Ratios are against K = 1.
+updates, metrics and records included. Ratios are against K = 1, eager.
+
+On a GPU with CUDA graphs on (the default), every K runs twice, side by side in each round:
+eagerly and with its evaluations replayed from CUDA graphs (:mod:`snnleak.attacks.graphs`);
+each graphed point also gives its ratio to the eager one at the same K.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import torch
 
 from snnleak.attacks import AttackSpec, LBFGSConfig
-from snnleak.device import name, resolve
+from snnleak.device import cuda_options, describe, resolve, using
 from snnleak.errors import ConfigError
 from snnleak.info import package_versions
 from snnleak.trials.runner import run_trials
@@ -64,43 +68,52 @@ def spec_of(cfg: AttackBenchConfig, attack: str) -> AttackSpec:
     )
 
 
+def _timed(spec: AttackSpec, samples: int, k: int, device, graphs: bool) -> float:
+    """Seconds to run ``samples`` trials of ``spec``, ``k`` at a time (CUDA graphs or not)."""
+    with tempfile.TemporaryDirectory() as tmp, using(replace(cuda_options(), graphs=graphs)):
+        start = time.perf_counter()
+        run_trials(spec, samples, 0, Path(tmp), judge=None, batch_trials=k, device=device)
+        return time.perf_counter() - start
+
+
 def run(cfg: AttackBenchConfig, progress=lambda line: None) -> dict:
     torch.set_num_threads(cfg.threads)
     device = resolve(cfg.device)
+    graphed = device.type == "cuda" and cuda_options().graphs
+    modes = (False, True) if graphed else (False,)  # with CUDA graphs or not
     curves = {}
     for attack in cfg.attacks:
         spec = spec_of(cfg, attack)
         for k in cfg.ks:  # untimed, one step at each K: data, imports, kernels per shape
-            with tempfile.TemporaryDirectory() as tmp:
-                run_trials(replace(spec, iterations=1), k, 0, Path(tmp), judge=None,
-                           batch_trials=k, device=device)  # fmt: skip
-        seconds: dict[int, list[float]] = {k: [] for k in cfg.ks}
+            for mode in modes:
+                _timed(replace(spec, iterations=1), k, k, device, mode)
+        seconds = {(k, m): [] for k in cfg.ks for m in modes}
         for _ in range(cfg.rounds):
             for k in cfg.ks:
-                with tempfile.TemporaryDirectory() as tmp:
-                    start = time.perf_counter()
-                    run_trials(spec, cfg.trials, 0, Path(tmp), judge=None, batch_trials=k,
-                               device=device)  # fmt: skip
-                    seconds[k].append(time.perf_counter() - start)
-                progress(f"{attack} K={k}: {seconds[k][-1]:.1f} s")
-        per_hour = {k: cfg.trials * 3600 / statistics.median(v) for k, v in seconds.items()}
-        base = per_hour.get(1)
+                for mode in modes:
+                    seconds[k, mode].append(_timed(spec, cfg.trials, k, device, mode))
+                    graphs = " (CUDA graphs)" if mode else ""
+                    progress(f"{attack} K={k}{graphs}: {seconds[k, mode][-1]:.1f} s")
+        per_hour = {key: cfg.trials * 3600 / statistics.median(v) for key, v in seconds.items()}
+        base = per_hour.get((1, False))
         curves[attack] = [
             {
                 "k": k,
-                "trials_per_hour": per_hour[k],
-                "over_k1": per_hour[k] / base if base else None,
-                "seconds": seconds[k],
+                "cuda_graphs": mode,
+                "trials_per_hour": per_hour[k, mode],
+                "over_k1": per_hour[k, mode] / base if base else None,
+                "over_eager": per_hour[k, mode] / per_hour[k, False],
+                "seconds": seconds[k, mode],
             }
             for k in cfg.ks
+            for mode in modes
         ]
     return {
         "curves": curves,
         "meta": {
             "config": asdict(cfg),
             "trials": cfg.trials,
-            "device": str(device),
-            "device_name": name(device),
+            **describe(device),
             "torch": torch.__version__,
             "versions": package_versions(),
         },
@@ -114,15 +127,16 @@ def markdown(result: dict) -> str:
         f"line search {cfg['line_search']}, {meta['trials']} trials x {cfg['iterations']} "
         f"optimiser steps, {meta['device_name']}, {cfg['threads']} threads",
         "",
-        "| attack | K | trials per hour | over K = 1 |",
-        "|---|---:|---:|---:|",
+        "| attack | K | CUDA graphs | trials per hour | over K = 1 | over eager |",
+        "|---|---:|---|---:|---:|---:|",
     ]
     for attack, curve in result["curves"].items():
         for point in curve:
             ratio = point["over_k1"]
             lines.append(
-                f"| {attack} | {point['k']} | {point['trials_per_hour']:.0f} | "
-                f"{'' if ratio is None else f'{ratio:.2f}'} |"
+                f"| {attack} | {point['k']} | {'yes' if point['cuda_graphs'] else 'no'} | "
+                f"{point['trials_per_hour']:.0f} | {'' if ratio is None else f'{ratio:.2f}'} | "
+                f"{point['over_eager']:.2f} |"
             )
     return "\n".join(lines)
 
@@ -138,8 +152,11 @@ def chart(result: dict, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for attack, curve in result["curves"].items():
-        ks = [p["k"] for p in curve]
-        ax.plot(ks, [p["trials_per_hour"] for p in curve], marker="o", label=attack)
+        for mode in sorted({p["cuda_graphs"] for p in curve}):
+            points = [p for p in curve if p["cuda_graphs"] == mode]
+            label = f"{attack}, CUDA graphs" if mode else attack
+            ax.plot([p["k"] for p in points], [p["trials_per_hour"] for p in points],
+                    marker="o", linestyle="--" if mode else "-", label=label)  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("trials run together (K)")

@@ -3,7 +3,9 @@ device.
 
 - On a GPU, as many as fill :data:`MEMORY_SHARE` of its free memory by the memory estimate of
   one trial's step (:func:`~snnleak.trials.memory.step_memory`, an upper bound), up to
-  :data:`GPU_MAX`: a launch-bound step gains until the card is busy.
+  :data:`GPU_MAX`: a launch-bound step gains until the card is busy. With CUDA graphs (the
+  default there) a trial counts twice: a graph keeps a step's memory in its own pool, beside
+  the memory of the eager warm-up evaluations that precede its capture.
 - On the CPU, :data:`CPU_BATCH` within the memory available, and one trial at a time on
   event data or for a classifier above :data:`CPU_LARGE` parameters. On this project's 2-core
   CPU, one torch thread per worker as ``--executor local`` runs them, iDLG's seconds per
@@ -23,6 +25,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS, AttackSpec
+from snnleak.device import cuda_options
 from snnleak.models.lenet import feature_size
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.sections import AUTO
@@ -50,6 +53,7 @@ class AutoBatch:
 
     gpu: bool
     free: int  # bytes of memory free on the device when resolved
+    graphs: bool = False  # CUDA graphs: each step's memory twice (the graph's pool and eager's)
 
     def for_spec(self, spec: AttackSpec, info=None) -> int:
         """K for ``spec``'s cell (``info``: its data, when loaded already)."""
@@ -59,12 +63,14 @@ class AutoBatch:
         large = feature_size(info.input_shape[-3:]) * info.num_classes > CPU_LARGE
         if not self.gpu and (large or info.modality == "events"):
             return 1
-        fits = int(MEMORY_SHARE * self.free // step_memory(spec, info, 1))
+        per_trial = step_memory(spec, info, 1) * (2 if self.graphs else 1)
+        fits = int(MEMORY_SHARE * self.free // per_trial)
         return max(1, min(GPU_MAX if self.gpu else CPU_BATCH, fits))
 
 
 def auto_for(device: torch.device) -> AutoBatch:
-    return AutoBatch(device.type == "cuda", free_memory(device))
+    gpu = device.type == "cuda"
+    return AutoBatch(gpu, free_memory(device), gpu and cuda_options().graphs)
 
 
 def resolve_batches(preset: Preset, device: torch.device) -> Preset:
