@@ -34,10 +34,10 @@ def device_option(f):
     (:class:`~snnleak.device.CudaOptions`), in force for the whole command."""
 
     @functools.wraps(f)
-    def command(*args, cuda_graphs: bool, tf32: bool, cudnn_benchmark: bool, **kwargs):
+    def command(*args, cuda_graphs, tf32, cudnn_benchmark, channels_last, **kwargs):
         from snnleak.device import CudaOptions, using
 
-        with using(CudaOptions(cuda_graphs, tf32, cudnn_benchmark)):
+        with using(CudaOptions(cuda_graphs, tf32, cudnn_benchmark, channels_last)):
             return f(*args, **kwargs)
 
     options = [
@@ -65,6 +65,12 @@ def device_option(f):
             default=False,
             show_default=True,
             help="On a GPU: let cuDNN time its algorithms and keep the fastest.",
+        ),
+        click.option(
+            "--channels-last/--no-channels-last",
+            default=False,
+            show_default=True,
+            help="On a GPU: batched trials' feature maps channels-last (always on the CPU).",
         ),
     ]
     for option in reversed(options):
