@@ -233,22 +233,26 @@ class _StepState:
         opt.h_diag = torch.where(push, ys / _dot(y, y), opt.h_diag)
         opt.head = torch.where(push, (opt.head + 1) % cfg.history_size, opt.head)
         opt.count = torch.where(push, (opt.count + 1).clamp(max=cfg.history_size), opt.count)
-        # the two-loop recursion, newest pair first, over the slots any trial may hold
+        # the two-loop recursion, newest pair first, over the slots any trial may hold: each
+        # trial's pairs gathered once, newest first (column j: its j-th newest pair)
         size = opt.dirs.shape[1]
         n_pairs = min(opt.pairs_bound, size)
+        back = torch.arange(n_pairs, device=slot.device)
+        order = (opt.head[:, None] - 1 - back).remainder(cfg.history_size).clamp(max=size - 1)
+        stps = opt.stps[rows[:, None], order].unbind(1)  # n_pairs x [K, n]
+        dirs = opt.dirs[rows[:, None], order].unbind(1)
+        ro = opt.ro[rows[:, None], order].unbind(1)  # n_pairs x [K]
+        valid = (back < opt.count[:, None]).unbind(1)
         q = flat_grad.neg()
-        al, idx, valid = [], [], []
+        al = []
         for j in range(n_pairs):
-            i = (opt.head - 1 - j).remainder(cfg.history_size).clamp(max=size - 1)
-            ok = j < opt.count
-            a = torch.where(ok, _dot(opt.stps[rows, i], q) * opt.ro[rows, i], 0)
-            q = q - a[:, None] * opt.dirs[rows, i]
-            al.append(a), idx.append(i), valid.append(ok)
+            a = torch.where(valid[j], _dot(stps[j], q) * ro[j], 0)
+            q = q - a[:, None] * dirs[j]
+            al.append(a)
         r = q * opt.h_diag[:, None]
         for j in reversed(range(n_pairs)):
-            i, ok = idx[j], valid[j]
-            be = _dot(opt.dirs[rows, i], r) * opt.ro[rows, i]
-            r = r + torch.where(ok, al[j] - be, 0)[:, None] * opt.stps[rows, i]
+            be = _dot(dirs[j], r) * ro[j]
+            r = r + torch.where(valid[j], al[j] - be, 0)[:, None] * stps[j]
         d = torch.where(first[:, None], flat_grad.neg(), r)
         opt.d = where_rows(go, d, opt.d)
         opt.prev_flat_grad = where_rows(go, flat_grad, opt.prev_flat_grad)
