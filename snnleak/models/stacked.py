@@ -2,10 +2,11 @@ r"""K independent victims (LeNet or LeNet5SNN) evaluated as one computation.
 
 The K models' convolutions become one grouped convolution (trial k's channels are the k-th
 block; :func:`stacked_conv2d`), their neurons one elementwise scan, their classifiers one
-batched matrix product. The feature maps are kept channels-last (NHWC in memory): oneDNN's
-grouped weight gradient and backward-data run 2x to 7x faster than on NCHW on this
-project's CPU (measured: ``docs/reproducing.md``), and gradient matching runs each of them
-several times per evaluation. Parameters are stacked along a leading trial axis, so trial k's
+batched matrix product. On the CPU (on a GPU with ``--channels-last``:
+:func:`~snnleak.device.channels_last`) the feature maps are kept channels-last, NHWC in
+memory: oneDNN's grouped weight gradient and backward-data run 2x to 7x faster so on this
+project's CPU (``docs/reproducing.md``), and gradient matching runs each of them several times
+per evaluation. Parameters are stacked along a leading trial axis, so trial k's
 parameter gradient is the k-th slice of the stacked gradient, and a sum of per-trial losses
 differentiates each trial independently (no parameter is shared between trials).
 """
