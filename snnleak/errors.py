@@ -7,6 +7,13 @@ for these and exits with status 2, without a traceback.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text (its type's name when it has none), for quoting a
+    lower layer's failure inside a one-line message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class SnnleakError(Exception):
     """Base class: a problem the user can fix, described in one line."""
 

@@ -32,7 +32,7 @@ import torch
 
 from snnleak.attacks.lbfgs import Evaluate
 from snnleak.device import cuda_options
-from snnleak.errors import SnnleakError
+from snnleak.errors import SnnleakError, first_line
 
 Outputs = tuple[torch.Tensor, ...]
 # capture(fn) -> replay: replay() recomputes fn's outputs into the same tensors and returns them
@@ -76,9 +76,9 @@ def capture_cuda(fn: Callable[[], Outputs]) -> Callable[[], Outputs]:
         with torch.cuda.graph(graph):
             static = fn()
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GraphError(
-            f"an attack evaluation could not be captured in a CUDA graph ({first}); "
+            "an attack evaluation could not be captured in a CUDA graph "
+            f"({first_line(exc)}); "
             "rerun with --no-cuda-graphs"
         ) from exc
     graph.replay()
@@ -100,9 +100,13 @@ class Replayed:
         self.replay: Callable[[], Outputs] | None = None
 
     def __call__(self) -> Outputs:
+        return tuple(t.clone() for t in self.static())
+
+    def static(self) -> Outputs:
+        """The replayed outputs themselves: the graph's buffers, overwritten by the next call."""
         if self.replay is None:
             self.replay = self.capture(lambda: tuple(self.fn()))
-        return tuple(t.clone() for t in self.replay())
+        return self.replay()
 
 
 class GraphedEvaluate:
@@ -113,10 +117,10 @@ class GraphedEvaluate:
         self.replayed = Replayed(lambda: evaluate(None), capture)
 
     def __call__(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        loss, grad = self.replayed()
+        loss, grad = self.replayed.static()
         if rows is None:
-            return loss, grad
-        return loss.index_select(0, rows), grad.index_select(0, rows)
+            return loss.clone(), grad.clone()
+        return loss.index_select(0, rows), grad.index_select(0, rows)  # copies
 
 
 def wanted(like: torch.Tensor) -> bool:

@@ -23,7 +23,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnleak.errors import BackendUnavailable
+from snnleak.errors import BackendUnavailable, first_line
 from snnleak.io import cache_root
 
 NAME = "snnleak_fused"
@@ -160,9 +160,8 @@ def jit_build(cuda: bool, verbose: bool = False) -> Path:
             verbose=verbose,
         )
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendUnavailable(
-            f"backend 'fused' failed to build csrc/ in {lib.parent} ({first}); "
+            f"backend 'fused' failed to build csrc/ in {lib.parent} ({first_line(exc)}); "
             "rerun with SNNLEAK_VERBOSE_BUILD=1 to see the compiler output"
         ) from exc
     return lib
