@@ -25,6 +25,7 @@ import torch
 from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.device import cuda_options, describe, resolve, using
 from snnleak.errors import ConfigError
+from snnleak.hostmem import keep_freed_memory
 from snnleak.info import package_versions
 from snnleak.trials.runner import run_trials
 
@@ -78,6 +79,7 @@ def _timed(spec: AttackSpec, samples: int, k: int, device, graphs: bool) -> floa
 
 def run(cfg: AttackBenchConfig, progress=lambda line: None) -> dict:
     torch.set_num_threads(cfg.threads)
+    kept = keep_freed_memory()  # as the command line runs: every K alike
     device = resolve(cfg.device)
     graphed = device.type == "cuda" and cuda_options().graphs
     modes = (False, True) if graphed else (False,)  # with CUDA graphs or not
@@ -113,6 +115,7 @@ def run(cfg: AttackBenchConfig, progress=lambda line: None) -> dict:
         "meta": {
             "config": asdict(cfg),
             "trials": cfg.trials,
+            "keep_freed_memory": kept,
             **describe(device),
             "torch": torch.__version__,
             "versions": package_versions(),

@@ -22,6 +22,7 @@ from snnleak.cli.info import demo, info
 from snnleak.cli.judge import train_judge
 from snnleak.cli.reproduce import presets, reproduce
 from snnleak.errors import SnnleakError
+from snnleak.hostmem import keep_freed_memory
 
 
 class _Group(click.Group):
@@ -44,6 +45,7 @@ class _Group(click.Group):
 @click.version_option(package_name="snnleak")
 def cli() -> None:
     """Measure how much private training data leaks from SNN and ANN gradients."""
+    keep_freed_memory()  # every command: freed tensors stay in the heap (snnleak.hostmem)
 
 
 cli.add_command(info)

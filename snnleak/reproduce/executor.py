@@ -100,8 +100,10 @@ def run_task(task: Task) -> tuple[object, list]:
     import torch
 
     from snnleak.device import resolve, using
+    from snnleak.hostmem import keep_freed_memory
     from snnleak.trials.runner import run_unit
 
+    keep_freed_memory()  # a pool or Ray worker is a process of its own
     unit = task.unit
     device = resolve(_WORKER_GPU or task.device)
     threads = torch.get_num_threads()
