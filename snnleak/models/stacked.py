@@ -31,9 +31,27 @@ def stacked_conv2d(
     ``w [K, O, C, kh, kw]``, ``bias [K, O]`` -> ``[N, K*O, H', W']``, as one grouped
     convolution (:class:`_GroupedConv`)."""
     k, o = w.shape[:2]
-    return _GroupedConv.apply(
-        h, w.reshape(k * o, *w.shape[2:]), bias.reshape(-1), stride, padding, k
-    )
+    w = w.reshape(k * o, *w.shape[2:])
+    if h.is_contiguous(memory_format=torch.channels_last):  # the weight as oneDNN reads it
+        w = w.contiguous(memory_format=torch.channels_last)
+    return _GroupedConv.apply(h, w, bias.reshape(-1), stride, padding, k)
+
+
+def _wanted(ctx) -> tuple[bool, bool, bool]:
+    """Whether this backward pass uses the gradients of a Function's three tensor inputs
+    (the first three arguments below): they need one (``ctx.needs_input_grad``, which only
+    says what requires a gradient) and the autograd engine will run the node it goes to.
+    Gradient matching's second pass differentiates to the dummy input alone, so the weights'
+    gradients a convolution's derivatives would give there are thrown away, as is the first
+    convolution's input gradient in the first pass (to the parameters); here they are not
+    computed. A leaf's node cannot be asked during ``torch.autograd.grad`` and counts as
+    wanted."""
+    wanted = []
+    for need, (node, _) in zip(ctx.needs_input_grad[:3], ctx.next_functions, strict=True):
+        if need and node is not None and node.name() != "torch::autograd::AccumulateGrad":
+            need = torch._C._will_engine_execute_node(node)
+        wanted.append(need)
+    return tuple(wanted)
 
 
 class _GroupedConv(torch.autograd.Function):
@@ -54,12 +72,13 @@ class _GroupedConv(torch.autograd.Function):
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
         stride, padding, groups = ctx.conf
+        want_x, want_w, want_b = _wanted(ctx)
         gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
+        if want_x:
             gx = _GroupedConvInputGrad.apply(grad, x, w, stride, padding, groups)
-        if ctx.needs_input_grad[1]:
+        if want_w:
             gw = _GroupedConvWeightGrad.apply(grad, x, w, stride, padding, groups)
-        if ctx.needs_input_grad[2]:
+        if want_b:
             gb = grad.sum((0, 2, 3))
         return gx, gw, gb, None, None, None
 
@@ -88,10 +107,11 @@ class _GroupedConvWeightGrad(torch.autograd.Function):
     def backward(ctx, gw):
         grad, x = ctx.saved_tensors
         stride, padding, groups = ctx.conf
+        want_grad, want_x, _ = _wanted(ctx)
         d_grad = d_x = None
-        if ctx.needs_input_grad[0]:  # <gw, wgrad(grad, x)> = <conv(x, gw), grad>
+        if want_grad:  # <gw, wgrad(grad, x)> = <conv(x, gw), grad>
             d_grad = F.conv2d(x, gw, None, stride=stride, padding=padding, groups=groups)
-        if ctx.needs_input_grad[1]:  # ... = <x, conv^T_gw(grad)>
+        if want_x:  # ... = <x, conv^T_gw(grad)>
             d_x = _GroupedConvInputGrad.apply(grad, x, gw, stride, padding, groups)
         return d_grad, d_x, None, None, None, None
 
@@ -116,10 +136,11 @@ class _GroupedConvInputGrad(torch.autograd.Function):
     def backward(ctx, gg):
         grad, w = ctx.saved_tensors
         stride, padding, groups = ctx.conf
+        want_grad, _, want_w = _wanted(ctx)
         d_grad = d_w = None
-        if ctx.needs_input_grad[0]:  # <gg, conv^T(grad)> = <conv(gg), grad>
+        if want_grad:  # <gg, conv^T(grad)> = <conv(gg), grad>
             d_grad = F.conv2d(gg, w, None, stride=stride, padding=padding, groups=groups)
-        if ctx.needs_input_grad[2]:
+        if want_w:
             d_w = _weight_grad(grad, gg, w, stride, padding, groups)
         return d_grad, None, d_w, None, None, None
 
@@ -132,6 +153,17 @@ def _neurons(h: torch.Tensor, t: int, b: int, params, backend: str, nhwc: bool) 
         h = h.permute(0, 2, 3, 1)
     out = multistep(h.reshape(t, b, *h.shape[1:]), params, backend).reshape(h.shape)
     return out.permute(0, 3, 1, 2) if nhwc else out
+
+
+def _repeat_steps(h: torch.Tensor, t: int, nhwc: bool) -> torch.Tensor:
+    """``h [B, C, H, W]`` repeated over ``t`` time steps, ``[t*B, C, H, W]``, in one copy and
+    in ``h``'s layout, so that the repeat's derivative sums over the steps in contiguous
+    memory (repeating NCHW-wise and then copying to channels-last copies twice and sums in
+    strides)."""
+    if nhwc:
+        h = h.permute(0, 2, 3, 1)
+    h = h.unsqueeze(0).expand(t, *h.shape).reshape(t * h.shape[0], *h.shape[1:])
+    return h.permute(0, 3, 1, 2) if nhwc else h
 
 
 class StackedLeNet(nn.Module):
@@ -233,9 +265,7 @@ class StackedLeNet(nn.Module):
         ):
             h = stacked_conv2d(h, w, bias, stride, padding)
             if repeat > 1:
-                h = h.unsqueeze(0).expand(repeat, *h.shape).reshape(repeat * b, *h.shape[1:])
-                h = h.contiguous(memory_format=layout)
-                t, repeat = repeat, 1
+                h, t, repeat = _repeat_steps(h, repeat, nhwc), repeat, 1
             if self.spiking:
                 h = _neurons(h, t, b, self.neuron_params[i], self.backend, nhwc)
             else:
