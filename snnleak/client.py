@@ -87,4 +87,4 @@ def observe(
     as_sent = server_copy(model)  # before the client's forward touches a buffer
     update = sent_update(model, x, y, modality, defense, rng, local)
     shape = layout.item_shape(x, modality)
-    return received(as_sent, update, int(y.shape[0]), shape, modality, local)
+    return received(as_sent, update, int(y.shape[0]), shape, modality, local, copied=True)

@@ -90,12 +90,15 @@ def received(
     input_shape: tuple[int, ...],
     modality: str,
     local: LocalTraining | None = None,
+    *,
+    copied: bool = False,
 ) -> Observation:
     """What a server holds after a round: its copy of the global model as it sent it (taken
-    here with :func:`server_copy`, in train mode, as the client trains) and one client's update
-    (formed from the weights the client returned), with the federation's batch size and
-    local-training hyperparameters."""
-    copy_ = server_copy(model).train()
+    here with :func:`server_copy`, or ``model`` itself when ``copied`` says it is that copy
+    already; in train mode, as the client trains) and one client's update (formed from the
+    weights the client returned), with the federation's batch size and local-training
+    hyperparameters."""
+    copy_ = (model if copied else server_copy(model)).train()
     for p in copy_.parameters():
         p.requires_grad_(True)
         p.grad = None
