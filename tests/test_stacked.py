@@ -6,11 +6,14 @@ that backward's derivatives, so each order is checked here against finite differ
 channels-last layout (the CPU's) against NCHW (a GPU's default) on whole attack evaluations.
 """
 
+from collections import Counter
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from snnleak import data
-from snnleak.attacks.batched import stack_victims, stacked_matching_loss
+from snnleak.attacks.batched import stack_victims, stacked_matching_loss, trial_gradients
 from snnleak.attacks.primitives import infer_label
 from snnleak.client import observe
 from snnleak.models import LeNet, LeNet5SNN, stacked
@@ -81,3 +84,42 @@ def test_channels_last_and_nchw_give_the_same_evaluation(snn, events, monkeypatc
     for a, b in zip(nhwc, nchw, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     assert nhwc[1].abs().sum() > 0
+
+
+class _ConvCalls(TorchDispatchMode):
+    """The convolutions dispatched: forwards, and backwards by what they compute."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution.default:
+            self.calls["forward"] += 1
+        elif func is torch.ops.aten.convolution_backward.default:
+            mask = args[-1]
+            self.calls["input_grad"] += mask[0]
+            self.calls["weight_grad"] += mask[1]
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("snn", [True, False])
+def test_gradient_matching_computes_no_gradient_it_throws_away(snn):
+    """First pass (to the parameters): every convolution's weight gradient, and the input
+    gradient of all but the first (the dummy is not a parameter). Second pass (to the dummy):
+    no weight gradient at all."""
+    obs = _observations(snn, False)
+    labels = torch.stack([infer_label(o) for o in obs])
+    x = torch.rand(3, 1, *obs[0].input_shape, dtype=torch.float64).requires_grad_(True)
+    stack = stack_victims(obs)
+    n = len(stack[0].conv_w)
+    with _ConvCalls() as first:
+        grads, true = trial_gradients(stack, x, labels)
+    assert first.calls == {"forward": n, "input_grad": n - 1, "weight_grad": n}
+    loss = sum(((g - t) ** 2).sum() for g, t in zip(grads, true, strict=True))
+    with _ConvCalls() as second:
+        (dx,) = torch.autograd.grad(loss, x)
+    # per layer: the forward's and the weight gradient's derivatives to their input; the
+    # weight gradient's and (all but the first layer's) input gradient's to their grad
+    assert second.calls == {"forward": 2 * n - 1, "input_grad": 2 * n, "weight_grad": 0}
+    assert dx.abs().sum() > 0
