@@ -123,3 +123,23 @@ def test_gradient_matching_computes_no_gradient_it_throws_away(snn):
     # weight gradient's and (all but the first layer's) input gradient's to their grad
     assert second.calls == {"forward": 2 * n - 1, "input_grad": 2 * n, "weight_grad": 0}
     assert dx.abs().sum() > 0
+
+
+def test_pruning_changes_no_value_and_falls_back_without_torchs_query(monkeypatch):
+    obs = _observations(True, False)
+    labels = torch.stack([infer_label(o) for o in obs])
+    x0 = torch.rand(3, 1, *obs[0].input_shape, dtype=torch.float64)
+
+    def evaluate():
+        x = x0.clone().requires_grad_(True)
+        with _ConvCalls() as calls:
+            loss = stacked_matching_loss(stack_victims(obs), x, labels)
+            (dx,) = torch.autograd.grad(loss.sum(), x)
+        return loss, dx, calls.calls["weight_grad"]
+
+    pruned = evaluate()
+    monkeypatch.setattr(stacked, "_WILL_RUN", None)  # a torch without the query
+    full = evaluate()
+    assert (pruned[2], full[2]) == (3, 3 + 5)  # the second pass's weight gradients are back
+    for a, b in zip(pruned[:2], full[:2], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -13,6 +13,8 @@ differentiates each trial independently (no parameter is shared between trials).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,6 +39,10 @@ def stacked_conv2d(
     return _GroupedConv.apply(h, w, bias.reshape(-1), stride, padding, k)
 
 
+# torch's own query (what register_multi_grad_hook uses): will this backward pass run a node?
+_WILL_RUN = getattr(torch._C, "_will_engine_execute_node", None)
+
+
 def _wanted(ctx) -> tuple[bool, bool, bool]:
     """Whether this backward pass uses the gradients of a Function's three tensor inputs
     (the first three arguments below): they need one (``ctx.needs_input_grad``, which only
@@ -44,12 +50,14 @@ def _wanted(ctx) -> tuple[bool, bool, bool]:
     Gradient matching's second pass differentiates to the dummy input alone, so the weights'
     gradients a convolution's derivatives would give there are thrown away, as is the first
     convolution's input gradient in the first pass (to the parameters); here they are not
-    computed. A leaf's node cannot be asked during ``torch.autograd.grad`` and counts as
-    wanted."""
+    computed. Where torch cannot say (a leaf that ``torch.autograd.grad`` asks for, or a
+    torch without the query), an input that needs a gradient counts as wanted."""
     wanted = []
     for need, (node, _) in zip(ctx.needs_input_grad[:3], ctx.next_functions, strict=True):
-        if need and node is not None and node.name() != "torch::autograd::AccumulateGrad":
-            need = torch._C._will_engine_execute_node(node)
+        if need and node is not None and _WILL_RUN is not None:
+            # torch refuses "a leaf node ... while running autograd.grad()": keep `need`
+            with contextlib.suppress(RuntimeError):
+                need = _WILL_RUN(node)
         wanted.append(need)
     return tuple(wanted)
 
