@@ -9,8 +9,9 @@ device.
 - On the CPU, :data:`CPU_BATCH` within the memory available, and one trial at a time on
   event data or for a classifier above :data:`CPU_LARGE` parameters. On this project's 2-core
   CPU, one torch thread per worker as ``--executor local`` runs them, iDLG's seconds per
-  trial-step at K = 16 against K = 1: 4.4x fewer on the MNIST LeNet, 1.6x on its SNN twin,
-  1.5x on CIFAR-100's SNN (docs/reproducing.md).
+  trial-step at K = 16 against K = 1: 5.0x fewer on the MNIST LeNet, 2.6x on its SNN twin,
+  1.8x on CIFAR-100's SNN; with two threads K = 32 gains little more than K = 16 (3.3x
+  against 3.1x; docs/reproducing.md).
 
 A run resolves ``"auto"`` for its device (:func:`resolve_batches`) before planning; a plan made
 without a device (to read a run's records, in tests) slices as the CPU would. The trials'
