@@ -40,6 +40,52 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor) -> float:
     return float(structural_similarity(a, b, data_range=1.0, channel_axis=0))
 
 
+SSIM_WINDOW = 7  # scikit-image's default window: 7 x 7, uniform, sample covariance
+SSIM_K = (0.01, 0.03)
+
+
+def _window_mean(t: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.avg_pool2d(t, SSIM_WINDOW, stride=1)
+
+
+def ssim_stats(items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What :func:`ssim_many` needs of ``items`` ``[N, C, H, W]`` alone, to compute once for
+    many reconstructions: the window means of the items and of their squares (float64)."""
+    y = items.detach().double().cpu()
+    return _window_mean(y), _window_mean(y * y)
+
+
+def ssim_many(
+    x_hat: torch.Tensor,
+    items: torch.Tensor,
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    r"""SSIM of one image ``x_hat`` ``[C, H, W]`` against each of ``items`` ``[N, C, H, W]``
+    (values in [0, 1]): ``[N]`` float64, equal to :func:`ssim` item by item (tested).
+    ``stats``: :func:`ssim_stats` of ``items``, when they are at hand.
+
+    scikit-image's ``structural_similarity`` with ``data_range=1``: local means, variances and
+    the covariance over 7 x 7 uniform windows (sample covariance, :math:`N_w/(N_w - 1)`),
+    :math:`S = (2\mu_x\mu_y + C_1)(2\sigma_{xy} + C_2) / ((\mu_x^2 + \mu_y^2 + C_1)
+    (\sigma_x^2 + \sigma_y^2 + C_2))` with :math:`C_i = K_i^2`, averaged over the windows that
+    lie inside the image (scikit-image crops the border its filter padded) and over channels.
+    Here the windows inside the image are exactly those of a stride-1 average pool."""
+    w = SSIM_WINDOW
+    cov_norm = w * w / (w * w - 1)
+    c1, c2 = (k * k for k in SSIM_K)
+    x = x_hat.detach().double().cpu()[None]
+    y = items.detach().double().cpu()
+    uy, uyy = ssim_stats(y) if stats is None else stats
+    ux, uxx = ssim_stats(x)
+    vx = cov_norm * (uxx - ux * ux)
+    vy = cov_norm * (uyy - uy * uy)
+    vxy = cov_norm * (_window_mean(x * y) - ux * uy)
+    s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
 def l2(x_hat: torch.Tensor, x: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(x_hat.double() - x.double()))
 

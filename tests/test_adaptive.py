@@ -7,7 +7,7 @@ import inspect
 import pytest
 import torch
 
-from snnleak import data, metrics
+from snnleak import data, leakage, metrics
 from snnleak.attacks.analytic import (
     AnalyticConfig,
     AnalyticInversion,
@@ -158,7 +158,12 @@ def test_reproduce_adaptive_writes_its_table_and_figure(tmp_path):
     load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("adaptive", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
-    assert table.name == "adaptive" and len(table.rows) == (5 + 3) * 2
+    assert table.name == "adaptive" and len(table.rows) == (5 + 3 + 2) * 2
+    priors = [r for r in table.rows if r[0] in (leakage.LABEL_ONLY, leakage.ORACLE)]
+    assert len(priors) == 4  # label only and the oracle, per model
+    col = {c: i for i, c in enumerate(table.columns)}
+    assert all(r[col["SSIM"]] is not None and r[col["Top-1 id (%)"]] is None for r in priors)
+    table = replace(table, rows=tuple(r for r in table.rows if r not in priors))
     rehearsed = {r[0] for r in table.rows if r[0].startswith(adaptive.REHEARSED)}
     assert len(rehearsed) in (1, 2)  # "Rehearsed pick (<the attack chosen>)", per model
     assert {r[0] for r in table.rows} - rehearsed == {
@@ -364,6 +369,8 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
         ("init", "torch"),
         ("reset", "detached"),
         ("forward", "smooth"),
+        ("prior", "-"),
+        ("prior", "-"),
     ]
     assert all(r[3] == 1 for r in table.rows)  # every point attacked
     assert (tmp_path / "out" / "figures" / "ablations.png").read_bytes()[:4] == b"\x89PNG"

@@ -279,7 +279,7 @@ def test_a_worker_computes_under_the_callers_cuda_options(monkeypatch):
     from snnleak.trials import runner
 
     seen = []
-    monkeypatch.setattr(executor, "_resources", lambda *a: (None, None, None))
+    monkeypatch.setattr(executor, "_resources", lambda *a: (None, None, None, None))
     monkeypatch.setattr(runner, "run_unit", lambda *a, **k: seen.append(cuda_options()) or [])
     spec = SimpleNamespace(dataset="digits", split="test")
     unit = SimpleNamespace(cell=SimpleNamespace(spec=spec, post_thresholds=()), indices=[0], seed=0)

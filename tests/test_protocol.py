@@ -219,7 +219,8 @@ def test_reproduce_sweep_writes_its_table(tmp_path):
     load_judge("mnist-5k", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("sweep", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
-    assert table.name == "sweep" and len(table.rows) == 2 * len(SWEEP_GRID)
+    # per model, every optimiser's row and the two prior baselines of the held-out items
+    assert table.name == "sweep" and len(table.rows) == 2 * (len(SWEEP_GRID) + 2)
     marks = [r[5] for r in table.rows]
     assert marks.count("chosen") == 2 and "[optimiser.ann.mnist-5k]" in table.notes[-1]
     assert (tmp_path / "out" / "tables" / "sweep.csv").exists()

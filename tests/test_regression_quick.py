@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import pytest
 
+from snnleak import leakage
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce.preset import FigurePlan
 from snnleak.trials.records import RECORD_FIELDS, read_records
@@ -57,7 +58,8 @@ def test_table4_has_the_papers_columns_and_rows(table4_slice):
     assert all(c in table.columns for c in TABLE4_COLUMNS), table.columns
     col = {c: i for i, c in enumerate(table.columns)}
     rows = {(r[col["Attack"]], r[col["Model"]]) for r in table.rows}
-    assert rows == {(a, m) for a in ("DLG", "iDLG", "GRNN") for m in ("LeNet", "SNN-LeNet")}
+    attacks = ("DLG", "iDLG", "GRNN", leakage.LABEL_ONLY, leakage.ORACLE)
+    assert rows == {(a, m) for a in attacks for m in ("LeNet", "SNN-LeNet")}
 
 
 def test_every_record_has_the_full_schema(table4_slice):

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
+from snnleak import leakage
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.reporting import Stat, Table, to_csv, to_latex, to_markdown
@@ -165,7 +166,16 @@ def test_a_run_writes_records_tables_figures_and_a_manifest(judges, full):
     out, result = full
     assert result.new_records == result.records == 12  # 3 attacks x 2 models x 2 items
     (t4,) = result.tables
-    assert [r[0] for r in t4.rows] == ["DLG", "DLG", "iDLG", "iDLG", "GRNN", "GRNN"]
+    assert [r[0] for r in t4.rows] == ["DLG", "DLG", "iDLG", "iDLG", "GRNN", "GRNN"] + [
+        leakage.LABEL_ONLY,
+        leakage.ORACLE,
+    ] * 2  # the prior baselines of each model's items
+    col = {c: i for i, c in enumerate(t4.columns)}
+    for row in t4.rows[:6]:  # every attack row is identified against the 4 x 3 digits
+        assert 0 <= row[col["Top-1 id (%)"]].mean <= row[col["Top-5 id (%)"]].mean <= 100
+        assert row[col["Chance top-1/top-5 (%)"]] == f"{100 / 1438:.2g} / {500 / 1438:.2g}"
+    oracle, label_only = t4.rows[7], t4.rows[6]
+    assert oracle[col["SSIM"]].mean >= label_only[col["SSIM"]].mean
     for ext in ("md", "csv", "tex"):
         assert (out / "tables" / f"table4.{ext}").exists()
     manifest = (out / "manifest.json").read_text()

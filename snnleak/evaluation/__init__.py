@@ -9,6 +9,11 @@ A client batch's reconstruction has its items in no particular order: they are m
 private items by the assignment of least total MSE
 (``scipy.optimize.linear_sum_assignment``), then scored per item; ``success`` is then every
 item judged right.
+
+With a :class:`~snnleak.evaluation.reference.Reference`, every item also gets its
+identification against the clients' split and the prior baselines of its recovered label
+(:mod:`snnleak.evaluation.reference`): whether the reconstruction gives away which record the
+client held, and whether it beats what the label plus public data give.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from snnleak import data, layout, metrics
+from snnleak.evaluation.reference import Reference, identify, priors
 from snnleak.threat import Reconstruction
 
 
@@ -103,24 +109,79 @@ def evaluate_batch(
     }
 
 
-def scores(rec: Reconstruction, x, y, info: data.DatasetInfo, judge) -> dict:
-    """The label and metric fields of a record: one item, or a batch (matched per item)."""
+def item_level(
+    x_hats: list[torch.Tensor],
+    xs: list[torch.Tensor],
+    ys: list[int],
+    labels: list[int],
+    item_metrics: list[dict],
+    reference: Reference,
+    judge: torch.nn.Module | None,
+) -> dict:
+    """The ``identification`` and ``prior`` fields of a record. Per private item ``xs[i]``
+    (label ``ys[i]``): its matched reconstruction ``x_hats[i]`` and that one's metrics;
+    ``labels``: the recovered labels. In a batch the recovered labels are assigned to the
+    items as the reconstructions are, by the least total MSE of their public class means."""
+    pool, public = reference.pool, reference.public
+    out = {
+        "identification": {
+            "pool": pool.name,
+            "pool_size": len(pool),
+            "items": [identify(*p, pool) for p in zip(x_hats, xs, ys, strict=True)],
+        },
+        "prior": None,
+    }
+    if public is None:
+        return out
+    if len(labels) > 1:
+        means = public.class_means[labels].nan_to_num()
+        labels = [labels[j] for j in match(means, torch.stack(xs).float())]
+    items = [priors(*p, public) for p in zip(xs, labels, item_metrics, strict=True)]
+    if judge is not None:  # is the label-only prior (a class mean) judged the true class?
+        where = next(judge.parameters()).device
+        with torch.no_grad():
+            means = layout.stack(list(public.class_means[labels].nan_to_num()), public.modality)
+            judged = judge(means.to(where)).argmax(-1)
+        for item, got, y in zip(items, judged.tolist(), ys, strict=True):
+            item["label_only_success"] = None if item["label_only_mse"] is None else got == y
+    out["prior"] = {"public": public.name, "public_size": len(public), "items": items}
+    return out
+
+
+def scores(
+    rec: Reconstruction, x, y, info: data.DatasetInfo, judge, reference: Reference | None = None
+) -> dict:
+    """The label and metric fields of a record: one item, or a batch (matched per item); with
+    ``reference``, the item-level fields too (:func:`item_level`)."""
     if isinstance(y, int):
         label = int(rec.label[0])
-        return {
+        out = {
             "true_label": y,
             "recovered_label": label,
             "label_correct": label == y,
             **evaluate(rec, x, y, info, judge),
         }
-    labels = [int(v) for v in rec.label.tolist()]
-    out = evaluate_batch(rec.x, labels, x, y, judge)
-    return {"true_label": y, "recovered_label": labels, **out}
+        x_hats, xs, ys, labels = [layout.item(rec.x, 0, info.modality)], [x], [y], [label]
+        per_item = [out]
+    else:
+        labels = [int(v) for v in rec.label.tolist()]
+        out = {
+            "true_label": y,
+            "recovered_label": labels,
+            **evaluate_batch(rec.x, labels, x, y, judge),
+        }
+        x_hats = list(rec.x.detach().float().cpu()[out["order"]])
+        xs, ys, per_item = list(x), y, out["items"]
+    if reference is not None:
+        out.update(item_level(x_hats, xs, ys, labels, per_item, reference, judge))
+    return out
 
 
-def best_scores(rec: Reconstruction, x, y, info: data.DatasetInfo, judge) -> dict:
+def best_scores(
+    rec: Reconstruction, x, y, info: data.DatasetInfo, judge, reference: Reference | None = None
+) -> dict:
     """The fields of ``best_iterate``: the best-by-loss iterate's metrics and label."""
-    out = scores(rec, x, y, info, judge)
+    out = scores(rec, x, y, info, judge, reference)
     for key in ("true_label", "judge_truth_label", "items", "order"):
         out.pop(key, None)
     return out

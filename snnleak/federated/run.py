@@ -36,7 +36,7 @@ from snnleak.seeding import trial_rng
 from snnleak.threat import received
 from snnleak.trials.loop import Cell, NoOutputs, Unit, is_done, pending_units, run_units
 from snnleak.trials.records import RecordLog, trial_key
-from snnleak.trials.runner import make_trial
+from snnleak.trials.runner import make_trial, reference_of
 
 
 def federation_id(fed: Federation) -> str:
@@ -83,8 +83,11 @@ def rounds_phase(fed: Federation, folder: Path, device, log) -> dict:
     return blob
 
 
-def attack_unit(fed: Federation, kept: dict, split: data.Split, judge, device, index: int):
-    """The curious server's attack on the ``index``-th kept update."""
+def attack_unit(
+    fed: Federation, kept: dict, split: data.Split, judge, device, index: int, reference=None
+):
+    """The curious server's attack on the ``index``-th kept update; ``reference``: the
+    evaluation's (:func:`~snnleak.trials.runner.reference_of` of the clients' split)."""
     spec, info = fed.spec, split.info
     rnd, client = pairs(fed)[index]
     model = build_global(fed, info, device)
@@ -110,7 +113,7 @@ def attack_unit(fed: Federation, kept: dict, split: data.Split, judge, device, i
         "federation": fed.as_dict(),
         "federation_id": federation_id(fed),
     }
-    return [make_trial(spec, info, index, fed.seed, x, y, rec, obs, judge, context)]
+    return [make_trial(spec, info, index, fed.seed, x, y, rec, obs, judge, context, reference)]
 
 
 def run_federation(
@@ -128,6 +131,7 @@ def run_federation(
     with claim_folder(folder):
         kept = rounds_phase(fed, folder, device, log)
         split = data.load(fed.spec.dataset, "train", root=fed.data_root, seed=0)
+        reference = reference_of(fed.spec.dataset, split, fed.data_root)
         records = RecordLog(folder / "records.jsonl", log)
         todo = pairs(fed)
         cell = Cell(fed.spec, len(todo))
@@ -143,7 +147,7 @@ def run_federation(
 
         def execute(units: list[Unit]):
             for u in units:
-                yield u, attack_unit(fed, kept, split, judge, device, u.indices[0])
+                yield u, attack_unit(fed, kept, split, judge, device, u.indices[0], reference)
 
         try:
             run_units(
@@ -161,7 +165,7 @@ def run_federation(
 
 def leakage_rows(out: Path) -> list[dict]:
     """Per model and attack round: SSIM and ASR means with 95% CIs, and the test accuracy."""
-    from snnleak import metrics
+    from snnleak import leakage, metrics
     from snnleak.trials.records import read_records
 
     rows = []
@@ -181,6 +185,10 @@ def leakage_rows(out: Path) -> list[dict]:
                     "n": len(mine),
                     "ssim": metrics.mean_ci([r["ssim"] for r in mine]),
                     "asr": metrics.mean_ci(success) if success else None,
+                    "top1": leakage.top_k(mine, 1),
+                    "top5": leakage.top_k(mine, 5),
+                    "chance": leakage.chance(mine, 1),
+                    "priors": leakage.prior_summary(mine),
                     "accuracy": rounds["accuracy"].get(str(rnd)),
                     "accuracy_per_round": rounds["accuracy"],
                 }
@@ -189,20 +197,32 @@ def leakage_rows(out: Path) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
+    """The leakage per model and round, with item-level identification (top-1, top-5, the
+    chance of top-1) and, under each row, the prior baselines of its clients' labels."""
+    from snnleak import leakage
+    from snnleak.reporting import text
+
     lines = [
         "| model | round | attacked updates | SSIM mean [95% CI] | ASR (%) [95% CI] "
-        "| test acc. after the round |",
-        "|---|---:|---:|---|---|---:|",
+        "| top-1 id (%) | top-5 id (%) | chance top-1 (%) | test acc. after the round |",
+        "|---|---:|---:|---|---|---|---|---:|---:|",
     ]
     for r in rows:
         s = r["ssim"]
         a = r["asr"]
         asr = "n/a" if a is None else f"{100 * a[0]:.0f} [{100 * a[1]:.0f}, {100 * a[2]:.0f}]"
         acc = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}"
+        chance = "-" if r.get("chance") is None else f"{r['chance']:.2g}"
         lines.append(
             f"| {r['model']} | {r['round']} | {r['n']} | {s[0]:.2f} [{s[1]:.2f}, {s[2]:.2f}] "
-            f"| {asr} | {acc} |"
+            f"| {asr} | {text(r.get('top1'))} | {text(r.get('top5'))} | {chance} | {acc} |"
         )
+        for name, p in r.get("priors", {}).items():
+            lines.append(
+                f"| {r['model']}: {name} | {r['round']} | {p['n']} | {text(p['ssim'])} "
+                f"| {text(p['asr'])} | - | - | - | - |"
+            )
+    lines += ["", leakage.ID_NOTE, leakage.PRIOR_NOTE]
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from snnleak import leakage
 from snnleak.reporting import Stat, Table, attack_name
 from snnleak.reproduce import figures
 from snnleak.reproduce.plan import BASE_VICTIM, Cell, ablation_applies, ablation_points
@@ -34,7 +35,7 @@ def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
 
 
 def rows_of(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> list:
-    rows = []
+    rows, base = [], []
     for factor, value, victim in ablation_points(preset):
         for attack in preset.ablations.attacks:
             if not ablation_applies(attack, factor):
@@ -49,9 +50,13 @@ def rows_of(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: 
                     len(rs),
                     Stat.of([r["ssim"] for r in rs]),
                     asr_stat(rs),
+                    *leakage.id_cells(rs),
                     loss_ratio(rs),
                 )
             )
+            base = base or rs
+    for name, p in leakage.prior_summary(base).items():  # the first point's items and labels
+        rows.append(("prior", "-", name, p["n"], p["ssim"], p["asr"]) + (None,) * 5)
     return rows
 
 
@@ -68,7 +73,16 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
         f"Ablations on SNN-LeNet ({a.dataset}, {a.split} items; base: IF, ATan alpha 2, T = 20, "
         "direct encoding, DLG's init, gradient through the reset, spiking forward; one factor "
         "varies at a time)",
-        ("Factor", "Value", "Attack", "n", "SSIM", "ASR (%)", "Loss final/initial"),
+        (
+            "Factor",
+            "Value",
+            "Attack",
+            "n",
+            "SSIM",
+            "ASR (%)",
+            *leakage.ID_COLUMNS,
+            "Loss final/initial",
+        ),
         tuple(rows_of(preset, cells, chosen, seed, by_key)),
         (
             "LIF: tau = 2, decay_input, hard reset to 0. Loss final/initial: median, on the "
@@ -81,13 +95,15 @@ def table(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: di
             "init torch: U(-b, b), b = 1/sqrt(fan_in), PyTorch's default bound; reset detached: "
             "SpikingJelly's detach_reset=True; forward smooth: the surrogate's primitive "
             "replaces the spike in the victim's forward pass (a smooth network, not an SNN).",
+            leakage.ID_NOTE,
+            leakage.PRIOR_NOTE + " The prior rows: the first point's items and labels.",
         ),
     )
 
 
 def figure(path: Path, t: Table) -> Path:
     plt = figures._pyplot()
-    every = list(dict.fromkeys(r[0] for r in t.rows))
+    every = list(dict.fromkeys(r[0] for r in t.rows if r[0] != "prior"))
     # a factor held at one value is the base victim repeated: no panel of its own
     factors = [f for f in every if len({r[1] for r in t.rows if r[0] == f}) > 1] or every
     fig, axes = plt.subplots(1, len(factors), figsize=(3.4 * len(factors), 3), squeeze=False)

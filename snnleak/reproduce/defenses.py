@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from snnleak import leakage
 from snnleak.attacks import AttackSpec, LBFGSConfig
 from snnleak.defenses import Defense, privacy
 from snnleak.federated.flower import Federation
@@ -74,6 +75,8 @@ def run(
                 "asr": Stat.of(success, 100),
                 "ssim": Stat.of([r["ssim"] for r in records]),
                 "labels": sum(bool(r["label_correct"]) for r in records) / len(records),
+                "identification": leakage.id_cells(records),
+                "priors": leakage.prior_summary(records),
                 "privacy": privacy(Defense.parse(defense), releases=plan.rounds),
                 "n": len(records),
             }
@@ -82,21 +85,19 @@ def run(
 
 
 def table(plan: DefensesPlan, rows: list[dict]) -> Table:
-    body = []
+    body, priors = [], {}
     for r in rows:
         eps = "-" if r["privacy"] is None else r["privacy"]["epsilon"]
         eps = "inf" if eps is None else (eps if eps == "-" else f"{eps:.1f}")
-        body.append(
-            [
-                model_name(r["model"]),
-                r["defense"],
-                eps,
-                f"{100 * r['accuracy']:.1f}",
-                r["asr"],
-                r["ssim"],
-                f"{100 * r['labels']:.0f}",
-            ]
-        )
+        acc = f"{100 * r['accuracy']:.1f}"
+        labels = f"{100 * r['labels']:.0f}"
+        body.append((model_name(r["model"]), r["defense"], eps, acc, r["asr"], r["ssim"], labels))
+        body[-1] += tuple(r["identification"])
+        if r["model"] not in priors or r["defense"] == "none":  # the undefended update's labels
+            priors[r["model"]] = r["priors"]
+    for model, summary in priors.items():
+        for name, p in summary.items():
+            body.append((model_name(model), name, "-", "-", p["asr"], p["ssim"]) + (None,) * 5)
     caption = (
         f"{plan.clients} clients, {plan.rounds} FedSGD rounds on Flower, B = {plan.batch} items "
         f"per client per round, lr {plan.local_lr}; the server attacks round {plan.rounds}'s "
@@ -106,8 +107,21 @@ def table(plan: DefensesPlan, rows: list[dict]) -> Table:
     return Table(
         "defenses",
         "Defenses: privacy against utility. " + caption,
-        ("Model", "Defense", "epsilon", "Test acc. (%)", "ASR (%)", "SSIM", "Labels (%)"),
-        tuple(tuple(row) for row in body),
+        (
+            "Model",
+            "Defense",
+            "epsilon",
+            "Test acc. (%)",
+            "ASR (%)",
+            "SSIM",
+            "Labels (%)",
+            *leakage.ID_COLUMNS,
+        ),
+        tuple(body),
+        (
+            leakage.ID_NOTE + " Identification is per item, against the clients' whole split.",
+            leakage.PRIOR_NOTE + " The prior rows: the labels recovered from undefended updates.",
+        ),
     )
 
 

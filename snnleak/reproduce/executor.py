@@ -66,10 +66,11 @@ def devices_of(device: str) -> dict:
 
 
 def _resources(dataset: str, split_name: str, task: Task, device):
-    """The victims' split, the attacker's public split (the learned attacks; else None) and the
-    judge, each loaded once per worker."""
+    """The victims' split, the attacker's public split (the learned attacks; else None), the
+    judge and the evaluation's reference, each loaded once per worker."""
     from snnleak import data
     from snnleak.judges import load_judge
+    from snnleak.trials.runner import reference_of
 
     key = (dataset, split_name, task.data_root, task.cache_dir, str(device))
     if key not in _CACHE:
@@ -81,8 +82,9 @@ def _resources(dataset: str, split_name: str, task: Task, device):
             train_if_missing=False,
             device=device,
         ).model
-        _CACHE[key] = (split, judge)
-    split, judge = _CACHE[key]
+        reference = reference_of(dataset, split, task.data_root)
+        _CACHE[key] = (split, judge, reference)
+    split, judge, reference = _CACHE[key]
     public = None
     if task.unit.cell.spec.attack in PUBLIC_DATA_ATTACKS:
         from snnleak.attacks.factory import public_of
@@ -92,7 +94,7 @@ def _resources(dataset: str, split_name: str, task: Task, device):
         if public_key not in _CACHE:
             _CACHE[public_key] = public_of(spec, task.data_root)
         public = _CACHE[public_key]
-    return split, public, judge
+    return split, public, judge, reference
 
 
 def run_task(task: Task) -> tuple[object, list]:
@@ -111,7 +113,7 @@ def run_task(task: Task) -> tuple[object, list]:
     try:
         with using(task.cuda):
             spec = unit.cell.spec
-            split, public, judge = _resources(spec.dataset, spec.split, task, device)
+            split, public, judge, reference = _resources(spec.dataset, spec.split, task, device)
             trials = run_unit(
                 unit.cell.spec,
                 split,
@@ -121,6 +123,7 @@ def run_task(task: Task) -> tuple[object, list]:
                 post_thresholds=unit.cell.post_thresholds,
                 device=device,
                 public=public,
+                reference=reference,
             )
     finally:
         torch.set_num_threads(threads)

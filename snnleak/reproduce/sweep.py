@@ -16,6 +16,7 @@ items, where the ground-truth metrics (SSIM, ASR) are measured: they never enter
 
 from __future__ import annotations
 
+from snnleak import leakage
 from snnleak.reporting import Stat, Table, median, model_name
 from snnleak.reproduce.plan import SWEEP_GRID, sweep_models, sweep_spec
 from snnleak.reproduce.preset import Optimiser, Preset
@@ -78,6 +79,7 @@ def table(
     rows = []
     for dataset in preset.sweep.datasets:
         for model in sweep_models(dataset):
+            base = []
             chosen = choice[(model, dataset)]
             for opt in SWEEP_GRID:
                 tuned, held = (
@@ -101,11 +103,17 @@ def table(
                         len(held) if evaluated else None,
                         Stat.of([r["ssim"] for r in held]) if evaluated else None,
                         asr_stat(held) if evaluated else None,
+                        *(leakage.id_cells(held) if evaluated else (None,) * 4),
                         _g(median([r.get("relative_mismatch") for r in held]))
                         if evaluated
                         else None,
                     )
                 )
+                if opt == Optimiser():
+                    base = held
+            for name, p in leakage.prior_summary(base).items():
+                row = (dataset, model_name(model), "-", "-", "-", name, None, None, None, None)
+                rows.append((*row, p["n"], p["ssim"], p["asr"], *(None,) * 5))
     p = preset.sweep
     return Table(
         "sweep",
@@ -127,6 +135,7 @@ def table(
             "n eval",
             "Eval SSIM",
             "Eval ASR (%)",
+            *(f"Eval {c[0].lower()}{c[1:]}" for c in leakage.ID_COLUMNS),
             "Eval mismatch (median)",
         ),
         tuple(rows),
@@ -135,6 +144,8 @@ def table(
             "iterate, which the attacker can compute; SSIM and ASR need the ground truth and "
             "are measured only on the held-out items, after the choice.",
             "Diverged: tuning trials whose matching loss ended above its start.",
+            leakage.ID_NOTE,
+            leakage.PRIOR_NOTE + " The prior rows: the held-out items under the default.",
             f"To use the choice in a preset: {snippet(choice)}.",
         ),
     )

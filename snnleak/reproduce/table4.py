@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from snnleak import leakage
 from snnleak.reporting import Stat, Table, attack_name, model_name
 from snnleak.reproduce import reported
 from snnleak.reproduce.plan import Cell
@@ -18,6 +19,30 @@ from snnleak.reproduce.tables import (
     judge_accuracy,
     loss_ratio,
     value,
+)
+
+COLUMNS = (
+    "Attack",
+    "Dataset",
+    "Data used",
+    "Model",
+    "n",
+    "Chance ASR (%)",
+    "Judge acc (%)",
+    "ASR (%)",
+    "MSE",
+    "SSIM",
+    "PSNR (dB)",
+    *leakage.ID_COLUMNS,
+    "Loss final/initial",
+    "Stalled",
+    "Diverged",
+    "SNN/ANN ASR",
+    "Paper ASR (%)",
+    "Paper MSE",
+    "Paper SSIM",
+    "Paper PSNR (dB)",
+    "Paper SNN/ANN ASR",
 )
 
 
@@ -32,7 +57,8 @@ def asr_decrease(t: Table) -> tuple[float, float, int] | None:
     points, relative = [], []
     for (attack, dataset, model), ann in asr.items():
         snn = asr.get((attack, dataset, "SNN-LeNet"))
-        if model != "LeNet" or ann is None or snn is None:
+        prior = attack in (leakage.LABEL_ONLY, leakage.ORACLE)
+        if prior or model != "LeNet" or ann is None or snn is None:
             continue
         points.append(ann.mean - snn.mean)
         if ann.mean > 0:
@@ -58,7 +84,7 @@ def table4(
 ) -> Table:
     iterate = plan.iterate if plan is not None else "last"
     split = plan.split if plan is not None else cells[0].spec.split if cells else "train"
-    rows, notes, asr = [], {}, {}
+    rows, notes, asr, priors = [], {}, {}, {}
     for cell in cells:
         s = cell.spec
         rs = cell_records(cell, chosen[cell], seed, by_key)[None]
@@ -69,6 +95,9 @@ def table4(
         label, note = data_label(infos[s.dataset], cell.paper_dataset)
         if note:
             notes[note] = None
+        group = (cell.paper_dataset, label, s.model, 100 / infos[s.dataset].num_classes)
+        if group not in priors or s.attack == "idlg":  # iDLG reads the label exactly
+            priors[group] = rs
         paper = reported.TABLE4[(s.attack, cell.paper_dataset, s.model)]
         ratio = paper_ratio = None
         if s.model == "snn":
@@ -90,6 +119,7 @@ def table4(
                 Stat.of([value(r, "mse", iterate) for r in rs]),
                 Stat.of([value(r, "ssim", iterate) for r in rs]),
                 Stat.of([value(r, "psnr", iterate) for r in rs]),
+                *leakage.id_cells(rs, iterate),
                 loss_ratio(rs),
                 count(rs, "stalled"),
                 count(rs, "diverged"),
@@ -98,33 +128,17 @@ def table4(
                 paper_ratio,
             )
         )
+    for (paper, label, model, chance), rs in priors.items():
+        for name, p in leakage.prior_summary(rs).items():
+            row = (name, paper, label, model_name(model), p["n"], chance, None, p["asr"])
+            row += (p["mse"], p["ssim"])
+            rows.append(row + (None,) * (len(COLUMNS) - len(row)))
     table = Table(
         "table4",
         f"Table IV: gradient inversion on LeNet and SNN-LeNet ({split} items, {iterate} "
         "iterate; ours: mean [95% bootstrap CI]; paper: its reported numbers, 1,000 samples "
         "per cell)",
-        (
-            "Attack",
-            "Dataset",
-            "Data used",
-            "Model",
-            "n",
-            "Chance ASR (%)",
-            "Judge acc (%)",
-            "ASR (%)",
-            "MSE",
-            "SSIM",
-            "PSNR (dB)",
-            "Loss final/initial",
-            "Stalled",
-            "Diverged",
-            "SNN/ANN ASR",
-            "Paper ASR (%)",
-            "Paper MSE",
-            "Paper SSIM",
-            "Paper PSNR (dB)",
-            "Paper SNN/ANN ASR",
-        ),
+        COLUMNS,
         tuple(rows),
         (
             *notes,
@@ -139,6 +153,8 @@ def table4(
             "(near 1: the optimiser did not get anywhere); stalled: trials whose ratio is above "
             "0.5; diverged: trials whose loss ended above its start (ratio above 1) or became "
             "non-finite.",
+            leakage.ID_NOTE,
+            leakage.PRIOR_NOTE + " Per dataset and model, from the labels iDLG recovered.",
         ),
     )
     summary = asr_decrease(table)

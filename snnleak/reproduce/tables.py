@@ -6,7 +6,7 @@ data, and the notes say what stands in for what.
 
 from __future__ import annotations
 
-from snnleak import data
+from snnleak import data, leakage
 from snnleak.reporting import Stat, Table, attack_name, median
 from snnleak.reproduce import reported
 from snnleak.reproduce.plan import Cell
@@ -120,9 +120,11 @@ def table5(
                 len(p),
                 asr_stat(p, iterate),
                 Stat.of([value(r, "l2", iterate) for r in p]),
+                leakage.top_k(p, 1, iterate),
                 len(i),
                 asr_stat(i, iterate),
                 Stat.of([value(r, "l2", iterate) for r in i]),
+                leakage.top_k(i, 1, iterate),
                 loss_ratio(p),
                 count(p, "diverged"),
                 loss_ratio(i),
@@ -134,6 +136,7 @@ def table5(
     dataset, classes = info.name, info.num_classes
     items = {r["sample_index"]: r for rs in (*post.values(), *inside.values()) for r in rs}
     judge = judge_accuracy(list(items.values()))
+    chance = leakage.chance(list(items.values()), 1)
     shape = "x".join(map(str, info.input_shape))
     return Table(
         "table5",
@@ -147,9 +150,11 @@ def table5(
             "n post",
             "Post ASR (%)",
             "Post l2",
+            "Post top-1 id (%)",
             "n in",
             "In ASR (%)",
             "In l2",
+            "In top-1 id (%)",
             "Post loss final/initial",
             "Post diverged",
             "In loss final/initial",
@@ -169,6 +174,10 @@ def table5(
                 judge
                 and f"The judge labels {judge.mean:.0f}% of the {len(items)} private items "
                 "themselves right (the ceiling of ASR).",
+                chance
+                and f"Top-1 id: the share of private event tensors whose reconstruction is "
+                f"nearer (MSE) to them than to any other item of the {split} split; chance "
+                f"{chance:.2g}%. ASR measures the class.",
                 f"l2 grows with the tensor size: ours are {shape}, the paper's 20x2x128x128, so "
                 "absolute l2 values are comparable only on the same data.",
                 "Loss final/initial: median over the trials; diverged: trials whose matching "

@@ -69,28 +69,40 @@ def _g(v: float | None) -> str:
 
 def summary_table(records: list[dict]) -> str:
     """Markdown: one row per (attack, model, backend, dataset), means with 95% bootstrap CIs
-    (the last iterate's metrics), the median final/initial matching loss and the trials that
-    stalled (final/initial above 0.5)."""
+    (the last iterate's metrics), the item-level columns (:mod:`snnleak.leakage`), the median
+    final/initial matching loss and the trials that stalled (final/initial above 0.5); under
+    each, the prior baselines of its items as rows (label only; label + public set, oracle)."""
+    from snnleak import leakage
+    from snnleak.reporting import text
+
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["attack"], r["model"], r["backend"], r["dataset"]), []).append(r)
     lines = [
         "| attack | model | backend | dataset | n | ASR (%) | MSE | PSNR | SSIM | l2 "
+        "| top-1 id (%) | top-5 id (%) | chance top-1/top-5 (%) | beats oracle prior "
         "| label acc (%) | loss final/initial | stalled | diverged | s/trial |",
-        "|---|---|---|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---|---|---|---|---|---|---|---|---:|---|---:|---:|---:|---:|",
     ]
     for (attack, model, backend, dataset), rs in sorted(groups.items()):
         synth = " (SYNTHETIC)" if rs[0].get("synthetic") else ""
         success = [float(r["success"]) for r in rs if r["success"] is not None]
+        ident = " | ".join(text(v) for v in leakage.id_cells(rs))
         lines.append(
             f"| {attack} | {model} | {backend} | {dataset}{synth} | {len(rs)} "
             f"| {ci_text(success, 100)} | {ci_text([r['mse'] for r in rs])} "
             f"| {ci_text([r['psnr'] for r in rs])} | {ci_text([r['ssim'] for r in rs])} "
-            f"| {ci_text([r['l2'] for r in rs])} "
+            f"| {ci_text([r['l2'] for r in rs])} | {ident} "
             f"| {ci_text([float(r['label_correct']) for r in rs], 100)} "
             f"| {_g(median([r.get('loss_ratio') for r in rs]))} "
             f"| {sum(bool(r.get('stalled')) for r in rs)} "
             f"| {sum(r['diverged'] for r in rs)} "
             f"| {sum(r['seconds'] for r in rs) / len(rs):.1f} |"
         )
+        for name, p in leakage.prior_summary(rs).items():
+            lines.append(
+                f"| {name} | {model} | - | {dataset}{synth} | {p['n']} | {text(p['asr'])} "
+                f"| {text(p['mse'])} | - | {text(p['ssim'])} | - | - | - | - | - | - | - | - "
+                "| - | - |"
+            )
     return "\n".join(lines)

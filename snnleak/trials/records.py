@@ -47,6 +47,8 @@ RECORD_FIELDS = (
     "judge_truth_label",
     "success",
     "best_iterate",
+    "identification",
+    "prior",
     "relative_mismatch",
     "defense",
     "privacy",

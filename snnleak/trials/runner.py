@@ -31,6 +31,7 @@ from snnleak.defenses import Defense, privacy
 from snnleak.device import CPU, describe
 from snnleak.errors import ConfigError
 from snnleak.evaluation import best_scores, match, scores
+from snnleak.evaluation.reference import Reference
 from snnleak.gradients import relative_mismatch
 from snnleak.info import package_versions
 from snnleak.io import claim_folder
@@ -71,6 +72,7 @@ def run_unit(
     post_thresholds: Sequence[float] = (),
     device: torch.device = CPU,
     public: data.Split | None = None,
+    reference: Reference | None = None,
 ) -> list[Trial]:
     """Attack the items ``indices`` of ``split`` (together, as one batched computation, when
     there are several), each against its own freshly initialised victim.
@@ -80,11 +82,13 @@ def run_unit(
     those of ``spec`` with ``Thresholding(tau, "post")`` for each ``tau``, exactly what running
     each of those specs alone would give. Victims, updates and attacks run on ``device``; the
     metrics are computed on the CPU. ``public``: the attacker's public split (the learned
-    attacks; default: the embedded set's other split)."""
+    attacks; default: the embedded set's other split). ``reference``: what the evaluation holds
+    each reconstruction against (:func:`reference_of`, built here when not given)."""
     if post_thresholds and spec.threshold is not None:
         raise ConfigError("post_thresholds needs a spec without its own threshold")
     info = split.info
     attack = build_attack(spec, public)
+    reference = reference or reference_of(spec.dataset, split)
     defense = Defense.parse(spec.defense)
     start = time.perf_counter()
     items = [client_batch(split, i, spec.batch, seed) for i in indices]
@@ -126,8 +130,20 @@ def run_unit(
                 "versions": versions,
                 **where,
             }
-            out.append(make_trial(variant, info, i, seed, x, y, shown, obs, judge, context))
+            trial = make_trial(variant, info, i, seed, x, y, shown, obs, judge, context, reference)
+            out.append(trial)
     return out
+
+
+def reference_of(dataset: str, split: data.Split, root: Path | None = None) -> Reference:
+    """The evaluation's reference for trials on ``split`` of ``dataset``: every item of the
+    split (identification) and the attacker's public split (the prior baselines; None where
+    that split is not on disk, and the records say so with ``"prior": null``)."""
+    try:
+        public = data.public_split(dataset, split.split, root=root)
+    except data.DataUnavailable:
+        public = None
+    return Reference.of(split, public)
 
 
 def make_trial(
@@ -141,9 +157,11 @@ def make_trial(
     obs,
     judge: torch.nn.Module | None,
     context: dict,
+    reference: Reference | None = None,
 ) -> Trial:
     """One finished trial: its record (the schema of ``RECORD_FIELDS``, with ``context``'s
-    fields: split, seconds, batch_trials, shared_thresholds, versions, device) and tensors."""
+    fields: split, seconds, batch_trials, shared_thresholds, versions, device) and tensors;
+    with ``reference``, the item-level fields (identification, prior baselines)."""
     defense = Defense.parse(spec.defense)
     record = {
         "attack": spec.attack,
@@ -155,8 +173,8 @@ def make_trial(
         "sample_index": index,
         "seed": seed,
         "config_id": spec.config_id(),
-        **scores(rec, x, y, info, judge),
-        "best_iterate": best_scores(rec.best, x, y, info, judge),
+        **scores(rec, x, y, info, judge, reference),
+        "best_iterate": best_scores(rec.best, x, y, info, judge, reference),
         "relative_mismatch": relative_mismatch(obs.model, obs.gradients, rec.x, rec.target),
         "defense": str(defense),
         "privacy": privacy(defense),
@@ -200,6 +218,9 @@ def run_trials(
         public = data.public_split(spec.dataset, split.split or spec.split, root=data_root)
         check_public(spec, public)
     items = chosen_items(cell, len(split), seed)
+    reference = reference_of(spec.dataset, split, data_root)
+    if reference.public is None:
+        warn(f"the public split of {spec.dataset} is not on disk: no prior baselines")
     outputs = outputs or NoOutputs()
     with claim_folder(out_dir):
         log = RecordLog(out_dir / "records.jsonl", warn)
@@ -208,7 +229,14 @@ def run_trials(
         units = pending_units(cell, items, seed, lambda c, i: is_done(log, outputs, c, i, seed))
         execute = in_process(
             lambda u: run_unit(
-                spec, split, u.indices, seed, judge=judge, device=device, public=public
+                spec,
+                split,
+                u.indices,
+                seed,
+                judge=judge,
+                device=device,
+                public=public,
+                reference=reference,
             )
         )
         try:
