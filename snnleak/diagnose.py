@@ -59,7 +59,7 @@ def _victims(model: str, dataset: str, samples: int, seed: int, timesteps: int, 
     info = items.info
     for i in sample_order(len(items), seed)[:samples]:
         x, y = items[i]
-        victim = build_victim(spec.victim, info, victim_rng(seed, i, spec.victims))
+        victim = build_victim(spec.victim, info, victim_rng(seed, i, spec.victims, spec.broadcasts))
         obs = observe(victim, layout.as_batch(x, info.modality), torch.tensor([y]), info.modality)
         yield i, x, obs
 

@@ -43,12 +43,13 @@ def _field(record: dict, name: str, iterate: str) -> dict | None:
 
 def _items(records: list[dict], name: str, iterate: str = "last") -> list[dict]:
     """Every private item's entry of ``name`` (``identification`` or ``prior``) over the
-    records that have it (records written before these fields existed have none)."""
+    records that have it (records written before these fields existed have none), each with
+    the broadcast model its record attacked (``"broadcast"``; None for fresh victims)."""
     out = []
     for r in records:
         block = _field(r, name, iterate)
         if block:
-            out += block["items"]
+            out += [{**it, "broadcast": r.get("broadcast")} for it in block["items"]]
     return out
 
 
@@ -58,10 +59,14 @@ def measure(items: list[dict]) -> str:
 
 
 def top_k(records: list[dict], k: int, iterate: str = "last") -> Stat | None:
-    """The share (%) of private items identified within the first ``k`` of the pool."""
+    """The share (%) of private items identified within the first ``k`` of the pool; its CI
+    resamples the broadcast models, then the items, when the records span several."""
     items = _items(records, "identification", iterate)
     key = f"rank_{measure(items)}"
-    return Stat.of([100.0 * (it[key] <= k) for it in items if it.get(key) is not None])
+    items = [it for it in items if it.get(key) is not None]
+    return Stat.of(
+        [100.0 * (it[key] <= k) for it in items], groups=[it["broadcast"] for it in items]
+    )
 
 
 def chance(records: list[dict], k: int) -> float | None:

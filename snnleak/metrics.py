@@ -90,15 +90,53 @@ def l2(x_hat: torch.Tensor, x: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(x_hat.double() - x.double()))
 
 
+def _resample(rng, groups: list[np.ndarray], resamples: int) -> list[np.ndarray]:
+    """Two-stage bootstrap draws: the groups with replacement, then each drawn group's rows with
+    replacement (rows of ``[n, ...]`` arrays); one concatenated draw per resample."""
+    out = []
+    for _ in range(resamples):
+        picked = rng.integers(0, len(groups), len(groups))
+        out.append(
+            np.concatenate(
+                [g[rng.integers(0, len(g), len(g))] for g in map(groups.__getitem__, picked)]
+            )
+        )
+    return out
+
+
+def _split(v: np.ndarray, groups: Sequence | None) -> list[np.ndarray] | None:
+    """``v``'s rows per group (in first-seen order), or None for one group or none given."""
+    if groups is None or len(set(groups)) < 2:
+        return None
+    keys = list(dict.fromkeys(groups))
+    return [v[[i for i, g in enumerate(groups) if g == k]] for k in keys]
+
+
 def mean_ci(
-    values: Sequence[float], seed: int = 0, resamples: int = 2000, level: float = 0.95
+    values: Sequence[float],
+    seed: int = 0,
+    resamples: int = 2000,
+    level: float = 0.95,
+    groups: Sequence | None = None,
 ) -> tuple[float, float, float]:
-    """Mean with a percentile bootstrap confidence interval: ``(mean, low, high)``."""
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    """Mean with a percentile bootstrap confidence interval: ``(mean, low, high)``. With
+    ``groups`` (one key per value: the broadcast model a client's item was attacked on), the
+    bootstrap resamples the groups, then the values within each, so the interval covers the
+    variation between models as well as between items."""
+    kept = [
+        (x, None if groups is None else groups[i])
+        for i, x in enumerate(values)
+        if x is not None and math.isfinite(x)
+    ]
+    v = np.asarray([x for x, _ in kept], dtype=float)
     if len(v) == 0:
         return (math.nan, math.nan, math.nan)
     rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (resamples, len(v)))].mean(axis=1)
+    split = _split(v, None if groups is None else [g for _, g in kept])
+    if split is None:
+        means = v[rng.integers(0, len(v), (resamples, len(v)))].mean(axis=1)
+    else:
+        means = np.asarray([d.mean() for d in _resample(rng, split, resamples)])
     alpha = (1 - level) / 2
     return float(v.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
@@ -110,22 +148,30 @@ def paired_difference_ci(
     seed: int = 0,
     resamples: int = 2000,
     level: float = 0.95,
+    groups: Sequence | None = None,
 ) -> tuple[float, float, float]:
     """``stat(a) - stat(b)`` over paired values (item i of ``a`` beside item i of ``b``), with a
     percentile bootstrap interval that resamples the pairs together: ``(diff, low, high)``.
-    ``statistic``: ``"median"`` or ``"mean"``. Pairs with a missing value are left out."""
-    pairs = [
-        (x, y)
-        for x, y in zip(a, b, strict=True)
+    ``statistic``: ``"median"`` or ``"mean"``. Pairs with a missing value are left out. With
+    ``groups`` (one key per pair), the groups are resampled first, then the pairs in each."""
+    kept = [
+        ((x, y), None if groups is None else groups[i])
+        for i, (x, y) in enumerate(zip(a, b, strict=True))
         if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
     ]
-    if not pairs:
+    if not kept:
         return (math.nan, math.nan, math.nan)
     stat = {"median": np.median, "mean": np.mean}[statistic]
-    v = np.asarray(pairs, dtype=float)
+    v = np.asarray([p for p, _ in kept], dtype=float)
     rng = np.random.default_rng(seed)
-    picks = v[rng.integers(0, len(v), (resamples, len(v)))]  # [resamples, n, 2]
-    diffs = stat(picks[..., 0], axis=1) - stat(picks[..., 1], axis=1)
+    split = _split(v, None if groups is None else [g for _, g in kept])
+    if split is None:
+        picks = v[rng.integers(0, len(v), (resamples, len(v)))]  # [resamples, n, 2]
+        diffs = stat(picks[..., 0], axis=1) - stat(picks[..., 1], axis=1)
+    else:
+        diffs = np.asarray(
+            [stat(d[:, 0]) - stat(d[:, 1]) for d in _resample(rng, split, resamples)]
+        )
     alpha = (1 - level) / 2
     point = float(stat(v[:, 0]) - stat(v[:, 1]))
     return point, float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha))

@@ -52,10 +52,15 @@ class Stat:
     left_out: int = 0
 
     @staticmethod
-    def of(values: list, scale: float = 1.0) -> Stat | None:
-        present = [v for v in values if v is not None]
+    def of(values: list, scale: float = 1.0, groups: list | None = None) -> Stat | None:
+        """``values``' mean and CI; ``groups``: one key per value (the broadcast model), to
+        resample the models, then the values in each (:func:`snnleak.metrics.mean_ci`)."""
+        keep = [i for i, v in enumerate(values) if v is not None]
+        present = [values[i] for i in keep]
         left_out = sum(not math.isfinite(v) for v in present)
-        mean, low, high = metrics.mean_ci(present)
+        mean, low, high = metrics.mean_ci(
+            present, groups=None if groups is None else [groups[i] for i in keep]
+        )
         if math.isnan(mean):
             return None
         return Stat(scale * mean, scale * low, scale * high, left_out)

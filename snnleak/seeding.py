@@ -25,10 +25,16 @@ def trial_rng(seed: int, index: int, purpose: str) -> torch.Generator:
     return _rng(f"{seed}/{index}/{purpose}")
 
 
-def victim_rng(seed: int, index: int, victims: str = "fresh") -> torch.Generator:
-    """The generator of trial ``index``'s victim weights: its own (``fresh``), or the one model
-    every trial of the run shares (``round``: the clients of one federation round)."""
-    return _rng(f"{seed}/round/victim") if victims == "round" else trial_rng(seed, index, "victim")
+def victim_rng(
+    seed: int, index: int, victims: str = "fresh", broadcasts: int = 1
+) -> torch.Generator:
+    """The generator of trial ``index``'s victim weights: its own (``fresh``), or the broadcast
+    model of the round it is a client of (``round``): model ``index mod broadcasts``, the first
+    of which is the one model of a run with a single broadcast."""
+    if victims != "round":
+        return trial_rng(seed, index, "victim")
+    r = index % broadcasts
+    return _rng(f"{seed}/round/victim" if r == 0 else f"{seed}/round{r}/victim")
 
 
 def client_rng(seed: int, client: int, round_: int, purpose: str) -> torch.Generator:

@@ -468,7 +468,8 @@ def test_the_ablations_vary_the_public_set_of_the_learned_attacks_only():
 
 
 def test_the_observable_pick_reads_the_mismatch_and_the_bound_reads_the_truth():
-    from snnleak.reproduce.adaptive import best_by_ssim, observable_pick
+    from snnleak.attacks.picks import observable_pick
+    from snnleak.reproduce.adaptive import best_by_ssim
 
     def r(mismatch, ssim):
         return {"relative_mismatch": mismatch, "ssim": ssim}

@@ -166,6 +166,7 @@ LATER_DEFAULTS = {
     "smooth_forward": False,
     "victims": "fresh",
     "rehearsal": False,
+    "broadcasts": 1,
 }
 # public items the learned attacks keep out of every decoder fit (at most a quarter of the public
 # split): the attacker's own clients, on which it rehearses its attacks (`reproduce adaptive`)
@@ -209,8 +210,9 @@ class AttackSpec:
     aux_items: int = 0
     decoder: str = "mlp"  # Learning To Invert's MLP, or the ridge baseline
     # fresh: every trial attacks a victim of its own (the paper's protocol); round: every trial
-    # of a run is a client of one federation round, which shares one broadcast model
+    # of a run is a client of a federation round, which shares that round's broadcast model
     victims: str = "fresh"
+    broadcasts: int = 1  # round: the broadcast models the clients spread over (i mod this)
     # the trial attacks one of the attacker's own public items kept out of its decoders' fits
     # (learned.rehearsal_items), on the round's model: a rehearsal, not a client
     rehearsal: bool = False
@@ -244,6 +246,11 @@ class AttackSpec:
         _choice("--clamp", self.clamp, CLAMPS)
         _choice("--decoder", self.decoder, DECODERS)
         _choice("--victims", self.victims, VICTIM_PROTOCOLS)
+        b = self.broadcasts
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ConfigError(f"--broadcasts must be a positive integer, got {b!r}")
+        if b > 1 and self.victims != "round":
+            raise ConfigError(f"--broadcasts {b} needs --victims round (clients of rounds)")
         if isinstance(self.aux_items, bool) or not isinstance(self.aux_items, int):
             raise ConfigError(f"--aux-items must be an integer, got {self.aux_items!r}")
         if self.aux_items == 1 or self.aux_items < 0:
@@ -306,6 +313,10 @@ class AttackSpec:
             detach_reset=self.detach_reset,
             smooth_forward=self.smooth_forward,
         )
+
+    def broadcast_of(self, index: int) -> int | None:
+        """The broadcast model trial ``index`` attacks (``victims="round"``), else None."""
+        return index % self.broadcasts if self.victims == "round" else None
 
     def local_training(self):
         """The client's local training, or None for one full-batch step (FedSGD)."""

@@ -30,10 +30,11 @@ from pathlib import Path
 
 from snnleak import leakage, metrics
 from snnleak.attacks.config import MODELS, PAPER_ATTACKS
+from snnleak.attacks.picks import observable_pick, rehearsed_choice
 from snnleak.reporting import Stat, Table, attack_name, median, model_name
 from snnleak.reproduce import figures
 from snnleak.reproduce.plan import Cell
-from snnleak.reproduce.tables import asr_stat, cell_records, data_label, loss_ratio
+from snnleak.reproduce.tables import asr_stat, by_model, cell_records, data_label, loss_ratio
 
 PICK = "Observable pick"
 REHEARSED = "Rehearsed pick"
@@ -65,18 +66,6 @@ def records_by_item(cell: Cell, chosen: dict, seed: int, by_key: dict) -> dict[i
     return {r["sample_index"]: r for r in rs}
 
 
-def _mismatch(record: dict) -> float:
-    m = record.get("relative_mismatch")
-    return float("inf") if m is None else m
-
-
-def observable_pick(per_attack: dict[str, dict[int, dict]]) -> dict[int, dict]:
-    """Per item, among the attacks' records, the one with the lowest relative gradient
-    mismatch on the victim: what the attacker observes (no ground truth)."""
-    items = set().union(*(r.keys() for r in per_attack.values())) if per_attack else set()
-    return {i: min((rs[i] for rs in per_attack.values() if i in rs), key=_mismatch) for i in items}
-
-
 def best_by_ssim(per_attack: dict[str, dict[int, dict]]) -> dict[int, dict]:
     """Per item, the record closest to the truth by SSIM (ground truth: an upper bound)."""
     items = set().union(*(r.keys() for r in per_attack.values())) if per_attack else set()
@@ -86,40 +75,21 @@ def best_by_ssim(per_attack: dict[str, dict[int, dict]]) -> dict[int, dict]:
     }
 
 
-def rehearsed_choice(rehearsal: dict[str, dict[int, dict]]) -> str | None:
-    """The attack that did best on the attacker's rehearsal items by what the attacker is
-    after: the most items identified (top-1, against the rehearsal split), then the highest
-    median SSIM (the first listed on a tie); None without rehearsal records."""
-    scored = []
-    for order, (attack, recs) in enumerate(rehearsal.items()):
-        if not recs or any(r.get("ssim") is None for r in recs.values()):
-            continue
-        top1 = leakage.top_k(list(recs.values()), 1)
-        scored.append(
-            (
-                -1.0 if top1 is None else top1.mean,
-                median([r["ssim"] for r in recs.values()]),
-                -order,
-                attack,
-            )
-        )
-    return max(scored)[3] if scored else None
-
-
 def _gap(ann: dict[int, dict], snn: dict[int, dict]) -> tuple[Stat | None, Stat | None]:
     """ANN - SNN, paired by item: the gap in median SSIM, and in ASR (percentage points)."""
     items = sorted(set(ann) & set(snn))
     if not items:
         return None, None
+    groups = by_model([snn[i] for i in items])  # an item's ANN and SNN models share a round
     ssim = metrics.paired_difference_ci(
-        [ann[i]["ssim"] for i in items], [snn[i]["ssim"] for i in items], "median"
+        [ann[i]["ssim"] for i in items], [snn[i]["ssim"] for i in items], "median", groups=groups
     )
 
     def won(r: dict) -> float | None:
         return None if r.get("success") is None else 100.0 * r["success"]
 
     asr = metrics.paired_difference_ci(
-        [won(ann[i]) for i in items], [won(snn[i]) for i in items], "mean"
+        [won(ann[i]) for i in items], [won(snn[i]) for i in items], "mean", groups=groups
     )
     return tuple(None if d[0] != d[0] else Stat(*d) for d in (ssim, asr))
 
@@ -132,12 +102,12 @@ def _row(name: str, paper: str, label: str, model: str, rs: list[dict], gaps) ->
         model_name(model),
         len(rs),
         asr_stat(rs),
-        Stat.of([r["mse"] for r in rs]),
-        Stat.of([r["ssim"] for r in rs]),
+        Stat.of([r["mse"] for r in rs], groups=by_model(rs)),
+        Stat.of([r["ssim"] for r in rs], groups=by_model(rs)),
         median([r["ssim"] for r in rs]),
         f"{sum(r['ssim'] >= EXACT for r in rs)}/{len(rs)}",
         *leakage.id_cells(rs),
-        Stat.of([r["psnr"] for r in rs]),
+        Stat.of([r["psnr"] for r in rs], groups=by_model(rs)),
         loss_ratio(rs),
         median([r.get("relative_mismatch") for r in rs]),
         *gaps,
@@ -240,12 +210,14 @@ def _label(name: str, choice: str | None) -> str:
 def _protocol(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> str:
     """Where the victims' items and the public items come from, and the decoders' fits."""
     spec = cells[0].spec
-    victims = (
-        "every trial attacks a victim of its own (the paper's protocol)"
-        if spec.victims == "fresh"
-        else "every trial is a client of one federation round: one broadcast model per "
-        "(dataset, model)"
-    )
+    victims = "every trial attacks a victim of its own (the paper's protocol)"
+    if spec.victims == "round" and spec.broadcasts == 1:
+        victims = "every trial is a client of one federation round: one broadcast model per "
+        victims += "(dataset, model)"
+    elif spec.victims == "round":
+        victims = f"every trial is a client of one of {spec.broadcasts} federation rounds: "
+        victims += f"{spec.broadcasts} broadcast models per (dataset, model), whose variation "
+        victims += "the CIs cover (they resample the models, then the items)"
     spec = next((c.spec for c in cells if not c.spec.rehearsal), spec)
     text = f"Victims: {victims}; their items come from the {spec.split} split."
     rehearsal = [c for c in cells if c.spec.rehearsal]

@@ -19,6 +19,9 @@ class AdaptivePlan:
     datasets: tuple[str, ...] = ()  # a subset of Table IV's data (empty: all of it)
     split: str | None = None  # the victims' split (None: Table IV's); the public set: the other
     victims: str = "fresh"  # fresh: a victim per trial; round: one model, a round's clients
+    # round: the broadcast models (rounds), each with ``samples`` clients; the tables' CIs
+    # resample the models, then the items within them
+    broadcasts: int = 1
     decoder: str = "mlp"  # the learned attacks' decoder: Learning To Invert's MLP, or ridge
     # the attacker's own public items (kept out of every decoder fit) each attack also runs on,
     # on the clients' victims: the rehearsed pick chooses the attack that did best there
@@ -37,6 +40,7 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
             "datasets": list,
             "split": str,
             "victims": str,
+            "broadcasts": int,
             "decoder": str,
             "rehearse": int,
         },
@@ -47,6 +51,7 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
             "datasets": [],
             "split": None,
             "victims": "fresh",
+            "broadcasts": 1,
             "decoder": "mlp",
             "rehearse": 0,
         },
@@ -69,6 +74,11 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
             f"adaptive.rehearse must be 0 to {REHEARSAL_ITEMS} (the public items kept out of "
             f"the decoders' fits), got {a['rehearse']}"
         )
+    if a["broadcasts"] < 1 or (a["broadcasts"] > 1 and a["victims"] != "round"):
+        raise ConfigError(
+            f'adaptive.broadcasts must be 1, or more with victims = "round", got '
+            f"{a['broadcasts']} with victims = {a['victims']!r}"
+        )
     unknown = [x for x in a["attacks"] if x not in ATTACKS]
     if unknown or not a["attacks"]:
         raise ConfigError(
@@ -81,6 +91,7 @@ def parse_adaptive(section: dict, table4_data: tuple[str, ...]) -> AdaptivePlan:
         tuple(a["datasets"]),
         a["split"],
         a["victims"],
+        a["broadcasts"],
         a["decoder"],
         a["rehearse"],
     )

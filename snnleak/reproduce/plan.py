@@ -87,6 +87,7 @@ def table4_cell(
     iterations: int | None,
     split: str | None = None,
     victims: str = "fresh",
+    broadcasts: int = 1,
     decoder: str = "mlp",
     rehearsal: bool = False,
 ) -> Cell:
@@ -107,6 +108,7 @@ def table4_cell(
         loss_norm=opt.loss_norm,
         grnn_generator=p.grnn_generator,
         victims=victims,
+        broadcasts=broadcasts,
         decoder=decoder,
         rehearsal=rehearsal,
     )
@@ -257,12 +259,14 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
     """Table IV's data and victims under the paper's attacks and the adaptive ones: a paper
     attack keeps Table IV's budget and optimiser; an adaptive one its own defaults. With
     ``rehearse``, every attack also runs on that many of the attacker's own public items (the
-    rehearsal items no decoder trains on), on the clients' victims."""
+    rehearsal items no decoder trains on), on the clients' victims; with ``broadcasts``, the
+    clients of that many rounds (``samples`` each), the rehearsal items spread over them."""
     p, a = preset.table4, preset.adaptive
     datasets = [(paper, d) for paper, d in p.datasets if not a.datasets or d in a.datasets]
     split = a.split or p.split
     public = "train" if split == "test" else "test"
-    runs = [(split, a.samples, False)] + ([(public, a.rehearse, True)] if a.rehearse else [])
+    clients = a.samples * a.broadcasts
+    runs = [(split, clients, False)] + ([(public, a.rehearse, True)] if a.rehearse else [])
     return [
         table4_cell(
             preset,
@@ -276,6 +280,7 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
             iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else a.iterations,
             split=where,
             victims=a.victims,
+            broadcasts=a.broadcasts,
             decoder=a.decoder,
             rehearsal=rehearsal,
         )

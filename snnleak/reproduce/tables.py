@@ -43,8 +43,16 @@ def value(record: dict, name: str, iterate: str = "last"):
 
 
 def asr_stat(rs: list, iterate: str = "last") -> Stat | None:
-    wins = [value(r, "success", iterate) for r in rs]
-    return Stat.of([float(w) for w in wins if w is not None], 100)
+    """ASR (%) with its CI, which resamples the broadcast models, then the items, when the
+    records span several."""
+    known = [r for r in rs if value(r, "success", iterate) is not None]
+    wins = [float(value(r, "success", iterate)) for r in known]
+    return Stat.of(wins, 100, groups=by_model(known))
+
+
+def by_model(rs: list) -> list:
+    """The broadcast model of each record (None for fresh victims): the groups of a CI."""
+    return [r.get("broadcast") for r in rs]
 
 
 def loss_ratio(rs: list) -> float | None:

@@ -36,6 +36,7 @@ RECORD_FIELDS = (
     *KEY_FIELDS,
     "synthetic",
     "split",
+    "broadcast",
     "true_label",
     "recovered_label",
     "label_correct",

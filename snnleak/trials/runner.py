@@ -94,7 +94,9 @@ def run_unit(
     items = [client_batch(split, i, spec.batch, seed) for i in indices]
     observations = []
     for i, (x, y) in zip(indices, items, strict=True):
-        victim = build_victim(spec.victim, info, victim_rng(seed, i, spec.victims), device)
+        victim = build_victim(
+            spec.victim, info, victim_rng(seed, i, spec.victims, spec.broadcasts), device
+        )
         if spec.batch > 1:
             xb, label = x.to(device), torch.tensor(y, device=device)
         else:
@@ -172,6 +174,7 @@ def make_trial(
         "split": context["split"],
         "sample_index": index,
         "seed": seed,
+        "broadcast": spec.broadcast_of(index),
         "config_id": spec.config_id(),
         **scores(rec, x, y, info, judge, reference),
         "best_iterate": best_scores(rec.best, x, y, info, judge, reference),
