@@ -8,6 +8,7 @@ Inverting Gradients' Adam steps; ``None`` keeps each attack's own default.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from snnleak import data
 from snnleak.attacks.base import Attack
@@ -19,7 +20,7 @@ def _steps(spec: AttackSpec, name: str = "iterations") -> dict:
     return {} if spec.iterations is None else {name: spec.iterations}
 
 
-def _dlg(spec: AttackSpec, public) -> Attack:
+def _dlg(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.dlg import GradientInversion
 
     cfg = DLGConfig(
@@ -33,7 +34,7 @@ def _dlg(spec: AttackSpec, public) -> Attack:
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
 
 
-def _grnn(spec: AttackSpec, public) -> Attack:
+def _grnn(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.grnn import GRNN
 
     cfg = GRNNConfig(
@@ -56,19 +57,19 @@ def _proxy_config(spec: AttackSpec):
     )
 
 
-def _proxy(spec: AttackSpec, public) -> Attack:
+def _proxy(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.proxy import SmoothProxy
 
     return SmoothProxy(_proxy_config(spec))
 
 
-def _analytic(spec: AttackSpec, public) -> Attack:
+def _analytic(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
 
     return AnalyticInversion(AnalyticConfig(proxy=_proxy_config(spec)))
 
 
-def _inverting(spec: AttackSpec, public) -> Attack:
+def _inverting(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 
     return InvertingGradients(InvertingConfig(threshold=spec.threshold, **_steps(spec)))
@@ -94,7 +95,7 @@ def public_of(spec: AttackSpec, root=None) -> data.Split:
     return data.public_split(spec.dataset, spec.split, root=root)
 
 
-def _learned(spec: AttackSpec, public) -> Attack:
+def _learned(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.learned import LearnedConfig, LearnedInversion, fit_pool
 
     public = public if public is not None else public_of(spec)
@@ -105,10 +106,10 @@ def _learned(spec: AttackSpec, public) -> Attack:
         then_proxy=spec.attack == "learned-proxy",
         proxy=_proxy_config(spec),
     )
-    return LearnedInversion(cfg, public)
+    return LearnedInversion(cfg, public, cache)
 
 
-BUILDERS: dict[str, Callable[[AttackSpec, data.Split | None], Attack]] = {
+BUILDERS: dict[str, Callable[[AttackSpec, data.Split | None, Path | None], Attack]] = {
     "dlg": _dlg,
     "idlg": _dlg,
     "grnn": _grnn,
@@ -120,7 +121,10 @@ BUILDERS: dict[str, Callable[[AttackSpec, data.Split | None], Attack]] = {
 }
 
 
-def build_attack(spec: AttackSpec, public: data.Split | None = None) -> Attack:
+def build_attack(
+    spec: AttackSpec, public: data.Split | None = None, cache: Path | None = None
+) -> Attack:
     """The attack ``spec`` names. ``public``: the attacker's public split, which the learned
-    attacks train on (default: the other split of an embedded set)."""
-    return BUILDERS[spec.attack](spec, public)
+    attacks train on (default: the other split of an embedded set); ``cache``: a folder where
+    they keep their decoder fits across runs (None: in this process only)."""
+    return BUILDERS[spec.attack](spec, public, cache)

@@ -15,8 +15,9 @@ by the victim's matching loss.
 The decoder is fitted once per observed model and public set: every trial of the paper's
 single-gradient protocol has a victim of its own, so it is fitted per trial; updates observed on
 one model (the clients of a federation round, ``--victims round``) share one fit, cached in the
-process by the model's parameters. A fit draws from a generator seeded by that fingerprint, so
-it is the same whichever trial asks first.
+process by the model's parameters, and on disk when the attack is given a cache folder
+(:func:`fit_or_load`). A fit draws from a generator seeded by that fingerprint, so it is the
+same whichever trial asks first.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
@@ -109,17 +111,45 @@ def public_subset(available: int, n: int) -> torch.Tensor:
     return pool[torch.randperm(len(pool), generator=rng, device="cpu")[:n].sort().values]
 
 
+FIT_FORMAT = 1  # the layout of a fit on disk: a fit of another format is never read back
+
+
+def fit_or_load(cache: Path | None, key: tuple, fit) -> tuple[object, float, bool]:
+    """``(decoder, seconds, fitted_here)``: the fit of ``key`` from ``cache`` (a folder), or
+    ``fit()``'s, written there atomically. The key holds the observed model's fingerprint, the
+    public items and the decoder's configuration, so a rerun or a resumed study never refits
+    and never reads another model's decoder; a lock per key makes a second process wait for
+    the first one's fit instead of repeating it. ``seconds``: the fit's own time, when made."""
+    if cache is None:
+        return (*fit(), True)
+    from filelock import FileLock
+
+    from snnleak.io import save_atomic
+
+    name = hashlib.sha256(repr((FIT_FORMAT, key)).encode()).hexdigest()[:24]
+    path = Path(cache) / f"{name}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            blob = torch.load(path, weights_only=False)  # written by this function only
+            return blob["decoder"], blob["seconds"], False
+        decoder, seconds = fit()
+        save_atomic({"decoder": decoder, "seconds": seconds, "key": repr(key)}, path)
+    return decoder, seconds, True
+
+
 class LearnedInversion:
     name = "learned"
 
-    def __init__(self, config: LearnedConfig, aux) -> None:
-        """``aux``: the attacker's public split (``split[i] -> (item, label)``)."""
+    def __init__(self, config: LearnedConfig, aux, cache: Path | None = None) -> None:
+        """``aux``: the attacker's public split (``split[i] -> (item, label)``); ``cache``: a
+        folder that keeps the fits across runs and processes (:func:`fit_or_load`)."""
         if fit_pool(len(aux)) < config.aux_items:
             raise ConfigError(
                 f"learned inversion asks for {config.aux_items} public items, but the "
                 f"auxiliary split has {fit_pool(len(aux))} besides its rehearsal items"
             )
-        self.config, self.aux = config, aux
+        self.config, self.aux, self.cache = config, aux, cache
         self._fitted: dict[tuple, object] = {}  # (model fingerprint, B) -> its decoder
         self.fit_seconds = 0.0
 
@@ -131,20 +161,26 @@ class LearnedInversion:
             items = [self.aux[int(i)] for i in public_subset(len(self.aux), cfg.aux_items)]
             key = (model, _aux_key(items, cfg, batch))
             if key not in _LAST_FIT:
-                start = time.perf_counter()
-                updates, targets = public_updates(obs.model, items, obs.modality, batch)
-                if cfg.decoder == "ridge":
-                    decoder = RidgeDecoder(updates, targets, cfg.ridge)
-                else:
-                    rng = torch.Generator().manual_seed(int(model[0][:15], 16))
-                    decoder = MLPDecoder(updates, targets, cfg.mlp, rng)
-                seconds = time.perf_counter() - start
+                fit = lambda: self._fit(obs, items, model[0])  # noqa: E731
+                decoder, seconds, fitted = fit_or_load(self.cache, key, fit)
                 while len(_LAST_FIT) >= KEPT_FITS:
                     del _LAST_FIT[next(iter(_LAST_FIT))]
                 _LAST_FIT[key] = (decoder, seconds)
-                self.fit_seconds += seconds
+                self.fit_seconds += seconds if fitted else 0.0
             self._fitted = {model: _LAST_FIT[key]}
         return self._fitted[model][0]
+
+    def _fit(self, obs: Observation, items: list, fingerprint: str):
+        """One decoder fitted on ``items``' updates on the observed model, and its seconds."""
+        cfg = self.config
+        start = time.perf_counter()
+        updates, targets = public_updates(obs.model, items, obs.modality, obs.batch_size)
+        if cfg.decoder == "ridge":
+            decoder = RidgeDecoder(updates, targets, cfg.ridge)
+        else:
+            rng = torch.Generator().manual_seed(int(fingerprint[:15], 16))
+            decoder = MLPDecoder(updates, targets, cfg.mlp, rng)
+        return decoder, time.perf_counter() - start
 
     def details(self, obs: Observation) -> dict:
         """The public-set size, the decoder and its one fit's time, for the record."""

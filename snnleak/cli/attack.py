@@ -41,7 +41,7 @@ def _model_choice(value: str) -> str:
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where judge checkpoints live (default ~/.cache/snnleak).",
+    help="Where judge checkpoints and decoder fits live (default ~/.cache/snnleak).",
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @spec_options
@@ -71,6 +71,7 @@ def attack(
     from snnleak.io import claim_folder
     from snnleak.judges import JUDGES, load_judge
     from snnleak.models.victims import build_victim
+    from snnleak.reproduce.executor import decoder_cache
     from snnleak.seeding import trial_rng
     from snnleak.trials.loop import Cell, chosen_items
     from snnleak.trials.memory import check_memory
@@ -110,6 +111,7 @@ def attack(
             ),
             warn=echo,
             device=where,
+            decoder_cache=decoder_cache(cache_dir),
         )
     click.echo(summary_table(records))
     click.echo(f"records: {out_dir / 'records.jsonl'}")

@@ -97,6 +97,13 @@ def _resources(dataset: str, split_name: str, task: Task, device):
     return split, public, judge, reference
 
 
+def decoder_cache(cache_dir: Path | None) -> Path:
+    """Where a run's learned attacks keep their decoder fits: ``decoders/`` of its cache."""
+    from snnleak.io import cache_root
+
+    return Path(cache_dir or cache_root()) / "decoders"
+
+
 def run_task(task: Task) -> tuple[object, list]:
     """Run one unit with one torch thread; returns ``(unit, trials)``."""
     import torch
@@ -124,6 +131,7 @@ def run_task(task: Task) -> tuple[object, list]:
                 device=device,
                 public=public,
                 reference=reference,
+                decoder_cache=decoder_cache(task.cache_dir),
             )
     finally:
         torch.set_num_threads(threads)

@@ -73,6 +73,7 @@ def run_unit(
     device: torch.device = CPU,
     public: data.Split | None = None,
     reference: Reference | None = None,
+    decoder_cache: Path | None = None,
 ) -> list[Trial]:
     """Attack the items ``indices`` of ``split`` (together, as one batched computation, when
     there are several), each against its own freshly initialised victim.
@@ -83,11 +84,12 @@ def run_unit(
     each of those specs alone would give. Victims, updates and attacks run on ``device``; the
     metrics are computed on the CPU. ``public``: the attacker's public split (the learned
     attacks; default: the embedded set's other split). ``reference``: what the evaluation holds
-    each reconstruction against (:func:`reference_of`, built here when not given)."""
+    each reconstruction against (:func:`reference_of`, built here when not given);
+    ``decoder_cache``: where the learned attacks keep their decoder fits across runs."""
     if post_thresholds and spec.threshold is not None:
         raise ConfigError("post_thresholds needs a spec without its own threshold")
     info = split.info
-    attack = build_attack(spec, public)
+    attack = build_attack(spec, public, decoder_cache)
     reference = reference or reference_of(spec.dataset, split)
     defense = Defense.parse(spec.defense)
     start = time.perf_counter()
@@ -207,12 +209,14 @@ def run_trials(
     bar: Callable | None = None,
     warn: Callable[[str], None] = print,
     device: torch.device = CPU,
+    decoder_cache: Path | None = None,
 ) -> list[dict]:
     """Run ``samples`` trials through the one resumable loop: claim ``out_dir``, skip the trials
     done there, append each new record to ``out_dir/records.jsonl`` (after its ``outputs``)
     as it finishes. ``batch_trials`` > 1 runs that many DLG/iDLG trials together as one
     batched computation, in fixed slices (a resumed run computes the same batches).
-    ``bar(total, initial)`` makes a progress bar (``update``, ``close``)."""
+    ``bar(total, initial)`` makes a progress bar (``update``, ``close``); ``decoder_cache``: as
+    :func:`run_unit`'s."""
     cell = Cell(spec, samples, batch_trials)
     split = split if split is not None else data.load(spec.dataset, spec.split, root=data_root)
     check_memory(spec, split.info, min(batch_trials, samples))
@@ -240,6 +244,7 @@ def run_trials(
                 device=device,
                 public=public,
                 reference=reference,
+                decoder_cache=decoder_cache,
             )
         )
         try:
