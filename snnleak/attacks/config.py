@@ -59,7 +59,9 @@ SPLITS = ("train", "test")
 # when DLG/iDLG keep image dummies in [0, 1]: once, on the final iterate (DLG's code), or after
 # every optimiser step (snnleak.attacks.thresholding says why "step" stalls L-BFGS)
 CLAMPS = ("final", "step")
-DECODERS = ("mlp", "ridge")  # the learned attacks' decoder
+# the learned attacks' decoder: Learning To Invert's MLP on the update, its ridge baseline, or
+# an MLP on the exact last-layer features the update gives (batch 1, images)
+DECODERS = ("mlp", "ridge", "features")
 VICTIM_PROTOCOLS = ("fresh", "round")  # a victim per trial, or one per run (a round's clients)
 NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
 SURROGATE_FAMILIES = tuple(SURROGATES)  # ATan everywhere; the others on the reference backend
@@ -289,7 +291,14 @@ class AttackSpec:
 
         self.local_training()  # checks the values
         _choice("--update-attack", self.update_attack, UPDATE_ATTACKS)
-        if self.batch > 1 and data.get_dataset(self.dataset).modality != "image":
+        image = data.get_dataset(self.dataset).modality == "image"
+        features = self.decoder == "features" and self.attack in PUBLIC_DATA_ATTACKS
+        if features and (self.batch > 1 or not image):
+            raise ConfigError(
+                "--decoder features reads one image's features off the update: run it with "
+                "--batch 1 on image data, or use --decoder mlp"
+            )
+        if self.batch > 1 and not image:
             raise ConfigError("--batch > 1 is built for image data; run event data with --batch 1")
         if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int):
             raise ConfigError(f"--timesteps must be an integer, got {self.timesteps!r}")

@@ -26,6 +26,7 @@ matches items to the private ones by least MSE, whatever their order.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -143,6 +144,49 @@ class MLPSettings:
     batch: int = 64
     patience: int = 10  # epochs without a better held-out loss before stopping
     held_out: float = 0.1  # the fraction of public items early stopping watches
+    layers: int = 1  # hidden layers of ``hidden`` ReLU units
+    schedule: str = "constant"  # the learning rate: constant, or one cycle peaking at ``lr``
+
+
+# the features decoder's MLP: two hidden layers of 1,500, one-cycle Adam over 30 epochs
+FEATURES_MLP = MLPSettings(
+    hidden=1500,
+    epochs=30,
+    lr=2e-3,
+    weight_decay=0.0,
+    batch=128,
+    patience=30,
+    layers=2,
+    schedule="onecycle",
+)
+
+
+def public_features(
+    model: nn.Module, items: list[tuple[torch.Tensor, int]], classes: int, chunk: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inputs [n, D + classes], items [n, C*H*W])``: each public image's last-layer input on
+    ``model`` (what :func:`~snnleak.attacks.analytic.observed_features` reads off a client's
+    update exactly) beside its one-hot label, and the image, flattened. Forward passes only,
+    ``chunk`` items at a time."""
+    from snnleak.attacks.analytic import model_features
+
+    model.train()
+    ref = next(model.parameters())
+    x = torch.stack([x for x, _ in items]).to(ref.device, ref.dtype)
+    y = torch.tensor([y for _, y in items], device=ref.device)
+    with torch.no_grad():
+        h = torch.cat(
+            [
+                model_features(model, x[s : s + chunk], len(x[s : s + chunk]))
+                for s in range(0, len(x), chunk)
+            ]
+        )
+    return feature_input(h, y, classes), x.flatten(1)
+
+
+def feature_input(h: torch.Tensor, labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """The features decoder's input: features ``[n, D]`` beside one-hot labels."""
+    return torch.cat([h, F.one_hot(labels, classes).to(h.dtype)], 1)
 
 
 class MLPDecoder:
@@ -166,16 +210,18 @@ class MLPDecoder:
         torch_seed = int(torch.randint(0, 2**62, (1,), generator=rng, device="cpu"))
         with torch.random.fork_rng(devices=[]), torch.device("cpu"):
             torch.manual_seed(torch_seed)
-            net = nn.Sequential(
-                nn.Linear(z.shape[1], settings.hidden),
-                nn.ReLU(),
-                nn.Linear(settings.hidden, t.shape[1]),
-                nn.Sigmoid(),
-            )
+            widths = [z.shape[1]] + [settings.hidden] * settings.layers
+            pairs = itertools.pairwise(widths)
+            hidden = [m for a, b in pairs for m in (nn.Linear(a, b), nn.ReLU())]
+            net = nn.Sequential(*hidden, nn.Linear(settings.hidden, t.shape[1]), nn.Sigmoid())
         self.net = net.to(z.device)
         opt = torch.optim.Adam(
             self.net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         )
+        schedule = None
+        if settings.schedule == "onecycle":
+            steps = settings.epochs * -(-len(train) // settings.batch)
+            schedule = torch.optim.lr_scheduler.OneCycleLR(opt, settings.lr, total_steps=steps)
         best, best_state, waited = float("inf"), None, 0
         self.epochs = 0
         for _ in range(settings.epochs):
@@ -189,6 +235,8 @@ class MLPDecoder:
                 loss.backward()
                 with torch.device("cpu"):  # torch < 2.12 makes Adam's counter on the default
                     opt.step()
+                if schedule is not None:
+                    schedule.step()
             self.net.eval()
             with torch.no_grad():
                 held = float(F.mse_loss(self.net(z[val]), t[val]))

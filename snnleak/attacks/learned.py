@@ -7,7 +7,15 @@ default all, of the split the victims' items are not from, less its rehearsal it
 :func:`rehearsal_items`). For each public item it computes the
 update the observed model would send, and fits a decoder from update to item
 (:mod:`snnleak.attacks.decoders`): Learning To Invert's MLP (``decoder="mlp"``, the default) or
-a ridge regression (``"ridge"``, the baseline). Applied to the observed update it gives a
+a ridge regression (``"ridge"``, the baseline).
+
+``decoder="features"`` decodes what the update gives exactly instead of its raw, loss-scaled
+coordinates: for a batch of one, the last layer's input (the time-averaged spike counts of an
+SNN's last hidden layer), :math:`h = (\partial\ell/\partial W)[k] / (\partial\ell/\partial
+b)[k]` (:func:`~snnleak.attacks.analytic.observed_features`), beside the label iDLG reads.
+Its pairs need forward passes only, so the public items are multiplied by seeded deformations
+(:mod:`snnleak.attacks.augment`) and a wider MLP is trained on them (two hidden layers of
+1,500, one-cycle Adam). Applied to the observed update it gives a
 reconstruction on its own (``"learned"``); as the start of the smooth proxy
 (:mod:`snnleak.attacks.proxy`) it gives the pipeline ``"learned-proxy"``, whose stages hand over
 by the victim's matching loss.
@@ -30,8 +38,18 @@ from pathlib import Path
 import torch
 
 from snnleak import layout
+from snnleak.attacks.analytic import observed_features
+from snnleak.attacks.augment import augmented
 from snnleak.attacks.config import DECODERS, REHEARSAL_ITEMS
-from snnleak.attacks.decoders import MLPDecoder, MLPSettings, RidgeDecoder, public_updates
+from snnleak.attacks.decoders import (
+    FEATURES_MLP,
+    MLPDecoder,
+    MLPSettings,
+    RidgeDecoder,
+    feature_input,
+    public_features,
+    public_updates,
+)
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
@@ -46,6 +64,8 @@ class LearnedConfig:
     decoder: str = "mlp"
     ridge: float = 1e-2  # relative to the mean squared feature
     mlp: MLPSettings = field(default_factory=MLPSettings)
+    features_mlp: MLPSettings = FEATURES_MLP  # the features decoder's MLP
+    augment: int = 7  # the features decoder: deformed copies of each public item (augment.py)
     then_proxy: bool = False
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
@@ -76,7 +96,10 @@ KEPT_FITS = 4  # observed models whose decoders are kept (learned, learned-proxy
 
 
 def _aux_key(items: list, config: LearnedConfig, batch: int) -> str:
-    h = hashlib.sha256(repr((config.decoder, config.ridge, config.mlp, batch)).encode())
+    settings = (config.decoder, config.ridge, config.mlp, batch)
+    if config.decoder == "features":
+        settings = (config.decoder, config.features_mlp, config.augment)
+    h = hashlib.sha256(repr(settings).encode())
     for x, y in items:
         h.update(x.detach().cpu().contiguous().numpy().tobytes())
         h.update(str(int(y)).encode())
@@ -174,12 +197,17 @@ class LearnedInversion:
         """One decoder fitted on ``items``' updates on the observed model, and its seconds."""
         cfg = self.config
         start = time.perf_counter()
-        updates, targets = public_updates(obs.model, items, obs.modality, obs.batch_size)
-        if cfg.decoder == "ridge":
-            decoder = RidgeDecoder(updates, targets, cfg.ridge)
+        rng = torch.Generator().manual_seed(int(fingerprint[:15], 16))
+        if cfg.decoder == "features":
+            items = augmented(items, cfg.augment)
+            inputs, targets = public_features(obs.model, items, obs.num_classes)
+            decoder = MLPDecoder(inputs, targets, cfg.features_mlp, rng)
         else:
-            rng = torch.Generator().manual_seed(int(fingerprint[:15], 16))
-            decoder = MLPDecoder(updates, targets, cfg.mlp, rng)
+            updates, targets = public_updates(obs.model, items, obs.modality, obs.batch_size)
+            if cfg.decoder == "ridge":
+                decoder = RidgeDecoder(updates, targets, cfg.ridge)
+            else:
+                decoder = MLPDecoder(updates, targets, cfg.mlp, rng)
         return decoder, time.perf_counter() - start
 
     def details(self, obs: Observation) -> dict:
@@ -199,6 +227,9 @@ class LearnedInversion:
         their labels (:mod:`snnleak.attacks.decoders`)."""
         decoder = self.decoder_for(obs)
         update = torch.cat([g.reshape(-1) for g in obs.gradients])
+        if self.config.decoder == "features":  # the exact features and the label, read off it
+            label = infer_label(obs)
+            update = feature_input(observed_features(obs)[None], label, obs.num_classes)[0]
         shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
         x = decoder(update).reshape(shape).to(obs.gradients[0].dtype)
         return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)

@@ -131,7 +131,9 @@ OPTIONS = [
         type=click.Choice(DECODERS),
         default="mlp",
         show_default=True,
-        help="learned, learned-proxy: Learning To Invert's MLP, or the ridge baseline.",
+        help="learned, learned-proxy: Learning To Invert's MLP on the update, its ridge "
+        "baseline, or features: an MLP on the exact last-layer features the update gives, "
+        "trained on deformed public items (batch 1).",
     ),
     click.option("--victim-init", type=click.Choice(INITS), default="dlg", help="DLG's or torch's"),
     click.option(
