@@ -141,14 +141,6 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gpu_devices(device: torch.device) -> list[torch.device]:
-    """The GPUs one worker each may use: all of them for a bare ``cuda`` request, else the one
-    named (or none on the CPU)."""
-    if device.type != "cuda":
-        return []
-    return [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
-
-
 @contextlib.contextmanager
 def on_cpu() -> Iterator[None]:
     """Build modules here: their initial draws come from the CPU generators, as on every

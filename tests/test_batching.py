@@ -38,8 +38,8 @@ def test_a_plan_without_a_device_slices_as_the_cpu():
 
 def test_auto_fits_the_memory():
     from snnleak.attacks import AttackSpec
+    from snnleak.data import info_of
     from snnleak.reproduce.batching import MEMORY_SHARE
-    from snnleak.reproduce.cost import info_of
     from snnleak.trials.memory import step_memory
 
     spec = AttackSpec("dlg", "snn", "digits")
@@ -104,3 +104,22 @@ def test_auto_runs_learned_attacks_on_fresh_victims_one_at_a_time():
         assert batch_of(setting, 32, AttackSpec("learned", "snn", "digits", victims="round")) > 1
         assert batch_of(setting, 32, AttackSpec("analytic", "snn", "digits")) > 1
     assert batch_of(4, 32, AttackSpec("learned-proxy", "snn", "digits")) == 4
+
+
+def test_planning_knows_the_real_sets_shapes_without_reading_them():
+    from snnleak import data
+
+    for name, shape, classes in (("mnist", (1, 28, 28), 10), ("dvsgesture", (20, 2, 128, 128), 11)):
+        info = data.info_of(name)  # no root given: a real set is never read here
+        assert (info.input_shape, info.num_classes) == (shape, classes)
+    assert data.info_of("digits") == data.load("digits", "test").info
+
+
+def test_the_experiments_scripts_import():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "experiments" / "paper_cost.py"
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

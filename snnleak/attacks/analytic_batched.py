@@ -16,11 +16,12 @@ import torch
 from snnleak.attacks.analytic import AnalyticConfig, observed_features
 from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.graphs import graphed
-from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
+from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import initial_dummy
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons, stage_lbfgs
 from snnleak.attacks.proxy_batched import reconstruct_batched as proxy_batched
 from snnleak.attacks.proxy_batched import trial_tv
+from snnleak.attacks.rows import take_rows
 from snnleak.threat import Observation, Reconstruction
 
 

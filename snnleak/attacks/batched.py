@@ -22,8 +22,9 @@ from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.graphs import graphed
 from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import BatchedLBFGS, take_rows
+from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
+from snnleak.attacks.rows import take_rows
 from snnleak.errors import ConfigError
 from snnleak.gradients import layer_weights
 from snnleak.models.stacked import StackedLeNet

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import torch
 
-from snnleak.attacks.lbfgs import Evaluate
+from snnleak.attacks.rows import Evaluate
 from snnleak.device import cuda_options
 from snnleak.errors import SnnleakError, first_line
 

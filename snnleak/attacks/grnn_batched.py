@@ -23,8 +23,8 @@ from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import where_rows
 from snnleak.attacks.priors import grnn_total_variation
+from snnleak.attacks.rows import where_rows
 from snnleak.threat import Observation, Reconstruction
 
 

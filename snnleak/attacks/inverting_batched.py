@@ -22,10 +22,10 @@ from snnleak.attacks.batched import (
 from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.inverting import InvertingConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import where_rows
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons
 from snnleak.attacks.proxy_batched import trial_tv
+from snnleak.attacks.rows import where_rows
 from snnleak.device import on_cpu
 from snnleak.threat import Observation, Reconstruction
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from snnleak.attacks import thresholding
-from snnleak.attacks.lbfgs import where_rows
+from snnleak.attacks.rows import where_rows
 from snnleak.threat import Reconstruction
 
 STALL_RATIO = 0.5  # final/initial above this: the optimisation did not get anywhere

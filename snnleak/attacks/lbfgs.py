@@ -19,61 +19,15 @@ tested in float64).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from snnleak.attacks.config import LBFGSConfig
+from snnleak.attacks.rows import Evaluate, cubic_interpolate, dot, maximum, minimum, where_rows
 
 # torch's strong-Wolfe constants
 C1, C2 = 1e-4, 0.9
 # a trial's phase within a step: the evaluation it waits for, or done
 START, PLAIN, BRACKET, ZOOM, DONE = range(5)
-
-# evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` (indices) at their rows
-# of v; rows None: every trial
-Evaluate = Callable[[torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
-
-
-def take_rows(t: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-    """The rows ``rows`` (indices) of ``t``, as an :data:`Evaluate` is asked for them; all of
-    ``t`` when ``rows`` is None."""
-    return t if rows is None else t.index_select(0, rows)
-
-
-def where_rows(mask: torch.Tensor, a, b):
-    """``torch.where`` with a ``[K]`` mask over the rows of ``a`` (broadcast over its trailing
-    dimensions): each trial's row from ``a`` where its mask is set, else from ``b``."""
-    if isinstance(a, torch.Tensor):
-        mask = mask.reshape(mask.shape + (1,) * (a.dim() - 1))
-    return torch.where(mask, a, b)
-
-
-def _max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(b > a, b, a)  # Python's max(a, b): a NaN in a stays
-
-
-def _min(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(b < a, b, a)  # Python's min(a, b)
-
-
-def cubic_interpolate(x1, f1, g1, x2, f2, g2, lo=None, hi=None) -> torch.Tensor:
-    """torch's ``_cubic_interpolate`` on ``[K]`` tensors: the minimiser of the cubic through
-    (x1, f1, g1) and (x2, f2, g2) within [lo, hi] (default: between x1 and x2)."""
-    if lo is None:
-        lo = torch.where(x1 <= x2, x1, x2)
-        hi = torch.where(x1 <= x2, x2, x1)
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
-    d2 = d2_square.clamp(min=0).sqrt()
-    forward = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-    backward = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-    min_pos = torch.where(x1 <= x2, forward, backward)
-    return torch.where(d2_square >= 0, _min(_max(min_pos, lo), hi), (lo + hi) / 2.0)
-
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vecdot(a, b)
 
 
 class BatchedLBFGS:
@@ -221,7 +175,7 @@ class _StepState:
         flat_grad = self.flat_grad
         y = flat_grad - opt.prev_flat_grad
         s = opt.d * opt.t[:, None]
-        ys = _dot(y, s)
+        ys = dot(y, s)
         push = go & ~first & (ys > 1e-10)
         opt.pairs_bound += 1
         opt._grow()
@@ -230,7 +184,7 @@ class _StepState:
         opt.dirs[rows, slot] = where_rows(push, y, opt.dirs[rows, slot])
         opt.stps[rows, slot] = where_rows(push, s, opt.stps[rows, slot])
         opt.ro[rows, slot] = torch.where(push, 1.0 / ys, opt.ro[rows, slot])
-        opt.h_diag = torch.where(push, ys / _dot(y, y), opt.h_diag)
+        opt.h_diag = torch.where(push, ys / dot(y, y), opt.h_diag)
         opt.head = torch.where(push, (opt.head + 1) % cfg.history_size, opt.head)
         opt.count = torch.where(push, (opt.count + 1).clamp(max=cfg.history_size), opt.count)
         # the two-loop recursion, newest pair first, over the slots any trial may hold: each
@@ -246,20 +200,20 @@ class _StepState:
         q = flat_grad.neg()
         al = []
         for j in range(n_pairs):
-            a = torch.where(valid[j], _dot(stps[j], q) * ro[j], 0)
+            a = torch.where(valid[j], dot(stps[j], q) * ro[j], 0)
             q = q - a[:, None] * dirs[j]
             al.append(a)
         r = q * opt.h_diag[:, None]
         for j in reversed(range(n_pairs)):
-            be = _dot(dirs[j], r) * ro[j]
+            be = dot(dirs[j], r) * ro[j]
             r = r + torch.where(valid[j], al[j] - be, 0)[:, None] * stps[j]
         d = torch.where(first[:, None], flat_grad.neg(), r)
         opt.d = where_rows(go, d, opt.d)
         opt.prev_flat_grad = where_rows(go, flat_grad, opt.prev_flat_grad)
         opt.prev_loss = torch.where(go, self.loss, opt.prev_loss)
-        t_first = _min(torch.ones_like(opt.t), 1.0 / flat_grad.abs().sum(1)) * cfg.lr
+        t_first = minimum(torch.ones_like(opt.t), 1.0 / flat_grad.abs().sum(1)) * cfg.lr
         opt.t = torch.where(go, torch.where(first, t_first, cfg.lr), opt.t)
-        gtd = _dot(flat_grad, opt.d)
+        gtd = dot(flat_grad, opt.d)
         flat = go & (gtd > -cfg.tolerance_change)
         self._finish(flat)
         go = go & ~flat
@@ -310,7 +264,7 @@ class _StepState:
         opt = self.opt
         t, d = opt.t, opt.d
         zeros, ones = torch.zeros_like(self.low), torch.ones_like(self.low)
-        gtd_new = _dot(g_new, d)
+        gtd_new = dot(g_new, d)
         armijo_fails = f_new > self.f + C1 * t * self.gtd
         curvature = gtd_new.abs() <= -C2 * self.gtd
         # bracketing (torch's first loop)
@@ -369,9 +323,9 @@ class _StepState:
             self.bt[:, 0], self.bf[:, 0], self.bgtd[:, 0],
             self.bt[:, 1], self.bf[:, 1], self.bgtd[:, 1],
         )  # fmt: skip
-        b_max, b_min = _max(self.bt[:, 0], self.bt[:, 1]), _min(self.bt[:, 0], self.bt[:, 1])
+        b_max, b_min = maximum(self.bt[:, 0], self.bt[:, 1]), minimum(self.bt[:, 0], self.bt[:, 1])
         eps = 0.1 * (b_max - b_min)
-        near = _min(b_max - t_zoom, t_zoom - b_min) < eps
+        near = minimum(b_max - t_zoom, t_zoom - b_min) < eps
         at_edge = self.insuf | (t_zoom >= b_max) | (t_zoom <= b_min)
         moved = torch.where(
             (t_zoom - b_max).abs() < (t_zoom - b_min).abs(), b_max - eps, b_min + eps

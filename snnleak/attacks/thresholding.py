@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 
 from snnleak.attacks.config import Thresholding
-from snnleak.attacks.lbfgs import where_rows
+from snnleak.attacks.rows import where_rows
 
 HALVINGS = 8  # step halvings tried by projected_search before it keeps the previous iterate
 

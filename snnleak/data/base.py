@@ -126,3 +126,6 @@ class DatasetSpec:
     load: Callable[[LoadRequest], Split]
     summary: str
     alternative: str | None = None  # the embedded set to use offline, for real sets
+    # a real set's item shape and classes, known without reading it (the paper's shapes)
+    shape: tuple[int, ...] | None = None
+    classes: int | None = None

@@ -42,14 +42,6 @@ def atan_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return (alpha / 2) / (1 + kx * kx)
 
 
-def atan_grad2(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """sigma''(x) = -alpha * kappa^2 * x / (1 + (kappa x)^2)^2."""
-    kappa = math.pi / 2 * alpha
-    kx = kappa * x
-    d = 1 + kx * kx
-    return -alpha * kappa * kappa * x / (d * d)
-
-
 def atan_primitive(x: torch.Tensor, alpha: float) -> torch.Tensor:
     """The smooth ATan: atan(pi*alpha*x/2)/pi + 1/2, whose derivative is exactly sigma'."""
     return torch.atan((math.pi / 2 * alpha) * x) / math.pi + 0.5

@@ -6,7 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnleak import data
-from snnleak.attacks.config import ATTACKS, ENCODINGS, INITS, SURROGATE_FAMILIES, VICTIM_PROTOCOLS
+from snnleak.attacks.config import (
+    ATTACKS,
+    ENCODINGS,
+    INITS,
+    PUBLIC_DATA_ATTACKS,
+    SURROGATE_FAMILIES,
+    VICTIM_PROTOCOLS,
+)
 from snnleak.errors import ConfigError
 from snnleak.reproduce.sections import dataset_name, take
 
@@ -89,3 +96,37 @@ def parse_ablations(table: dict) -> AblationPlan:
     lists = {k: tuple(dict.fromkeys(a[k])) for k in ABLATION_LISTS}
     lists["alphas"] = tuple(float(v) for v in lists["alphas"])
     return AblationPlan(a["dataset"], a["samples"], **lists, split=a["split"], victims=a["victims"])
+
+
+BASE_VICTIM = {
+    "timesteps": 20,
+    "neuron": "if",
+    "surrogate_alpha": 2.0,
+    "surrogate": "atan",
+    "encoding": "direct",
+    "victim_init": "dlg",
+    "detach_reset": False,
+    "smooth_forward": False,
+    "aux_items": 0,  # the learned attacks' public items (0: all): an attacker's factor
+}
+
+
+def ablation_points(a: AblationPlan) -> list[tuple[str, object, dict]]:
+    """(factor, value, settings): one factor at a time away from BASE_VICTIM (the victim's
+    settings, and the public-set size of the learned attacks); the base itself appears once per
+    factor, so every factor's row set is complete."""
+    points = [("T", t, {**BASE_VICTIM, "timesteps": t}) for t in a.timesteps]
+    points += [("neuron", n.upper(), {**BASE_VICTIM, "neuron": n}) for n in a.neurons]
+    points += [("alpha", al, {**BASE_VICTIM, "surrogate_alpha": al}) for al in a.alphas]
+    points += [("surrogate", f, {**BASE_VICTIM, "surrogate": f}) for f in a.surrogates]
+    points += [("encoding", e, {**BASE_VICTIM, "encoding": e}) for e in a.encodings]
+    points += [("init", i, {**BASE_VICTIM, "victim_init": i}) for i in a.inits]
+    points += [("reset", r, {**BASE_VICTIM, "detach_reset": r == "detached"}) for r in a.resets]
+    points += [("forward", f, {**BASE_VICTIM, "smooth_forward": f == "smooth"}) for f in a.forwards]
+    points += [("public items", n, {**BASE_VICTIM, "aux_items": n}) for n in a.public_items]
+    return points
+
+
+def ablation_applies(attack: str, factor: str) -> bool:
+    """The public-set size is a factor of the attacks that use public data alone."""
+    return factor != "public items" or attack in PUBLIC_DATA_ATTACKS

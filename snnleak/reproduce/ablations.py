@@ -20,7 +20,8 @@ from pathlib import Path
 from snnleak import leakage
 from snnleak.reporting import Stat, Table, attack_name
 from snnleak.reproduce import figures
-from snnleak.reproduce.plan import BASE_VICTIM, Cell, ablation_applies, ablation_points
+from snnleak.reproduce.ablation_plan import BASE_VICTIM, ablation_applies, ablation_points
+from snnleak.reproduce.plan import Cell
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import asr_stat, cell_records, loss_ratio
 
@@ -36,7 +37,7 @@ def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
 
 def rows_of(preset: Preset, cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> list:
     rows, base = [], []
-    for factor, value, victim in ablation_points(preset):
+    for factor, value, victim in ablation_points(preset.ablations):
         for attack in preset.ablations.attacks:
             if not ablation_applies(attack, factor):
                 continue

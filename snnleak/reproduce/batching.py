@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from snnleak import data
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS, AttackSpec
 from snnleak.device import cuda_options
 from snnleak.models.lenet import feature_size
@@ -58,9 +59,7 @@ class AutoBatch:
 
     def for_spec(self, spec: AttackSpec, info=None) -> int:
         """K for ``spec``'s cell (``info``: its data, when loaded already)."""
-        from snnleak.reproduce.cost import info_of
-
-        info = info or info_of(spec.dataset)
+        info = info or data.info_of(spec.dataset)
         large = feature_size(info.input_shape[-3:]) * info.num_classes > CPU_LARGE
         if not self.gpu and (large or info.modality == "events"):
             return 1

@@ -35,14 +35,6 @@ from snnleak.reproduce.plan import cells_for
 from snnleak.reproduce.preset import Preset
 from snnleak.seeding import trial_rng
 
-# the paper's data, for the real sets that need not be on this machine
-REAL_SHAPES = {
-    "mnist": ((1, 28, 28), 10, "image"),
-    "cifar100": ((3, 32, 32), 100, "image"),
-    "lfw": ((3, 32, 32), 5749, "image"),
-    "dvsgesture": ((20, 2, 128, 128), 11, "events"),
-}
-
 
 @dataclass(frozen=True)
 class CostRow:
@@ -63,14 +55,6 @@ class CostRow:
     @property
     def device_hours(self) -> float:
         return self.seconds_per_step * self.steps * self.trials / 3600
-
-
-def info_of(dataset: str) -> data.DatasetInfo:
-    if dataset in REAL_SHAPES:
-        shape, classes, modality = REAL_SHAPES[dataset]
-        names = tuple(str(i) for i in range(classes))
-        return data.DatasetInfo(dataset, shape, classes, names, modality, False, "shape only")
-    return data.load(dataset, "test").info
 
 
 def steps_of(spec: AttackSpec) -> int:
@@ -135,7 +119,7 @@ def estimate(
     try:
         for cell in cells:
             spec = cell.spec
-            info = info_of(spec.dataset)
+            info = data.info_of(spec.dataset)
             k = cell.batch_trials
             key = (_kind(spec), info.input_shape, k)
             if key not in timed:

@@ -15,12 +15,12 @@ from snnleak.attacks.config import (
     LOSS_NORMS,
     MODELS,
     PAPER_ATTACKS,
-    PUBLIC_DATA_ATTACKS,
     AttackSpec,
     LBFGSConfig,
     Thresholding,
 )
 from snnleak.errors import ConfigError
+from snnleak.reproduce.ablation_plan import ablation_applies, ablation_points
 from snnleak.reproduce.batching import batch_of
 from snnleak.reproduce.preset import Optimiser, Preset
 from snnleak.trials.loop import Cell
@@ -291,48 +291,13 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
     ]
 
 
-BASE_VICTIM = {
-    "timesteps": 20,
-    "neuron": "if",
-    "surrogate_alpha": 2.0,
-    "surrogate": "atan",
-    "encoding": "direct",
-    "victim_init": "dlg",
-    "detach_reset": False,
-    "smooth_forward": False,
-    "aux_items": 0,  # the learned attacks' public items (0: all): an attacker's factor
-}
-
-
-def ablation_points(preset: Preset) -> list[tuple[str, object, dict]]:
-    """(factor, value, settings): one factor at a time away from BASE_VICTIM (the victim's
-    settings, and the public-set size of the learned attacks); the base itself appears once per
-    factor, so every factor's row set is complete."""
-    a = preset.ablations
-    points = [("T", t, {**BASE_VICTIM, "timesteps": t}) for t in a.timesteps]
-    points += [("neuron", n.upper(), {**BASE_VICTIM, "neuron": n}) for n in a.neurons]
-    points += [("alpha", al, {**BASE_VICTIM, "surrogate_alpha": al}) for al in a.alphas]
-    points += [("surrogate", f, {**BASE_VICTIM, "surrogate": f}) for f in a.surrogates]
-    points += [("encoding", e, {**BASE_VICTIM, "encoding": e}) for e in a.encodings]
-    points += [("init", i, {**BASE_VICTIM, "victim_init": i}) for i in a.inits]
-    points += [("reset", r, {**BASE_VICTIM, "detach_reset": r == "detached"}) for r in a.resets]
-    points += [("forward", f, {**BASE_VICTIM, "smooth_forward": f == "smooth"}) for f in a.forwards]
-    points += [("public items", n, {**BASE_VICTIM, "aux_items": n}) for n in a.public_items]
-    return points
-
-
-def ablation_applies(attack: str, factor: str) -> bool:
-    """The public-set size is a factor of the attacks that use public data alone."""
-    return factor != "public items" or attack in PUBLIC_DATA_ATTACKS
-
-
 def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
     """The SNN victim at every ablation point, under each of the preset's ablation attacks
     (a paper attack keeps Table IV's budget and optimiser; an adaptive one its defaults)."""
     p, a = preset.table4, preset.ablations
     cells = []
     seen = set()
-    for factor, _, victim in ablation_points(preset):
+    for factor, _, victim in ablation_points(a):
         for attack in a.attacks:
             if not ablation_applies(attack, factor):
                 continue
