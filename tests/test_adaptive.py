@@ -185,6 +185,8 @@ def test_reproduce_adaptive_writes_its_table_and_figure(tmp_path):
     assert any("public items of the other split, which no client holds" in n for n in table.notes)
     assert (tmp_path / "out" / "tables" / "adaptive.md").exists()
     assert (tmp_path / "out" / "figures" / "adaptive.png").read_bytes()[:4] == b"\x89PNG"
+    near = tmp_path / "out" / "figures" / "adaptive-neighbours-digits.png"
+    assert near.read_bytes()[:4] == b"\x89PNG" and near in result.files
 
 
 def _learned(then_proxy: bool = False, decoder: str = "ridge") -> LearnedInversion:

@@ -146,3 +146,12 @@ def test_no_attack_reads_the_evaluation():
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             assert not any(n.startswith("snnleak.evaluation") for n in names), path.name
+
+
+def test_a_pool_item_is_its_own_nearest_neighbour():
+    from snnleak.reproduce.neighbours import nearest
+
+    pool = Pool.of(data.load("digits", "test"))
+    (index, ssim), *rest = nearest(pool.items[7].numpy(), pool)
+    assert torch.equal(pool.items[index], pool.items[7]) and ssim == pytest.approx(1.0)
+    assert len(rest) == 3 and all(s <= ssim for _, s in rest)

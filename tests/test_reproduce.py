@@ -185,6 +185,21 @@ def test_a_run_writes_records_tables_figures_and_a_manifest(judges, full):
     assert (out / "figures" / "fig4.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_tables_only_rebuilds_the_tables_from_copied_records_and_runs_nothing(tmp_path, full):
+    import shutil
+
+    out, result = full
+    copy = tmp_path / "copy"  # what a reader has: the records and arrays, no judge, no cache
+    shutil.copytree(out, copy)
+    again = reproduce(Run("table4", tiny(), copy, cache_dir=tmp_path / "empty", tables_only=True))
+    assert again.new_records == 0 and not (tmp_path / "empty").exists()
+    assert to_markdown(again.tables[0]) == to_markdown(result.tables[0])
+    lines = (copy / "records.jsonl").read_text().splitlines(keepends=True)
+    (copy / "records.jsonl").write_text("".join(lines[1:]))
+    with pytest.raises(ConfigError, match=r"--tables-only: 1 of the 12 trials of table4 .* not in"):
+        reproduce(Run("table4", tiny(), copy, tables_only=True))
+
+
 def test_an_interrupted_run_resumes_without_duplicates(tmp_path, judges, full):
     seen = []
 

@@ -1,4 +1,4 @@
-"""Figures 3, 4 and 5 as PNG (matplotlib, headless).
+"""Figures 3, 4 and 5 as PNG (matplotlib, headless), and grids of images.
 
 Fig. 3 / 4: per dataset, the ground truth beside the DLG/iDLG (3) or GRNN (4) reconstructions on
 LeNet and SNN-LeNet, read from the arrays the run saved. Fig. 5: ASR and l2 against the
@@ -74,6 +74,34 @@ def reconstructions(
     lines = max((n.count("\n") + 1 for _, cols in rows for n, _ in cols), default=1)
     # above the column titles: about 0.13 inch per line of 8 pt, in figure fractions
     fig.suptitle(title, fontsize=9, y=0.98 + 0.13 * (lines - 1) / (1.7 * max(1, len(rows))))
+    return _save(fig, path)
+
+
+def panels(path: Path, rows: list[tuple[str, list[tuple[str, np.ndarray, bool]]]], title: str):
+    """A grid of images: ``rows`` of (row label, [(panel title, image [C, H, W], framed)]); a
+    framed panel gets a green border."""
+    plt = _pyplot()
+    ncols = max((len(p) for _, p in rows), default=1)
+    fig, axes = plt.subplots(
+        max(1, len(rows)), ncols, figsize=(1.6 * ncols, 1.9 * max(1, len(rows))), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    for r, (label, row) in enumerate(rows):
+        for c, (name, arr, framed) in enumerate(row):
+            ax = axes[r][c]
+            img, cmap = _image(arr)
+            ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+            ax.set_title(name, fontsize=7)
+            if framed:
+                ax.set_frame_on(True)
+                for side in ax.spines.values():
+                    side.set_color("tab:green")
+                    side.set_linewidth(3)
+        axes[r][0].set_ylabel(label, fontsize=8)
+    fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 
 

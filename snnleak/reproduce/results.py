@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snnleak import metrics
 from snnleak.reporting import Table
-from snnleak.reproduce import ablations, adaptive, figures, table4, tables
+from snnleak.reproduce import ablations, adaptive, figures, neighbours, table4, tables
 from snnleak.reproduce.outputs import array_path, reconstruction_figure, table6_items
 from snnleak.reproduce.plan import Cell, Plan
 from snnleak.reproduce.preset import Preset
@@ -14,6 +14,22 @@ from snnleak.reproduce.preset import Preset
 
 def _cells_of(cells: list[Cell], table: str) -> list[Cell]:
     return [c for c in cells if c.table == table]
+
+
+def _neighbours(out: Path, cells: list[Cell], plan: Plan, seed: int, by_key: dict) -> list[Path]:
+    """Per dataset of the adaptive study: its SNN clients' reconstructions beside their pool
+    neighbours (:mod:`snnleak.reproduce.neighbours`)."""
+    made = []
+    for paper in dict.fromkeys(c.paper_dataset for c in cells):
+        mine = [c for c in cells if c.paper_dataset == paper]
+        clients = next(c for c in mine if not c.spec.rehearsal)
+        per, rehearsed = adaptive.by_attack(mine, plan.chosen, seed, by_key)
+        path = out / "figures" / f"adaptive-neighbours-{clients.spec.dataset}.png"
+        shown = sorted(plan.shown.get(clients, ()))
+        split = plan.split_of(clients)
+        fig = neighbours.figure(path, per, rehearsed, shown, split, lambda r: array_path(out, r))
+        made += [fig] if fig is not None else []
+    return made
 
 
 def tables_and_figures(
@@ -42,6 +58,7 @@ def tables_and_figures(
                 lambda record: array_path(out, record),
             )
         )
+        figs += _neighbours(out, mine, plan, seed, by_key)
     if target == "ablations":
         t = ablations.table(preset, _cells_of(cells, "ablations"), chosen, seed, by_key)
         made.append(t)

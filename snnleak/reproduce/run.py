@@ -65,6 +65,7 @@ class Run:
     workers: int | None = None  # None: one per core
     address: str | None = None  # a Ray cluster's address
     device: str = "cpu"  # auto, cpu, cuda (one worker per GPU) or cuda:N
+    tables_only: bool = False  # the outputs from OUT's records alone: no trial, no judge
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def reproduce(
     if run.target == "defenses":
         return _defenses(run, log, bar)
     plan = plan_run(run)
+    if run.tables_only:
+        return _tables_only(run, plan)
     with claim_folder(out):
         judged = sorted({c.spec.dataset for c in plan.cells})
         if run.target == "table2":
@@ -153,6 +156,32 @@ def reproduce(
         if run.target == "sweep":  # the second phase: the choice on held-out items
             return _sweep_choice(run, plan, records, outputs, bar, on_record, new)
         return _outputs(run, plan, records.by_key, new)
+
+
+def _tables_only(run: Run, plan: Plan) -> Result:
+    """The tables and figures of ``run`` from the records (and figure arrays) in ``run.out``,
+    running nothing: what a reader does with shipped records to check every number."""
+    if run.target in ("sweep", "defenses", "table2"):
+        raise ConfigError(
+            f"--tables-only rebuilds tables from trial records; {run.target} chooses or trains "
+            "as it goes: run it without --tables-only"
+        )
+    path = run.out / "records.jsonl"
+    if not path.exists():
+        raise ConfigError(f"--tables-only reads {path}, which does not exist: pass --out DIR")
+    with claim_folder(run.out):
+        records = RecordLog(path, warn=lambda m: None)
+        outputs = FigureArrays(run.out, plan.shown)
+        seed = run.preset.seed
+        trials = [(c, i) for c in plan.cells for i in plan.chosen[c]]
+        missing = sum(not is_done(records, outputs, c, i, seed) for c, i in trials)
+        if missing:
+            raise ConfigError(
+                f"--tables-only: {missing} of the {len(trials)} trials of {run.target} (or their "
+                f"figure arrays) are not in {run.out}; rerun without --tables-only to run "
+                "them, or check --preset and --samples against the run that made the records"
+            )
+        return _outputs(run, plan, records.by_key, 0)
 
 
 def _sweep_choice(run, plan, records, outputs, bar, on_record, new: int) -> Result:

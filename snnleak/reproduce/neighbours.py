@@ -1,0 +1,68 @@
+"""The adaptive study's item-level figure: does a reconstruction point at the client's record?
+
+For each client the figures show, the SNN's rehearsed pick (or, without rehearsal, its
+observable pick) beside its nearest items of the identification pool (every item of the
+clients' split) by SSIM, as :func:`snnleak.evaluation.reference.identify` ranks them. The
+client's own item is framed where it appears; the title of each neighbour gives its rank and
+SSIM. A reader sees what "top-1 identification" means: the reconstruction is closer to the
+client's record than to any of the pool's other items.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnleak import data
+from snnleak.attacks.picks import observable_pick, rehearsed_choice
+from snnleak.evaluation.reference import Pool, scores
+from snnleak.reporting import attack_name
+from snnleak.reproduce import figures
+
+NEIGHBOURS = 4  # pool items shown per client
+
+
+def nearest(x_hat: np.ndarray, pool: Pool, k: int = NEIGHBOURS) -> list[tuple[int, float]]:
+    """The ``k`` pool items closest to ``x_hat`` by SSIM: (pool index, SSIM), best first."""
+    ssim = scores(torch.from_numpy(x_hat), pool.items, pool.modality, pool.ssim_stats)["ssim"]
+    top = torch.topk(ssim, k)
+    return [(int(i), float(s)) for s, i in zip(top.values, top.indices, strict=True)]
+
+
+def figure(path: Path, per: dict, rehearsed: dict, shown: list[int], split: data.Split, array_path):
+    """``per`` / ``rehearsed``: one dataset's ``{model: {attack: {item: record}}}`` (clients,
+    rehearsal); ``shown``: the client items whose arrays the run saved; ``split``: the clients'
+    split, the identification pool. None for event data, or when no shown item was saved."""
+    if split.info.modality != "image":
+        return None
+    choice = rehearsed_choice(rehearsed["snn"])
+    pick = per["snn"].get(choice, {}) if choice is not None else observable_pick(per["snn"])
+    name = f"rehearsed pick ({attack_name(choice)})" if choice else "observable pick"
+    pool = Pool.of(split)
+    rows = []
+    for i in shown:
+        record = pick.get(i)
+        npz = None if record is None else array_path(record)
+        if npz is None or not npz.exists():
+            continue
+        arrays = np.load(npz)
+        own = _own_index(pool, arrays["truth"])
+        near = nearest(arrays["reconstruction"], pool)
+        panels = [("client's item", arrays["truth"], False)]
+        panels.append((f"SNN-LeNet\n{name}", arrays["reconstruction"], False))
+        for rank, (j, s) in enumerate(near, 1):
+            label = f"#{rank} SSIM {s:.2f}" + ("\n(the client's)" if j == own else "")
+            panels.append((label, pool.items[j].numpy(), j == own))
+        rows.append((f"{split.info.name} #{i}", panels))
+    if not rows:
+        return None
+    title = "The SNN client's reconstruction and its nearest items of the pool (by SSIM)"
+    return figures.panels(path, rows, title)
+
+
+def _own_index(pool: Pool, truth: np.ndarray) -> int | None:
+    same = (pool.items.flatten(1) == torch.from_numpy(truth).float().flatten()).all(1)
+    hits = torch.nonzero(same).flatten()
+    return int(hits[0]) if len(hits) else None
