@@ -60,7 +60,7 @@ SPLITS = ("train", "test")
 # every optimiser step (snnleak.attacks.thresholding says why "step" stalls L-BFGS)
 CLAMPS = ("final", "step")
 # the learned attacks' decoder: Learning To Invert's MLP on the update, its ridge baseline, or
-# an MLP on the exact last-layer features the update gives (batch 1, images)
+# an MLP on the exact last-layer features the update gives, per item (images)
 DECODERS = ("mlp", "ridge", "features")
 VICTIM_PROTOCOLS = ("fresh", "round")  # a victim per trial, or one per run (a round's clients)
 NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
@@ -293,10 +293,10 @@ class AttackSpec:
         _choice("--update-attack", self.update_attack, UPDATE_ATTACKS)
         image = data.get_dataset(self.dataset).modality == "image"
         features = self.decoder == "features" and self.attack in PUBLIC_DATA_ATTACKS
-        if features and (self.batch > 1 or not image):
+        if features and not image:
             raise ConfigError(
-                "--decoder features reads one image's features off the update: run it with "
-                "--batch 1 on image data, or use --decoder mlp"
+                "--decoder features decodes images from their last-layer features: run it on "
+                "image data, or use --decoder mlp"
             )
         if self.batch > 1 and not image:
             raise ConfigError("--batch > 1 is built for image data; run event data with --batch 1")

@@ -148,14 +148,14 @@ class MLPSettings:
     schedule: str = "constant"  # the learning rate: constant, or one cycle peaking at ``lr``
 
 
-# the features decoder's MLP: two hidden layers of 1,500, one-cycle Adam over 30 epochs
+# the features decoder's MLP: two hidden layers of 1,500, one-cycle Adam over 20 epochs
 FEATURES_MLP = MLPSettings(
     hidden=1500,
-    epochs=30,
+    epochs=20,
     lr=2e-3,
     weight_decay=0.0,
     batch=128,
-    patience=30,
+    patience=20,
     layers=2,
     schedule="onecycle",
 )

@@ -13,7 +13,9 @@ a ridge regression (``"ridge"``, the baseline).
 coordinates: for a batch of one, the last layer's input (the time-averaged spike counts of an
 SNN's last hidden layer), :math:`h = (\partial\ell/\partial W)[k] / (\partial\ell/\partial
 b)[k]` (:func:`~snnleak.attacks.analytic.observed_features`), beside the label iDLG reads.
-Its pairs need forward passes only, so the public items are multiplied by seeded deformations
+For a batch of B > 1 each item's features and label are first separated out of the update
+(:mod:`snnleak.attacks.separation`) and decoded one by one. Its training pairs need forward passes
+only, so the public items are multiplied by seeded deformations
 (:mod:`snnleak.attacks.augment`) and a wider MLP is trained on them (two hidden layers of
 1,500, one-cycle Adam). Applied to the observed update it gives a
 reconstruction on its own (``"learned"``); as the start of the smooth proxy
@@ -53,6 +55,7 @@ from snnleak.attacks.decoders import (
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
+from snnleak.attacks.separation import separate
 from snnleak.errors import ConfigError
 from snnleak.gradients import matching_loss
 from snnleak.threat import Observation, Reconstruction
@@ -177,9 +180,11 @@ class LearnedInversion:
         self.fit_seconds = 0.0
 
     def decoder_for(self, obs: Observation):
-        """The decoder of the observed model and client batch size, fitted on first use."""
-        cfg, batch = self.config, obs.batch_size
-        model = (model_key(obs.model), batch)
+        """The decoder of the observed model and client batch size, fitted on first use (the
+        features decoder decodes one item at a time, so one fit serves every batch size)."""
+        cfg = self.config
+        model = self._model(obs)
+        batch = model[1]
         if model not in self._fitted:
             items = [self.aux[int(i)] for i in public_subset(len(self.aux), cfg.aux_items)]
             key = (model, _aux_key(items, cfg, batch))
@@ -192,6 +197,10 @@ class LearnedInversion:
                 self.fit_seconds += seconds if fitted else 0.0
             self._fitted = {model: _LAST_FIT[key]}
         return self._fitted[model][0]
+
+    def _model(self, obs: Observation) -> tuple[str, int]:
+        """What a fit is kept by: the observed model, and the batch size its decoder reads."""
+        return model_key(obs.model), 1 if self.config.decoder == "features" else obs.batch_size
 
     def _fit(self, obs: Observation, items: list, fingerprint: str):
         """One decoder fitted on ``items``' updates on the observed model, and its seconds."""
@@ -212,7 +221,7 @@ class LearnedInversion:
 
     def details(self, obs: Observation) -> dict:
         """The public-set size, the decoder and its one fit's time, for the record."""
-        _, seconds = self._fitted[(model_key(obs.model), obs.batch_size)]
+        _, seconds = self._fitted[self._model(obs)]
         out = {
             "decoder": self.config.decoder,
             "public_items": self.config.aux_items,
@@ -222,17 +231,24 @@ class LearnedInversion:
             out["public_batches"] = obs.batch_size * (self.config.aux_items // obs.batch_size)
         return out
 
-    def decode(self, obs: Observation, rng: torch.Generator) -> torch.Tensor:
-        """The decoder's estimate of the client's batch; at B > 1 its items in the order of
-        their labels (:mod:`snnleak.attacks.decoders`)."""
+    def decode(self, obs: Observation, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's estimate of the client's batch and its labels; at B > 1 its items in
+        the order of their labels (:mod:`snnleak.attacks.decoders`)."""
         decoder = self.decoder_for(obs)
-        update = torch.cat([g.reshape(-1) for g in obs.gradients])
-        if self.config.decoder == "features":  # the exact features and the label, read off it
-            label = infer_label(obs)
-            update = feature_input(observed_features(obs)[None], label, obs.num_classes)[0]
+        label = infer_label(obs)
+        update = torch.cat([g.reshape(-1) for g in obs.gradients])[None]
+        if self.config.decoder == "features" and obs.batch_size == 1:
+            # the exact features, read off the update, beside the label
+            update = feature_input(observed_features(obs)[None], label, obs.num_classes)
+        elif self.config.decoder == "features":  # each item's features, separated
+            found = separate(obs)
+            label = found.labels.to(obs.device)
+            h = found.features.to(obs.device, obs.gradients[0].dtype)
+            update = feature_input(h, label, obs.num_classes)
         shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
-        x = decoder(update).reshape(shape).to(obs.gradients[0].dtype)
-        return x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)
+        # one decoded row per update row: the whole batch, or one item per separated item
+        x = torch.stack([decoder(u) for u in update]).reshape(shape).to(obs.gradients[0].dtype)
+        return (x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)), label
 
     def _decoded(self, loss: float, x: torch.Tensor, label, modality: str) -> Reconstruction:
         """The decoder's estimate as the reconstruction: no step, its victim loss recorded."""
@@ -254,11 +270,11 @@ class LearnedInversion:
         for o, g in zip(observations, rngs, strict=True):
             decoded.append(self.decode(o, g))
             details.append(self.details(o))
-        x = torch.stack(decoded)
+        x = torch.stack([d[0] for d in decoded])
         if self.config.then_proxy:
             recs = reconstruct_batched(self.config.proxy, observations, rngs, inits=x)
         else:
-            labels = torch.stack([infer_label(o) for o in observations])
+            labels = torch.stack([d[1] for d in decoded])
             stack = stack_victims(observations)
             losses = stacked_matching_loss(stack, x, labels, create_graph=False).tolist()
             modality = observations[0].modality
@@ -268,11 +284,10 @@ class LearnedInversion:
         ]
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        x = self.decode(obs, rng)
+        x, label = self.decode(obs, rng)
         if self.config.then_proxy:
             rec = SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
         else:
-            label = infer_label(obs)
             loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
             rec = self._decoded(loss, x, label, obs.modality)
         return replace(rec, details={**rec.details, **self.details(obs)})

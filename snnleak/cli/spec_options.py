@@ -133,7 +133,7 @@ OPTIONS = [
         show_default=True,
         help="learned, learned-proxy: Learning To Invert's MLP on the update, its ridge "
         "baseline, or features: an MLP on the exact last-layer features the update gives, "
-        "trained on deformed public items (batch 1).",
+        "trained on deformed public items (B > 1: each item's features separated first).",
     ),
     click.option("--victim-init", type=click.Choice(INITS), default="dlg", help="DLG's or torch's"),
     click.option(
