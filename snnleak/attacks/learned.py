@@ -231,24 +231,28 @@ class LearnedInversion:
             out["public_batches"] = obs.batch_size * (self.config.aux_items // obs.batch_size)
         return out
 
-    def decode(self, obs: Observation, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's estimate of the client's batch and its labels; at B > 1 its items in
-        the order of their labels (:mod:`snnleak.attacks.decoders`)."""
+    def decode(
+        self, obs: Observation, rng: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """The decoder's estimate of the client's batch, its labels and what the record keeps
+        of the decoding (the separation's relative residual at B > 1: ~0 when the features
+        explain the update); at B > 1 its items in the order of their labels
+        (:mod:`snnleak.attacks.decoders`)."""
         decoder = self.decoder_for(obs)
-        label = infer_label(obs)
+        label, kept = infer_label(obs), {}
         update = torch.cat([g.reshape(-1) for g in obs.gradients])[None]
         if self.config.decoder == "features" and obs.batch_size == 1:
             # the exact features, read off the update, beside the label
             update = feature_input(observed_features(obs)[None], label, obs.num_classes)
         elif self.config.decoder == "features":  # each item's features, separated
             found = separate(obs)
-            label = found.labels.to(obs.device)
+            label, kept = found.labels.to(obs.device), {"separation_residual": found.residual}
             h = found.features.to(obs.device, obs.gradients[0].dtype)
             update = feature_input(h, label, obs.num_classes)
         shape = layout.batch_shape(obs.input_shape, obs.batch_size, obs.modality)
         # one decoded row per update row: the whole batch, or one item per separated item
         x = torch.stack([decoder(u) for u in update]).reshape(shape).to(obs.gradients[0].dtype)
-        return (x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)), label
+        return (x.clamp(0, 1) if obs.modality == "image" else x.clamp_min(0)), label, kept
 
     def _decoded(self, loss: float, x: torch.Tensor, label, modality: str) -> Reconstruction:
         """The decoder's estimate as the reconstruction: no step, its victim loss recorded."""
@@ -269,7 +273,7 @@ class LearnedInversion:
         decoded, details = [], []  # each fit's details read as it is the one kept
         for o, g in zip(observations, rngs, strict=True):
             decoded.append(self.decode(o, g))
-            details.append(self.details(o))
+            details.append({**self.details(o), **decoded[-1][2]})
         x = torch.stack([d[0] for d in decoded])
         if self.config.then_proxy:
             recs = reconstruct_batched(self.config.proxy, observations, rngs, inits=x)
@@ -284,10 +288,10 @@ class LearnedInversion:
         ]
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        x, label = self.decode(obs, rng)
+        x, label, kept = self.decode(obs, rng)
         if self.config.then_proxy:
             rec = SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
         else:
             loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
             rec = self._decoded(loss, x, label, obs.modality)
-        return replace(rec, details={**rec.details, **self.details(obs)})
+        return replace(rec, details={**rec.details, **self.details(obs), **kept})
