@@ -115,11 +115,12 @@ def test_planning_knows_the_real_sets_shapes_without_reading_them():
     assert data.info_of("digits") == data.load("digits", "test").info
 
 
-def test_the_experiments_scripts_import():
+@pytest.mark.parametrize("script", ["paper_cost.py", "feature_refinement.py"])
+def test_the_experiments_scripts_import(script):
     import subprocess
     import sys
     from pathlib import Path
 
-    script = Path(__file__).parents[1] / "experiments" / "paper_cost.py"
-    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    path = Path(__file__).parents[1] / "experiments" / script
+    done = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
