@@ -36,6 +36,23 @@ def make(shape, classes, timesteps):
     return Tiny(shape, classes, timesteps)
 
 
+class Stateful(nn.Module):  # snnTorch's init_hidden keeps the membrane between calls
+    def __init__(self, shape, classes, timesteps):
+        super().__init__()
+        import snntorch as snn
+
+        self.timesteps = timesteps
+        self.lif = snn.Leaky(beta=0.9, init_hidden=True)
+        self.fc = nn.Linear(shape[0] * shape[1] * shape[2], classes)
+
+    def forward(self, x):
+        return self.fc(sum(self.lif(x) for _ in range(self.timesteps)).flatten(1))
+
+
+def stateful(shape, classes, timesteps):
+    return Stateful(shape, classes, timesteps)
+
+
 def no_head(shape, classes, timesteps):
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 3))
 
@@ -75,7 +92,15 @@ def test_the_contract_error_lists_everything_missing(plugin_file):
     msg = str(err.value)
     assert "\n" not in msg
     assert "'timesteps'" in msg and "[10, D]" in msg and "logits [2, 10]" in msg
-    assert "(1)" in msg and "(3)" in msg and "README" in msg
+    assert "(1)" in msg and "(3)" in msg and "docs/own-models.md" in msg
+
+
+def test_a_victim_whose_neurons_keep_state_between_forwards_is_told_how_to_reset(plugin_file):
+    model = plugin.build(f"{plugin_file}:stateful", (1, 28, 28), 10, 4, seed=0)
+    with pytest.raises(ConfigError, match=r"state carries over .*functional.reset_net"):
+        plugin.check("x.py:stateful", model, (1, 28, 28), 10, "image")
+    made = plugin.build(f"{plugin_file}:make", (1, 28, 28), 10, 4, seed=0)
+    assert plugin.check("x.py:make", made, (1, 28, 28), 10, "image") is made
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,9 @@ line listing everything that is missing):
 3. The attribute ``timesteps`` is the model's T (an int) for a spiking model, ``None`` for an ANN.
 4. The last two parameters, in ``parameters()`` order, are the classifier's weight
    ``[num_classes, D]`` and bias ``[num_classes]`` (iDLG's label rule reads them).
+5. One batch gives the same logits every time (random draws aside): a spiking model resets its
+   neurons' state at the start of ``forward``. docs/own-models.md shows an snnTorch, a
+   SpikingJelly and a Norse model that follow it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from torch import nn
 from snnleak import layout
 from snnleak.errors import ConfigError
 
-README_SECTION = "see the README's 'Your own model' section"
+README_SECTION = "see docs/own-models.md"
 
 
 def is_plugin(model: str) -> bool:
@@ -133,11 +136,32 @@ def contract_problems(
             (g,) = torch.autograd.grad(out.square().sum(), params[-2], create_graph=True)
             if not g.requires_grad:
                 problems.append("logits differentiable twice (gradient matching needs it)")
+            if _carries_state(model, x.to(out.device)):
+                problems.append(STATE_HINT)
     except Exception as exc:
         problems.append(
             f"forward of a batch of 2 items to run (it raised {type(exc).__name__}: {exc})"
         )
     return problems
+
+
+STATE_HINT = (
+    "the same logits for the same batch twice: its neuron state carries over from one forward "
+    "into the next (reset it at the start of forward: snnTorch `mem = lif.init_leaky()` or "
+    "`utils.reset(net)`, SpikingJelly `functional.reset_net(self)`, Norse: pass no state)"
+)
+
+
+def _carries_state(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether two forwards of one batch differ, with the random draws (dropout, Poisson
+    coding) made equal: state kept between forwards, which an attack's every evaluation would
+    see change under it."""
+    outs = []
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for _ in range(2):
+            torch.manual_seed(0)
+            outs.append(model(x))
+    return not torch.allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
 
 
 def check(ref: str, model: object, input_shape, num_classes: int, modality: str) -> nn.Module:
