@@ -32,7 +32,12 @@ def client_batch(split: data.Split, index: int, batch: int, seed: int):
     ``[B, ...]`` of it and B - 1 other items with their labels."""
     if batch == 1:
         return split[index]
-    picks = client_indices(len(split), index, batch, trial_rng(seed, index, "batch"))
+    rng = trial_rng(seed, index, "batch")
+    return items_of(split, client_indices(len(split), index, batch, rng))
+
+
+def items_of(split: data.Split, picks: list[int]):
+    """The items ``picks`` of ``split`` as a client's batch: ``([B, ...], labels)``."""
     pairs = [split[j] for j in picks]
     return layout.stack([x for x, _ in pairs], split.info.modality), [y for _, y in pairs]
 

@@ -13,9 +13,9 @@ from snnleak.client import observe, own_generators
 from snnleak.federated.flower import (
     Federation,
     build_global,
-    client_batch,
     client_train,
     parts_of,
+    round_batch,
     update_from,
 )
 from snnleak.gradients import parameter_gradients
@@ -89,7 +89,7 @@ def test_two_clients_in_a_round_draw_differently_in_a_federation():
     split = data.load("digits", "train")
     model = build_global(fed, split.info, torch.device("cpu"))
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    x, _ = client_batch(fed, split, parts_of(fed, split), 0, 1)
+    x, _ = round_batch(fed, split, parts_of(fed, split), 0, 1)
     # the same items through two clients' encoders: different spikes
     spikes = []
     for client in (0, 1):
@@ -111,7 +111,7 @@ def test_the_server_update_from_weights_is_the_gradient_of_a_fedsgd_client():
     new = client_train(fed, state, split, 1, 1, torch.device("cpu"))
     names = [n for n, _ in model.named_parameters()]
     got = update_from(state, new, names, fed.spec.local_lr * fed.steps())
-    x, y = client_batch(fed, split, parts_of(fed, split), 1, 1)
+    x, y = round_batch(fed, split, parts_of(fed, split), 1, 1)
     want = parameter_gradients(model.train(), x, torch.tensor(y))
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=2e-3, atol=2e-5)  # float32 weights

@@ -61,7 +61,7 @@ def test_a_rerun_skips_the_rounds_and_the_recorded_attacks(federation):
 def test_the_server_update_is_the_clients_gradient(federation):
     """What the curious server forms from the weights equals the client's own gradient."""
     from snnleak import data
-    from snnleak.federated.flower import build_global, client_batch, parts_of
+    from snnleak.federated.flower import build_global, parts_of, round_batch
     from snnleak.gradients import parameter_gradients
 
     out, _ = federation
@@ -71,7 +71,7 @@ def test_the_server_update_is_the_clients_gradient(federation):
     split = data.load("digits", "train", seed=0)
     model = build_global(fed, split.info, torch.device("cpu"))
     model.load_state_dict(kept["globals"][1])
-    x, y = client_batch(fed, split, parts_of(fed, split), 0, 1)
+    x, y = round_batch(fed, split, parts_of(fed, split), 0, 1)
     grads = parameter_gradients(model.train(), x, torch.tensor(y))
     for got, want in zip(kept["updates"][(1, 0)], grads, strict=True):
         torch.testing.assert_close(got, want, rtol=2e-3, atol=2e-5)  # float32 weights

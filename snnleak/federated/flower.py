@@ -25,7 +25,7 @@ import torch
 
 from snnleak import data, layout
 from snnleak.attacks.config import AttackSpec
-from snnleak.client import own_generators, sent_update
+from snnleak.client import items_of, own_generators, sent_update
 from snnleak.defenses import Defense
 from snnleak.errors import ConfigError
 from snnleak.federated.partition import PARTITIONS, partition
@@ -75,14 +75,12 @@ def parts_of(fed: Federation, split: data.Split) -> list[list[int]]:
     return partition(split.labels(), fed.clients, fed.partition, fed.dirichlet_alpha, fed.seed)
 
 
-def client_batch(fed: Federation, split: data.Split, parts, client: int, rnd: int):
-    """Client ``client``'s B items in round ``rnd``: ``([B, ...], labels)``."""
+def round_batch(fed: Federation, split: data.Split, parts, client: int, rnd: int):
+    """Client ``client``'s B items in round ``rnd`` (of its partition): ``([B, ...], labels)``."""
     mine = parts[client]
     rng = client_rng(fed.seed, client, rnd, "batch")
     order = torch.randperm(len(mine), generator=rng, device="cpu").tolist()
-    picks = [mine[k] for k in order[: fed.spec.batch]]
-    pairs = [split[j] for j in picks]
-    return layout.stack([x for x, _ in pairs], split.info.modality), [y for _, y in pairs]
+    return items_of(split, [mine[k] for k in order[: fed.spec.batch]])
 
 
 def client_update(fed: Federation, model: torch.nn.Module, x, y, client: int, rnd: int):
@@ -116,7 +114,7 @@ def client_train(
     local = build_global(fed, split.info, device)
     local.load_state_dict(state)
     own_generators(local, client_rng(fed.seed, client, rnd, "encoding"))
-    x, y = client_batch(fed, split, parts_of(fed, split), client, rnd)
+    x, y = round_batch(fed, split, parts_of(fed, split), client, rnd)
     update = client_update(fed, local, x.to(device), torch.tensor(y, device=device), client, rnd)
     with torch.no_grad():
         for p, g in zip(local.parameters(), update, strict=True):

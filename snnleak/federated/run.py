@@ -29,7 +29,7 @@ import torch
 from snnleak import data
 from snnleak.attacks.factory import build_attack
 from snnleak.device import describe
-from snnleak.federated.flower import Federation, build_global, client_batch, parts_of, simulate
+from snnleak.federated.flower import Federation, build_global, parts_of, round_batch, simulate
 from snnleak.info import package_versions
 from snnleak.io import claim_folder, save_atomic, write_json_atomic
 from snnleak.seeding import trial_rng
@@ -98,7 +98,7 @@ def attack_unit(
     )
     start = time.perf_counter()
     rec = build_attack(spec).reconstruct(obs, trial_rng(fed.seed, index, "attack"))
-    x, y = client_batch(fed, split, parts_of(fed, split), client, rnd)
+    x, y = round_batch(fed, split, parts_of(fed, split), client, rnd)
     if spec.batch == 1:
         x, y = x[0], y[0]
     context = {
