@@ -65,29 +65,20 @@ def attack(
     from tqdm import tqdm
 
     from snnleak import data
-    from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
-    from snnleak.attacks.factory import check_public
     from snnleak.device import resolve
     from snnleak.io import claim_folder
     from snnleak.judges import JUDGES, load_judge
-    from snnleak.models.victims import build_victim
     from snnleak.reproduce.executor import decoder_cache
-    from snnleak.seeding import trial_rng
-    from snnleak.trials.loop import Cell, chosen_items
-    from snnleak.trials.memory import check_memory
+    from snnleak.trials.loop import Cell
     from snnleak.trials.outputs import ReconstructionFiles, summary_table
-    from snnleak.trials.runner import run_trials
+    from snnleak.trials.runner import check_cell, run_trials
 
     spec = spec_of(attack, model, dataset, spec_settings)
     # everything that can fail on the input fails here, before any judge is trained
     where = resolve(device)
     items = data.load(dataset, spec.split, root=data_root)
     batch_trials = trials_together(batch_trials, spec, items.info, where, samples)
-    chosen_items(Cell(spec, samples, batch_trials), len(items), seed)
-    check_memory(spec, items.info, min(batch_trials, samples))
-    if spec.attack in PUBLIC_DATA_ATTACKS:  # the attacker's public items are there, and enough
-        check_public(spec, data.public_split(dataset, spec.split, root=data_root))
-    build_victim(spec.victim, items.info, trial_rng(seed, 0, "check"))  # a plug-in's contract
+    check_cell(Cell(spec, samples, batch_trials), items, seed, data_root)
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     with claim_folder(out_dir), interrupted_hint(out_dir):
         judge = None

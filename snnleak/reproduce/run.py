@@ -22,8 +22,6 @@ from itertools import zip_longest
 from pathlib import Path
 
 from snnleak import data
-from snnleak.attacks.config import PUBLIC_DATA_ATTACKS
-from snnleak.attacks.factory import check_public, public_of
 from snnleak.data.base import download_hint
 from snnleak.device import cuda_options
 from snnleak.device import resolve as resolve_device
@@ -39,8 +37,8 @@ from snnleak.reproduce.plan import Plan, cells_for, sweep_cells
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.results import tables_and_figures
 from snnleak.trials.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
-from snnleak.trials.memory import check_memory
 from snnleak.trials.records import RecordLog
+from snnleak.trials.runner import check_cell
 
 TABLE_TITLES = {
     "table4": "Table IV",
@@ -103,12 +101,10 @@ def plan_run(run: Run) -> Plan:
     wanted = list(dict.fromkeys(wanted))  # each split loaded once
     _check_data_root([d for d, _ in wanted], run)
     splits = {(d, s): data.load(d, s, root=run.data_root, seed=0) for d, s in wanted}
-    chosen = {c: chosen_items(c, len(splits[(c.spec.dataset, c.spec.split)]), seed) for c in cells}
-    for c in cells:
-        info = splits[(c.spec.dataset, c.spec.split)].info
-        check_memory(c.spec, info, min(c.batch_trials, c.samples))
-        if c.spec.attack in PUBLIC_DATA_ATTACKS:  # the learned attacks' public items exist
-            check_public(c.spec, public_of(c.spec, run.data_root))
+    chosen = {
+        c: check_cell(c, splits[(c.spec.dataset, c.spec.split)], seed, run.data_root)[0]
+        for c in cells
+    }
     shown = {  # the items Figures 3 and 4 show: the first of each Table IV cell
         c: set(chosen[c][: preset.figures.samples])
         for c in cells

@@ -24,7 +24,7 @@ from snnleak import data, layout
 from snnleak.attacks import thresholding
 from snnleak.attacks.base import reconstruct_many
 from snnleak.attacks.config import PUBLIC_DATA_ATTACKS, AttackSpec, Thresholding
-from snnleak.attacks.factory import build_attack, check_public
+from snnleak.attacks.factory import build_attack, check_public, public_of
 from snnleak.attacks.iterates import convergence
 from snnleak.client import client_batch, observe
 from snnleak.defenses import Defense, privacy
@@ -35,6 +35,7 @@ from snnleak.evaluation.reference import Reference
 from snnleak.gradients import relative_mismatch
 from snnleak.info import package_versions
 from snnleak.io import claim_folder
+from snnleak.models import plugin
 from snnleak.models.victims import build_victim
 from snnleak.seeding import trial_rng, victim_rng
 from snnleak.threat import Reconstruction
@@ -195,6 +196,23 @@ def make_trial(
     return Trial(record, x, last, best)
 
 
+def check_cell(cell: Cell, split: data.Split, seed: int, data_root: Path | None = None):
+    """Every check on a cell's input, made before any work (by ``snnleak attack``, by
+    :func:`run_trials` and by a reproduction's plan): its items exist, its K trials fit the
+    memory, the attacker's public items are there and enough, a plug-in victim keeps the
+    contract. Returns the chosen items and the public split (None for an attack without)."""
+    spec = cell.spec
+    items = chosen_items(cell, len(split), seed)
+    check_memory(spec, split.info, min(cell.batch_trials, cell.samples))
+    public = None
+    if spec.attack in PUBLIC_DATA_ATTACKS:
+        public = public_of(spec, data_root)
+        check_public(spec, public)
+    if plugin.is_plugin(spec.model):
+        build_victim(spec.victim, split.info, trial_rng(seed, 0, "check"))
+    return items, public
+
+
 def run_trials(
     spec: AttackSpec,
     samples: int,
@@ -219,12 +237,7 @@ def run_trials(
     :func:`run_unit`'s."""
     cell = Cell(spec, samples, batch_trials)
     split = split if split is not None else data.load(spec.dataset, spec.split, root=data_root)
-    check_memory(spec, split.info, min(batch_trials, samples))
-    public = None
-    if spec.attack in PUBLIC_DATA_ATTACKS:
-        public = data.public_split(spec.dataset, split.split or spec.split, root=data_root)
-        check_public(spec, public)
-    items = chosen_items(cell, len(split), seed)
+    items, public = check_cell(cell, split, seed, data_root)
     reference = reference_of(spec.dataset, split, data_root)
     if reference.public is None:
         warn(f"the public split of {spec.dataset} is not on disk: no prior baselines")
