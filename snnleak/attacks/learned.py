@@ -227,7 +227,8 @@ class LearnedInversion:
             "public_items": self.config.aux_items,
             "fit_seconds": round(seconds, 2),
         }
-        if obs.batch_size > 1:  # the pairs: B shuffles of the public items cut into batches
+        if obs.batch_size > 1 and self.config.decoder != "features":
+            # the pairs: B shuffles of the public items cut into batches
             out["public_batches"] = obs.batch_size * (self.config.aux_items // obs.batch_size)
         return out
 
@@ -239,12 +240,14 @@ class LearnedInversion:
         explain the update); at B > 1 its items in the order of their labels
         (:mod:`snnleak.attacks.decoders`)."""
         decoder = self.decoder_for(obs)
-        label, kept = infer_label(obs), {}
-        update = torch.cat([g.reshape(-1) for g in obs.gradients])[None]
-        if self.config.decoder == "features" and obs.batch_size == 1:
-            # the exact features, read off the update, beside the label
+        kept = {}
+        if self.config.decoder != "features":  # the raw update
+            label = infer_label(obs)
+            update = torch.cat([g.reshape(-1) for g in obs.gradients])[None]
+        elif obs.batch_size == 1:  # the exact features, read off the update, beside the label
+            label = infer_label(obs)
             update = feature_input(observed_features(obs)[None], label, obs.num_classes)
-        elif self.config.decoder == "features":  # each item's features, separated
+        else:  # each item's features and the batch's labels, separated out of the update
             found = separate(obs)
             label, kept = found.labels.to(obs.device), {"separation_residual": found.residual}
             h = found.features.to(obs.device, obs.gradients[0].dtype)
