@@ -198,6 +198,8 @@ def test_tables_only_rebuilds_the_tables_from_copied_records_and_runs_nothing(tm
     (copy / "records.jsonl").write_text("".join(lines[1:]))
     with pytest.raises(ConfigError, match=r"--tables-only: 1 of the 12 trials of table4 .* not in"):
         reproduce(Run("table4", tiny(), copy, tables_only=True))
+    with pytest.raises(ConfigError, match="defenses chooses or trains as it goes"):
+        reproduce(Run("defenses", tiny(), copy, tables_only=True))
 
 
 def test_an_interrupted_run_resumes_without_duplicates(tmp_path, judges, full):

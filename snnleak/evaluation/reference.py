@@ -66,6 +66,10 @@ class Pool:
         name = f"{split.info.name}/{split.split}"
         return Pool(name, split.info.modality, items, labels, means.float(), stats)
 
+    def copies(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N]`` bool: the pool's items equal to ``x`` (the record itself, where it is in)."""
+        return (self.items.flatten(1) == x.float().flatten()).all(1)
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -104,7 +108,7 @@ def identify(x_hat: torch.Tensor, x: torch.Tensor, label: int, pool: Pool) -> di
     """The rank of the private item ``x`` (class ``label``) among ``pool`` for the
     reconstruction ``x_hat``, by each score of :func:`scores`, overall and within the class;
     ``candidates``: the pool's size counting ``x`` once (top-k chance is k / candidates)."""
-    same = (pool.items.flatten(1) == x.float().flatten()).all(1)  # the record itself
+    same = pool.copies(x)  # the record itself
     in_class = pool.labels == label
     own = scores(x_hat, x.float()[None], pool.modality)
     out = {

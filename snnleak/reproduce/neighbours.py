@@ -63,6 +63,5 @@ def figure(path: Path, per: dict, rehearsed: dict, shown: list[int], split: data
 
 
 def _own_index(pool: Pool, truth: np.ndarray) -> int | None:
-    same = (pool.items.flatten(1) == torch.from_numpy(truth).float().flatten()).all(1)
-    hits = torch.nonzero(same).flatten()
+    hits = torch.nonzero(pool.copies(torch.from_numpy(truth))).flatten()
     return int(hits[0]) if len(hits) else None

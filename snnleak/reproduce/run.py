@@ -128,6 +128,11 @@ def reproduce(
 
     check_executor(run.executor, run.workers, run.address)
     preset, out = run.preset, run.out
+    if run.tables_only and run.target in ("sweep", "defenses", "table2"):
+        raise ConfigError(
+            f"--tables-only rebuilds tables from trial records; {run.target} chooses or trains "
+            "as it goes: run it without --tables-only"
+        )
     if run.target == "defenses":
         return _defenses(run, log, bar)
     plan = plan_run(run)
@@ -157,11 +162,6 @@ def reproduce(
 def _tables_only(run: Run, plan: Plan) -> Result:
     """The tables and figures of ``run`` from the records (and figure arrays) in ``run.out``,
     running nothing: what a reader does with shipped records to check every number."""
-    if run.target in ("sweep", "defenses", "table2"):
-        raise ConfigError(
-            f"--tables-only rebuilds tables from trial records; {run.target} chooses or trains "
-            "as it goes: run it without --tables-only"
-        )
     path = run.out / "records.jsonl"
     if not path.exists():
         raise ConfigError(f"--tables-only reads {path}, which does not exist: pass --out DIR")
