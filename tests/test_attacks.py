@@ -114,16 +114,20 @@ def test_thresholding_algorithm_2_keeps_the_dummy_binary_during_optimisation():
     assert set(rec.x.unique().tolist()) <= {0.0, 1.0} and rec.steps == 3
 
 
-def test_algorithm_2_under_a_line_search_descends_through_binary_tensors():
+def test_algorithm_2_under_a_line_search_descends_through_binary_tensors(monkeypatch):
     """The start and the reconstruction are binary, and the searched projection accepts only
     a lower loss: the trajectory never rises, so the run cannot end above its start, whatever
     the CPU; for DLG too, whose label logits move along with the dummy."""
+    from snnleak.models.stacked import StackedLeNet
+
     obs = _event_observation()
     lbfgs = LBFGSConfig(max_iter=4, line_search="strong_wolfe")
     cfg = DLGConfig(iterations=3, lbfgs=lbfgs, threshold=Thresholding(0.1, "in"))
     seen = []
-    model_forward = obs.model.forward
-    obs.model.forward = lambda x: (seen.append(x.detach().clone()), model_forward(x))[1]
+    forward = StackedLeNet.forward
+    monkeypatch.setattr(
+        StackedLeNet, "forward", lambda m, x, p=None: (seen.append(x.detach()), forward(m, x, p))[1]
+    )
     for infer in (True, False):
         seen.clear()
         rec = GradientInversion(cfg, infer).reconstruct(obs, torch.Generator().manual_seed(0))
@@ -133,24 +137,29 @@ def test_algorithm_2_under_a_line_search_descends_through_binary_tensors():
         assert rec.losses[-1] < rec.losses[0]
 
 
-def test_the_searched_projection_keeps_the_previous_tensor_when_nothing_is_lower():
-    previous = torch.tensor([0.0, 1.0, 0.0, 1.0])
-    target = previous.clone()
-    x = torch.tensor([0.9, 0.0, 0.8, 1.0], requires_grad=True)
+def _search(v, previous, previous_loss, target):
+    """Algorithm 2's searched projection of one row ``v`` from ``previous`` on the loss
+    ``||v - target||^2``."""
 
     def evaluate():
-        loss = ((x - target) ** 2).sum()
-        (g,) = torch.autograd.grad(loss, x)
-        return float(loss.detach()), g
+        loss = ((v - target) ** 2).sum(1)
+        return loss, 2 * (v - target)
 
-    assert not thresholding.projected_search([x], [previous], 0.0, 0.5, evaluate)
-    assert torch.equal(x.detach(), previous)
-    target = torch.tensor([1.0, 1.0, 0.0, 0.0])  # the optimiser's step flips the wrong bits
-    with torch.no_grad():
-        x.copy_(torch.tensor([0.0, 0.0, 0.9, 1.0]))
-    assert thresholding.projected_search([x], [previous], 2.0, 0.5, evaluate)
-    got = x.detach()
-    assert float(((got - target) ** 2).sum()) < 2.0 and set(got.tolist()) <= {0.0, 1.0}
+    found = thresholding.projected_search_rows(
+        v, previous, torch.tensor([previous_loss]), 4, 0.5, evaluate, torch.tensor([True])
+    )
+    return bool(found[0])
+
+
+def test_the_searched_projection_keeps_the_previous_tensor_when_nothing_is_lower():
+    previous = torch.tensor([[0.0, 1.0, 0.0, 1.0]])
+    v = torch.tensor([[0.9, 0.0, 0.8, 1.0]])
+    assert not _search(v, previous, 0.0, previous.clone())
+    assert torch.equal(v, previous)
+    target = torch.tensor([[1.0, 1.0, 0.0, 0.0]])  # the optimiser's step flips the wrong bits
+    v = torch.tensor([[0.0, 0.0, 0.9, 1.0]])
+    assert _search(v, previous, 2.0, target)
+    assert float(((v - target) ** 2).sum()) < 2.0 and set(v.flatten().tolist()) <= {0.0, 1.0}
 
 
 @pytest.mark.compat

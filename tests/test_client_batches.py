@@ -83,11 +83,16 @@ def test_bad_batches_are_one_line(kwargs, fragment):
         AttackSpec(**{**base, **kwargs})
 
 
-def test_batch_and_batch_trials_do_not_mix(tmp_path):
-    with pytest.raises(ConfigError, match="--batch > 1 with --batch-trials 1"):
-        run_trials(
-            AttackSpec("idlg", "ann", "digits", batch=2), 2, 0, tmp_path, judge=None, batch_trials=2
-        )
+def test_client_batches_run_as_k_trials_together(tmp_path):
+    spec = AttackSpec("idlg", "ann", "digits", batch=2, iterations=2)
+    together = run_trials(spec, 2, 0, tmp_path / "k", judge=None, batch_trials=2)
+    alone = run_trials(spec, 2, 0, tmp_path / "one", judge=None)
+    for a, b in zip(together, alone, strict=True):
+        assert a["batch_trials"] == 2 and b["batch_trials"] == 1
+        # float32: the first evaluation agrees; later iterates by rounding only (the float64
+        # equality is tests/test_batched.py's)
+        assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
+        assert len(a["loss_trajectory"]) == len(b["loss_trajectory"]) and not a["nonfinite"]
 
 
 def test_attack_cli_reports_per_item_and_per_batch(tmp_path):

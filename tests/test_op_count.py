@@ -1,14 +1,13 @@
-"""The batching guard: an optimiser step of K trials dispatches the same operations at K = 1 and
+"""The batching guard: an optimiser step of K trials dispatches the same operations at K = 2 and
 K = 64. A Python loop over trials inside a step would multiply them by K.
 
 The ops of one step are the difference between a run of two steps and a run of one (set-up,
 the per-trial draws and the per-trial results cancel out). The K trials are copies of one
 trial, so that every copy takes the same number of evaluation rounds as the single one.
 
-Every op counts between K = 2 and K = 64. Against K = 1, views and layout copies do not: a
-tensor whose trial axis has size 1 is contiguous where the same tensor at K > 1 is not, so ATen
-skips a copy (``clone``) or takes a view instead of an ``_unsafe_view``: a fixed number, not a
-loop.
+Every op counts between K = 2 and K = 64. K = 1 is not compared: a stacked victim's convolution
+of one group takes ATen's own derivatives there (one convolution each already), fewer ops than
+the grouped convolution's written-out ones.
 """
 
 import pytest
@@ -26,17 +25,14 @@ from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 from snnleak.client import observe
 from snnleak.models import LeNet5SNN
 
-LAYOUT = {"view", "_unsafe_view", "clone", "_reshape_alias", "as_strided", "alias"}
-
 
 class OpCount(TorchDispatchMode):
-    def __init__(self, layout: bool = True) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.n, self.layout = 0, layout
+        self.n = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if self.layout or func.__name__.split(".")[0] not in LAYOUT:
-            self.n += 1
+        self.n += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -51,14 +47,14 @@ def _observation(events: bool):
     return observe(model, x.unsqueeze(0), torch.tensor([y]), "image")
 
 
-def _ops(attack, obs, k: int, layout: bool) -> int:
-    with OpCount(layout) as count:
+def _ops(attack, obs, k: int) -> int:
+    with OpCount() as count:
         attack.reconstruct_batch([obs] * k, [torch.Generator().manual_seed(3) for _ in range(k)])
     return count.n
 
 
-def _ops_per_step(build, obs, k: int, layout: bool = True) -> int:
-    return _ops(build(2), obs, k, layout) - _ops(build(1), obs, k, layout)
+def _ops_per_step(build, obs, k: int) -> int:
+    return _ops(build(2), obs, k) - _ops(build(1), obs, k)
 
 
 CASES = {
@@ -119,12 +115,10 @@ CASES = {
 def test_a_step_dispatches_the_same_ops_at_every_k(name):
     build, events = CASES[name]
     obs = _observation(events)
-    _ops(build(1), obs, 1, True)  # what is cached in the process (a decoder's fit) is cached
+    _ops(build(1), obs, 1)  # what is cached in the process (a decoder's fit) is cached
     two, many = _ops_per_step(build, obs, 2), _ops_per_step(build, obs, 64)
     assert two > 0
     assert many == two, f"{name}: {two} ops per step at K=2, {many} at K=64"
-    one, many = _ops_per_step(build, obs, 1, False), _ops_per_step(build, obs, 64, False)
-    assert many == one, f"{name}: {one} compute ops per step at K=1, {many} at K=64"
 
 
 def test_the_guard_sees_a_python_loop_over_trials():

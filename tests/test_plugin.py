@@ -127,10 +127,17 @@ def test_attack_cli_refuses_a_broken_plugin_before_any_work(plugin_file, tmp_pat
     assert not (tmp_path / "o" / "records.jsonl").exists()
 
 
-def test_a_plugin_cannot_batch_trials(plugin_file, tmp_path):
-    spec = AttackSpec("idlg", f"{plugin_file}:make", "digits")
-    with pytest.raises(ConfigError, match="plug-in model with --batch-trials 1"):
-        run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
+@pytest.mark.parametrize("attack", ["idlg", "dlg", "proxy", "ig", "analytic", "grnn"])
+def test_a_plugin_runs_k_trials_together_as_alone(plugin_file, tmp_path, attack):
+    spec = AttackSpec(attack, f"{plugin_file}:make", "digits", iterations=2)
+    together = run_trials(spec, 2, 0, tmp_path / "k", judge=None, batch_trials=2)
+    alone = run_trials(spec, 2, 0, tmp_path / "one", judge=None)
+    for a, b in zip(together, alone, strict=True):
+        assert a["batch_trials"] == 2 and a["label_correct"] == b["label_correct"]
+        # float32: the first evaluation agrees; later iterates by rounding only (the float64
+        # equality is tests/test_batched.py's)
+        assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
+        assert len(a["loss_trajectory"]) == len(b["loss_trajectory"]) and not a["nonfinite"]
 
 
 def _image_folder(root, classes=("cat", "dog"), per_class=5, shape=(20, 24, 3), sizes=None):

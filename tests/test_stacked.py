@@ -13,8 +13,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from snnleak import data
-from snnleak.attacks.batched import stack_victims, stacked_matching_loss, trial_gradients
 from snnleak.attacks.primitives import infer_label
+from snnleak.attacks.victims import stack_victims, stacked_matching_loss, trial_gradients
 from snnleak.client import observe
 from snnleak.models import LeNet, LeNet5SNN, stacked
 from snnleak.models.stacked import stacked_conv2d
@@ -112,7 +112,7 @@ def test_gradient_matching_computes_no_gradient_it_throws_away(snn):
     labels = torch.stack([infer_label(o) for o in obs])
     x = torch.rand(3, 1, *obs[0].input_shape, dtype=torch.float64).requires_grad_(True)
     stack = stack_victims(obs)
-    n = len(stack[0].conv_w)
+    n = len(stack.model.conv_w)
     with _ConvCalls() as first:
         grads, true = trial_gradients(stack, x, labels)
     assert first.calls == {"forward": n, "input_grad": n - 1, "weight_grad": n}

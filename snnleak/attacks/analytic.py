@@ -115,5 +115,9 @@ class AnalyticInversion:
         """Each observation attacked as :meth:`reconstruct` would, all together as one batched
         computation (:mod:`snnleak.attacks.analytic_batched`)."""
         from snnleak.attacks.analytic_batched import reconstruct_batched
+        from snnleak.attacks.victims import stackable
+
+        if not stackable(observations):  # its stacked form needs built-in LeNets: one by one
+            return [self.reconstruct(o, g) for o, g in zip(observations, rngs, strict=True)]
 
         return reconstruct_batched(self.config, observations, rngs)

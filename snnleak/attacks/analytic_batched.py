@@ -14,7 +14,6 @@ from __future__ import annotations
 import torch
 
 from snnleak.attacks.analytic import AnalyticConfig, observed_features
-from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.graphs import graphed
 from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import initial_dummy
@@ -22,6 +21,7 @@ from snnleak.attacks.proxy import smooth_copy, spiking_neurons, stage_lbfgs
 from snnleak.attacks.proxy_batched import reconstruct_batched as proxy_batched
 from snnleak.attacks.proxy_batched import trial_tv
 from snnleak.attacks.rows import take_rows
+from snnleak.attacks.victims import StackedVictims, check_alike
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -37,7 +37,8 @@ def invert_features_rows(
     models = None
     if spiking_neurons(obs0.model):
         models = [smooth_copy(o.model, cfg.proxy.alphas[0]) for o in observations]
-    model, params = stack_victims(observations, models)[:2]
+    stack = StackedVictims(observations, models)
+    model, params = stack.model, stack.params
     x0 = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
     v = x0.reshape(k, -1).clone()
     opt = BatchedLBFGS(v, stage_lbfgs())

@@ -15,31 +15,40 @@ The reconstruction is the last iterate, as DLG's code returns it; the iterate wi
 matching loss rides along (``best_x``): the attacker can evaluate that loss (it needs no ground
 truth), and L-BFGS at lr 1 sometimes leaves a converged solution with one near-singular
 curvature step. A NaN or infinite loss marks the trial diverged and stops it, keeping the last
-finite iterate. The bookkeeping is :mod:`snnleak.attacks.iterates`, shared with the batched
-trials and GRNN. ``loss_norm`` weighs the layers of the matching loss
-(:func:`~snnleak.gradients.layer_weights`); ``lbfgs.line_search`` passes torch's strong-Wolfe
-line search.
+finite iterate. The bookkeeping is :mod:`snnleak.attacks.iterates`, shared with GRNN.
+``loss_norm`` weighs the layers of the matching loss (:func:`~snnleak.gradients.layer_weights`);
+``lbfgs.line_search`` passes torch's strong-Wolfe line search.
+
+The attack is written once, over K trial rows; a single trial is K = 1. Each trial has its own
+victim (one :mod:`victim evaluator <snnleak.attacks.victims>` serves them all), observation,
+dummy, label and L-BFGS state (one row of :class:`~snnleak.attacks.lbfgs.BatchedLBFGS`, with or
+without its strong-Wolfe line search, which follows torch's ``LBFGS`` row by row); a round of
+evaluations is one call of the evaluator. Nothing in a step loops over trials in Python on
+stacked victims: the operations a step dispatches are the same at every K (tested). A plain
+DLG/iDLG on ``torch.optim.LBFGS`` lives in the tests as the reference every K = 1 run equals.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
-from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.graphs import graphed
+from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.gradients import dummy_gradients, gradient_distance, layer_weights
-from snnleak.local_training import pseudo_gradient
+from snnleak.attacks.rows import take_rows
+from snnleak.attacks.victims import (
+    StackedVictims,
+    check_alike,
+    stack_victims,
+    stacked_matching_loss,
+)
+from snnleak.gradients import layer_weights
 from snnleak.threat import Observation, Reconstruction
-
-
-def dummy_update(obs: Observation, x: torch.Tensor, target: torch.Tensor, cfg: DLGConfig):
-    """The update the dummy data would produce: one gradient (FedSGD, or a multi-step update
-    under ``approx``), or the client's local steps run on it (``simulate``)."""
-    if obs.local is None or cfg.update_attack == "approx":
-        return dummy_gradients(obs.model, x, target)
-    return pseudo_gradient(obs.model, x, target, obs.modality, obs.local, create_graph=True)
 
 
 class GradientInversion:
@@ -54,73 +63,109 @@ class GradientInversion:
         return "idlg" if self.infer_label else "dlg"
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        cfg = self.config
-        true = list(obs.gradients)
-        weights = layer_weights(true, cfg.loss_norm)
-        x = initial_dummy(obs, rng)
-        thresholding.start(x, cfg.threshold)
-        x.requires_grad_(True)
-        if self.infer_label:
-            label = infer_label(obs)
-            variables = [x]
-        else:
-            logits = (
-                torch.randn(
-                    obs.batch_size,
-                    obs.num_classes,
-                    generator=rng,
-                    dtype=x.dtype,
-                    device="cpu",
-                )
-                .to(obs.device)
-                .requires_grad_(True)
-            )
-            variables = [x, logits]
-        opt = torch.optim.LBFGS(variables, **cfg.lbfgs.kwargs())
-
-        def closure() -> torch.Tensor:
-            target = label if self.infer_label else torch.softmax(logits, -1)
-            loss = gradient_distance(dummy_update(obs, x, target, cfg), true, weights)
-            grads = torch.autograd.grad(loss, variables)
-            for v, g in zip(variables, grads, strict=True):
-                v.grad = g
-            return loss.detach()
-
-        def state() -> tuple[torch.Tensor, torch.Tensor]:
-            if self.infer_label:
-                return x.detach().clone(), label
-            return x.detach().clone(), torch.softmax(logits.detach(), -1)
-
-        track, steps, stuck = IterateTracker(), 0, False
-        searched = thresholding.searched(cfg.threshold, cfg.lbfgs.line_search)
-        for step in range(cfg.iterations + 1):
-            last = step == cfg.iterations or stuck
-            if last:  # the final iterate is measured as it is reported
-                thresholding.before_final(x, obs.modality)
-            before = state()
-            previous = [v.detach().clone() for v in variables] if searched else None
-            # the last pass only evaluates the final iterate
-            loss = float(closure() if last else opt.step(closure))
-            # `loss` is the loss at `before`, the iterate this step started at
-            if not track.observe(loss, before) or last:
-                break
-            steps = step + 1
-            if searched:  # Algorithm 2 under a line search: a fresh L-BFGS from each projection
-                stuck = not thresholding.projected_search(
-                    variables, previous, loss, cfg.threshold.tau, lambda: (float(closure()), x.grad)
-                )
-                opt.state.clear()
-            else:
-                thresholding.after_step(x, obs.modality, cfg.threshold, cfg.clamp)
-        return finish(track, steps, cfg.threshold, before, obs.modality)
+        return self.reconstruct_batch([obs], [rng])[0]
 
     def reconstruct_batch(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
-        computation (:mod:`snnleak.attacks.batched`): the same per trial up to float rounding."""
-        from snnleak.attacks.batched import BatchedGradientInversion
+        """Each observation attacked on its own, all K as one computation."""
+        cfg, k = self.config, len(observations)
+        obs0 = observations[0]
+        check_alike(observations)
+        stack = stack_victims(observations, update_attack=cfg.update_attack)
+        order = stack.order
+        # per trial, its generator's draws in this order: dummy, then label logits
+        rows, x_shape = [], None
+        for obs, g in zip(observations, rngs, strict=True):
+            x0 = initial_dummy(obs, g)
+            thresholding.start(x0, cfg.threshold)
+            x_shape = x0.shape
+            parts = [x0.reshape(-1)]
+            if not self.infer_label:
+                parts.append(
+                    torch.randn(
+                        obs.batch_size, obs.num_classes, generator=g, dtype=x0.dtype, device="cpu"
+                    )
+                    .to(x0.device)
+                    .reshape(-1)
+                )
+            rows.append(torch.cat(parts))
+        v = torch.stack(rows)  # [K, n]: trial k's flat variables, updated in place
+        v_dtype = v.dtype
+        nx = math.prod(x_shape)
+        labels = torch.stack([infer_label(o) for o in observations]) if self.infer_label else None
+        b, classes = obs0.batch_size, obs0.num_classes
+        per_trial = [layer_weights(list(o.gradients), cfg.loss_norm) for o in observations]
+        # weights[j]: the [K] weights of the j-th stacked term (solo layer order[j'] == j)
+        weights = None
+        if per_trial[0] is not None:
+            weights = [None] * len(order)
+            for solo_index, j in enumerate(order):
+                weights[j] = torch.tensor(
+                    [w[solo_index] for w in per_trial], dtype=v_dtype, device=v.device
+                )
 
-        return BatchedGradientInversion(self.config, self.infer_label).reconstruct(
-            observations, rngs
-        )
+        def evaluate(rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            """The losses and gradients of the trials ``rows`` (default: all) at ``v``."""
+            leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
+            n = leaf.shape[0]
+            x = leaf[:, :nx].reshape(n, *x_shape)
+            if self.infer_label:
+                target = take_rows(labels, rows)
+            else:
+                target = torch.softmax(leaf[:, nx:].reshape(n, b, classes), -1)
+            dist = stacked_matching_loss(stack, x, target, weights, rows=rows)
+            (dv,) = torch.autograd.grad(dist.sum(), leaf)
+            return dist.detach(), dv
+
+        if isinstance(stack, StackedVictims):  # a foreign model may read the host mid-step
+            evaluate = graphed(evaluate, v)
+        opt = BatchedLBFGS(v, cfg.lbfgs)
+        track = BatchedTracker(k, v.device)
+        steps = torch.zeros(k, dtype=torch.long, device=v.device)
+        active = torch.ones(k, dtype=torch.bool, device=v.device)
+        searched = thresholding.searched(cfg.threshold, cfg.lbfgs.line_search)
+
+        def state(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = rows[:, :nx].reshape(k, *x_shape).clone()
+            if self.infer_label:
+                return x, labels
+            return x, torch.softmax(rows[:, nx:].reshape(k, b, classes), -1)
+
+        initial = state(v)
+        stuck = torch.zeros_like(active)  # Algorithm 2's searches that found nothing lower
+        for step in range(cfg.iterations + 1):
+            final = step == cfg.iterations
+            last = stuck | final  # these rows are only evaluated, as they are reported
+            with torch.no_grad():
+                x = v[:, :nx]
+                measured = x.clone()
+                thresholding.before_final(measured, obs0.modality)
+                x.copy_(torch.where(last[:, None], measured, x))
+            before = v.clone()
+            # every row's loss at `before`; the rows not `last` also take their step
+            losses = evaluate()[0] if final else opt.step(evaluate, active & ~stuck)
+            active = track.observe(losses, state(before), active)
+            if final:
+                break
+            active &= ~stuck
+            steps = torch.where(active, step + 1, steps)
+            if not bool(active.any()):
+                break
+            if searched:  # Algorithm 2 under a line search: a fresh L-BFGS from each projection
+                found = thresholding.projected_search_rows(
+                    v, before, losses, nx, cfg.threshold.tau, evaluate, active
+                )
+                stuck = active & ~found
+                opt.reset()
+            else:
+                with torch.no_grad():
+                    moved = x.clone()
+                    thresholding.after_step(moved, obs0.modality, cfg.threshold, cfg.clamp)
+                    x.copy_(torch.where(active[:, None], moved, x))
+        steps = steps.tolist()
+        tracks = track.trackers()
+        first = [(initial[0][i], initial[1][i]) for i in range(k)]
+        return [
+            finish(tracks[i], steps[i], cfg.threshold, first[i], obs0.modality) for i in range(k)
+        ]

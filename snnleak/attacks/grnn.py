@@ -215,5 +215,9 @@ class GRNN:
         computation (:mod:`snnleak.attacks.grnn_batched`): the same per trial up to float
         rounding."""
         from snnleak.attacks.grnn_batched import reconstruct_batched
+        from snnleak.attacks.victims import stackable
+
+        if not stackable(observations):  # its stacked form needs built-in LeNets: one by one
+            return [self.reconstruct(o, g) for o, g in zip(observations, rngs, strict=True)]
 
         return reconstruct_batched(self.config, observations, rngs, self.generator_and_noise)

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from snnleak.attacks.batched import check_alike, stack_victims
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.priors import grnn_total_variation
 from snnleak.attacks.rows import where_rows
+from snnleak.attacks.victims import StackedVictims, check_alike
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -39,7 +39,7 @@ def reconstruct_batched(
     check_alike(observations)
     obs0, k = observations[0], len(observations)
     events = obs0.modality == "events"
-    victims, victim_params, true, order = stack_victims(observations)
+    victims, victim_params, true, order = StackedVictims(observations)
     pairs = [build_generator(o, g) for o, g in zip(observations, rngs, strict=True)]
     nets, zs = [n for n, _ in pairs], [z for _, z in pairs]
     params, buffers = stack_module_state(nets)

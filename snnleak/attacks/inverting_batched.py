@@ -13,12 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from snnleak.attacks.batched import (
-    check_alike,
-    stack_victims,
-    stacked_matching_loss,
-    trial_gradients,
-)
 from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.inverting import InvertingConfig
 from snnleak.attacks.iterates import BatchedTracker, finish
@@ -26,13 +20,19 @@ from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons
 from snnleak.attacks.proxy_batched import trial_tv
 from snnleak.attacks.rows import where_rows
+from snnleak.attacks.victims import (
+    check_alike,
+    stack_victims,
+    stacked_matching_loss,
+    trial_gradients,
+)
 from snnleak.device import on_cpu
 from snnleak.threat import Observation, Reconstruction
 
 
 def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Each trial's 1 - cos(its dummy's parameter gradient, its observed one), ``[K]``."""
-    order, k = stack[3], x.shape[0]
+    order, k = stack.order, x.shape[0]
     grads, true = trial_gradients(stack, x, labels)
     flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
     flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)

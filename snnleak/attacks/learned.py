@@ -269,8 +269,8 @@ class LearnedInversion:
         """Each observation attacked as :meth:`reconstruct` would: the decoders first (one fit
         per observed model, each fit one computation over its public items), then the trials'
         matching losses, or their proxy pipelines, as one computation."""
-        from snnleak.attacks.batched import check_alike, stack_victims, stacked_matching_loss
         from snnleak.attacks.proxy_batched import reconstruct_batched
+        from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
 
         check_alike(observations)
         decoded, details = [], []  # each fit's details read as it is the one kept

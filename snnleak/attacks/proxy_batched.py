@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from snnleak.attacks.batched import check_alike, stack_victims, stacked_matching_loss
 from snnleak.attacks.graphs import graphed
 from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import ProxyConfig, smooth_copy, spiking_neurons, stage_lbfgs
 from snnleak.attacks.rows import take_rows
+from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
 from snnleak.threat import Observation, Reconstruction
 
 

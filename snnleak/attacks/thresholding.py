@@ -5,9 +5,10 @@ Algorithm 1 (``post``): after the optimisation, :math:`\tilde x' = [x' > \tau]` 
 Algorithm 2 (``in``): after every optimiser step, :math:`x' \leftarrow [x' > \tau]`, so the
 optimisation proceeds from binary spike tensors. The initial dummy is binarised too
 (:func:`start`), so that every loss the record compares, the first included, is a binary
-tensor's. Under a line search, the projection is searched as well (:func:`projected_search`):
-L-BFGS is not told about the binarisation, which otherwise throws it off its descent (the final
-binary iterate ended above its start in 3 of 4 quick Table V runs at tau 0.1).
+tensor's. Under a line search, the projection is searched as well
+(:func:`projected_search_rows`): L-BFGS is not told about the binarisation, which otherwise
+throws it off its descent (the final binary iterate ended above its start in 3 of 4 quick
+Table V runs at tau 0.1).
 
 Images are kept in [0, 1] (the paper's Table III) in one of two ways (``clamp``):
 
@@ -29,7 +30,7 @@ import torch
 from snnleak.attacks.config import Thresholding
 from snnleak.attacks.rows import where_rows
 
-HALVINGS = 8  # step halvings tried by projected_search before it keeps the previous iterate
+HALVINGS = 8  # step halvings tried by projected_search_rows before it keeps the previous iterate
 
 
 def binarise(x: torch.Tensor, tau: float) -> torch.Tensor:
@@ -56,63 +57,8 @@ def start(x: torch.Tensor, threshold: Thresholding | None) -> None:
 
 
 def searched(threshold: Thresholding | None, line_search: str) -> bool:
-    """Whether Algorithm 2's projection is searched (:func:`projected_search`)."""
+    """Whether Algorithm 2's projection is searched (:func:`projected_search_rows`)."""
     return threshold is not None and threshold.mode == "in" and line_search != "none"
-
-
-def projected_search(
-    variables: list[torch.Tensor],
-    previous: list[torch.Tensor],
-    previous_loss: float,
-    tau: float,
-    evaluate: Callable[[], tuple[float, torch.Tensor]],
-    halvings: int = HALVINGS,
-) -> bool:
-    r"""Algorithm 2's projection, searched. ``variables`` (the dummy, then any free ones such as
-    DLG's label logits) hold the optimiser's continuous step from ``previous``, whose dummy is
-    binary; in place, they become the first point, of two searches, whose matching loss
-    (``evaluate``: the loss at ``variables`` and its gradient to the dummy) is below
-    ``previous_loss``.
-
-    1. Along the projection arc (Bertsekas, 1976): the dummy :math:`[\,p + 2^{-k}(x - p) >
-       \tau\,]` and the free variables :math:`p + 2^{-k}(v - p)`, k = 0, 1, ..., ``halvings``.
-    2. Bit flips by the gradient at ``previous``: flipping entry i of the dummy changes the
-       loss by about :math:`g_i (1 - 2 x_i)`; the m entries of most negative change are
-       flipped, m halving from all of them down to one.
-
-    When neither finds one, the variables return to ``previous`` and the result is False: no
-    point either search tries lowers the loss."""
-    steps = [v.detach() - p for v, p in zip(variables, previous, strict=True)]
-
-    def place(point: list[torch.Tensor]) -> None:
-        with torch.no_grad():
-            for v, p in zip(variables, point, strict=True):
-                v.copy_(p)
-
-    def accepted(point: list[torch.Tensor]) -> bool:
-        place(point)
-        return evaluate()[0] < previous_loss
-
-    for k in range(halvings + 1):
-        arc = [p + d * 0.5**k for p, d in zip(previous, steps, strict=True)]
-        arc[0] = binarise(arc[0], tau)
-        if torch.equal(arc[0], previous[0]):
-            break
-        if accepted(arc):
-            return True
-    place(previous)
-    binary = previous[0]
-    change = (evaluate()[1].detach() * (1 - 2 * binary)).reshape(-1)
-    descending = torch.argsort(change, stable=True)[: int((change < 0).sum())]
-    m = descending.numel()
-    while m >= 1:
-        flipped = binary.clone().reshape(-1)
-        flipped[descending[:m]] = 1 - flipped[descending[:m]]
-        if accepted([flipped.reshape(binary.shape), *previous[1:]]):
-            return True
-        m //= 2
-    place(previous)
-    return False
 
 
 @torch.no_grad()
@@ -143,12 +89,21 @@ def projected_search_rows(
     active: torch.Tensor,
     halvings: int = HALVINGS,
 ) -> torch.Tensor:
-    """:func:`projected_search` for K trials at once, on the rows of ``v`` (``[K, n]``: the
-    flat dummy in the first ``nx`` columns, then any free variables), in place. Every trial
-    in ``active`` tries the points its solo search would try, in the same order; the rounds
-    evaluate all trials together (``evaluate``: loss ``[K]`` and gradient ``[K, n]`` at ``v``).
+    r"""Algorithm 2's projection, searched, for K trials at once, on the rows of ``v``
+    (``[K, n]``: the flat dummy in the first ``nx`` columns, then any free variables such as
+    DLG's label logits), in place. ``v`` holds the optimiser's continuous step from
+    ``previous``, whose dummy is binary; each trial in ``active`` moves to the first point, of
+    two searches, whose matching loss is below ``previous_loss`` (``evaluate``: loss ``[K]``
+    and gradient ``[K, n]`` at ``v``; the rounds evaluate all trials together).
+
+    1. Along the projection arc (Bertsekas, 1976): the dummy :math:`[\,p + 2^{-k}(x - p) >
+       \tau\,]` and the free variables :math:`p + 2^{-k}(v - p)`, k = 0, 1, ..., ``halvings``.
+    2. Bit flips by the gradient at ``previous``: flipping entry i of the dummy changes the
+       loss by about :math:`g_i (1 - 2 x_i)`; the m entries of most negative change are
+       flipped, m halving from all of them down to one.
+
     Returns the trials that found a lower loss; the others in ``active`` are back at
-    ``previous``."""
+    ``previous`` (no point either search tries lowers their loss)."""
 
     step = v - previous
     found = torch.zeros_like(active)

@@ -34,6 +34,8 @@ def stacked_conv2d(
     convolution (:class:`_GroupedConv`)."""
     k, o = w.shape[:2]
     w = w.reshape(k * o, *w.shape[2:])
+    if k == 1:  # one group: ATen's own derivatives are single convolutions already
+        return F.conv2d(h, w, bias.reshape(-1), stride=stride, padding=padding)
     if h.is_contiguous(memory_format=torch.channels_last):  # the weight as oneDNN reads it
         w = w.contiguous(memory_format=torch.channels_last)
     return _GroupedConv.apply(h, w, bias.reshape(-1), stride, padding, k)

@@ -41,25 +41,6 @@ class Cell:
             raise ConfigError(f"--samples must be at least 1, got {self.samples}")
         if self.batch_trials < 1:
             raise ConfigError(f"--batch-trials must be at least 1, got {self.batch_trials}")
-        if self.batch_trials > 1 and self.spec.local_training() is not None:
-            raise ConfigError(
-                "--batch-trials runs one-step updates; run a multi-step (FedAvg) client with "
-                "--batch-trials 1"
-            )
-        if self.batch_trials > 1 and self.spec.batch > 1:
-            raise ConfigError(
-                "--batch-trials stacks batch-of-one trials; run --batch > 1 with --batch-trials 1"
-            )
-        if self.batch_trials > 1 and ":" in self.spec.model:
-            raise ConfigError(
-                "--batch-trials stacks LeNet victims into one computation; run a plug-in "
-                "model with --batch-trials 1"
-            )
-        if self.batch_trials > 1 and self.spec.model == "snn" and self.spec.encoding != "direct":
-            raise ConfigError(
-                "--batch-trials stacks directly coded SNN victims; run --encoding "
-                f"{self.spec.encoding} with --batch-trials 1"
-            )
 
     def specs(self) -> list[AttackSpec]:
         """The configurations this cell records (one per post threshold, else its own)."""
