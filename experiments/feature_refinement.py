@@ -20,9 +20,10 @@ import torch
 
 from snnleak import data, metrics
 from snnleak.attacks import AttackSpec, build_attack
-from snnleak.attacks.analytic import model_features, observed_features
+from snnleak.attacks.analytic import observed_features
 from snnleak.attacks.priors import total_variation
 from snnleak.attacks.proxy import smooth_copy
+from snnleak.attacks.victims import model_features
 from snnleak.client import observe
 from snnleak.io import cache_root
 from snnleak.models.victims import build_victim

@@ -15,7 +15,7 @@ figure.
 :func:`basin` measures how close an attack must get before the exact victim finishes the job:
 from the truth plus N(0, sigma^2) noise (clamped into [0, 1]) for ``BASIN_SIGMAS``, the polish
 every adaptive attack ends with (strong-Wolfe L-BFGS on the victim's matching loss,
-:func:`snnleak.attacks.proxy.stage`); the fraction of items it recovers exactly (SSIM >=
+:func:`snnleak.attacks.proxy.stage_rows`); the fraction of items it recovers exactly (SSIM >=
 ``EXACT``), with the median SSIM at the start and at the end.
 """
 
@@ -120,20 +120,22 @@ def basin(
     steps: int = 20,
 ) -> Basin:
     """From the truth plus noise, the fraction of items the exact victim's polish recovers."""
-    from snnleak.attacks.proxy import stage
+    from snnleak.attacks.proxy import stage_rows
+    from snnleak.attacks.victims import stack_victims
 
     ends: dict[float, list] = {s: [] for s in BASIN_SIGMAS}
     starts: dict[float, list] = {s: [] for s in BASIN_SIGMAS}
     n = 0
     for i, x, obs in _victims(model, dataset, samples, seed, timesteps, split):
         n += 1
-        true, label = list(obs.gradients), infer_label(obs)
+        label, victim = infer_label(obs), stack_victims([obs])
+        one = torch.ones(1, dtype=torch.bool, device=obs.device)
         truth = layout.as_batch(x, obs.modality).to(obs.gradients[0].dtype)
         rng = trial_rng(seed, i, "diagnose-basin")
         for s in BASIN_SIGMAS:
             noise = torch.randn(truth.shape, generator=rng, dtype=truth.dtype)
             x0 = (truth + s * noise).clamp(0, 1)
-            end = stage(obs.model, x0, label, true, steps, 0.0, obs.modality)
+            end = stage_rows(victim, x0[None], label[None], steps, 0.0, obs.modality, 20, one)[0]
             starts[s].append(metrics.ssim(x0[0], x))
             ends[s].append(metrics.ssim(end[0].clamp(0, 1), x))
     return Basin(

@@ -8,16 +8,12 @@ import pytest
 import torch
 
 from snnleak import data, leakage, metrics
-from snnleak.attacks.analytic import (
-    AnalyticConfig,
-    AnalyticInversion,
-    model_features,
-    observed_features,
-)
+from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion, observed_features
 from snnleak.attacks.decoders import MLPSettings
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy, smooth_copy, spiking_neurons
+from snnleak.attacks.victims import model_features
 from snnleak.client import observe
 from snnleak.errors import ConfigError
 from snnleak.models import LeNet, LeNet5SNN

@@ -6,7 +6,10 @@ import math
 
 import pytest
 import torch
+from reference_analytic import reference_analytic
 from reference_dlg import reference_dlg
+from reference_inverting import reference_inverting
+from reference_proxy import reference_proxy
 
 from snnleak import data
 from snnleak.attacks import AttackSpec, DLGConfig, GradientInversion, LBFGSConfig
@@ -226,30 +229,40 @@ def test_attack_cli_accepts_batch_trials(tmp_path):
     ("cls", "kw"),
     [(LeNet5SNN, {"timesteps": 4, "backend": "fused"}), (LeNet, {}), (LeNet, {"batch": 2})],
 )
-def test_batched_proxy_trials_equal_solo_trials(cls, kw):
+def test_proxy_k_trials_and_each_single_trial_equal_the_reference(cls, kw):
     from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 
     obs = _observations(cls, **kw)
-    attack = SmoothProxy(ProxyConfig(alphas=(1.0, 2.0), stage_steps=2, polish_steps=2, max_iter=5))
-    solo = [attack.reconstruct(o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)]
+    cfg = ProxyConfig(alphas=(1.0, 2.0), stage_steps=2, polish_steps=2, max_iter=5)
+    solo = [
+        reference_proxy(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
+    ]
+    attack = SmoothProxy(cfg)
     batched = attack.reconstruct_batch(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=cls is not LeNet)
+    single = attack.reconstruct(obs[0], torch.Generator().manual_seed(5))
+    _assert_same_trials(solo[:1], [single], spiking=cls is not LeNet)
     assert min(a.losses[-1] / a.losses[0] for a in solo) < 1
 
 
 @pytest.mark.parametrize("on", ["victim", "proxy"])
-def test_batched_inverting_gradients_equal_solo_trials(on):
+def test_inverting_k_trials_and_each_single_trial_equal_the_reference(on):
     from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 
     obs = _observations(LeNet5SNN, timesteps=4, backend="fused")
-    attack = InvertingGradients(InvertingConfig(iterations=6, restarts=2, on=on))
-    solo = [attack.reconstruct(o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)]
+    cfg = InvertingConfig(iterations=6, restarts=2, on=on)
+    solo = [
+        reference_inverting(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
+    ]
+    attack = InvertingGradients(cfg)
     batched = attack.reconstruct_batch(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=on == "victim")
+    single = attack.reconstruct(obs[0], torch.Generator().manual_seed(5))
+    _assert_same_trials(solo[:1], [single], spiking=on == "victim")
 
 
 def _assert_same_trials(solo, batched, spiking=False):
@@ -329,23 +342,28 @@ def test_k_trials_on_any_victim_equal_the_reference(kind, infer):
 @pytest.mark.parametrize(
     ("cls", "kw"), [(LeNet5SNN, {"timesteps": 4, "backend": "fused"}), (LeNet, {})]
 )
-def test_batched_analytic_trials_equal_solo_trials(cls, kw):
+def test_analytic_k_trials_and_each_single_trial_equal_the_reference(cls, kw):
     from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
     from snnleak.attacks.proxy import ProxyConfig
 
     obs = _observations(cls, **kw)
     proxy = ProxyConfig(alphas=(1.0, 2.0), stage_steps=2, polish_steps=2, max_iter=5)
-    attack = AnalyticInversion(AnalyticConfig(feature_steps=3, proxy=proxy))
-    solo = [attack.reconstruct(o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)]
+    cfg = AnalyticConfig(feature_steps=3, proxy=proxy)
+    solo = [
+        reference_analytic(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
+    ]
+    attack = AnalyticInversion(cfg)
     batched = attack.reconstruct_batch(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=cls is not LeNet)
+    single = attack.reconstruct(obs[0], torch.Generator().manual_seed(5))
+    _assert_same_trials(solo[:1], [single], spiking=cls is not LeNet)
     assert min(a.losses[-1] / a.losses[0] for a in solo) < 1
 
 
 def test_stacked_features_are_each_trials_last_layer_input():
-    from snnleak.attacks.analytic import model_features
+    from snnleak.attacks.victims import model_features
 
     obs = _observations(LeNet5SNN, timesteps=3, backend="fused")
     x = torch.rand(3, 2, 1, 28, 28, generator=torch.Generator().manual_seed(0), dtype=torch.float64)

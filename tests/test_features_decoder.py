@@ -6,11 +6,12 @@ import torch
 
 from snnleak import data
 from snnleak.attacks import AttackSpec
-from snnleak.attacks.analytic import model_features, observed_features
+from snnleak.attacks.analytic import observed_features
 from snnleak.attacks.augment import augmented, deform
 from snnleak.attacks.decoders import MLPSettings, public_features
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.separation import separate
+from snnleak.attacks.victims import model_features
 from snnleak.client import observe
 from snnleak.errors import ConfigError
 from snnleak.models import LeNet, LeNet5SNN

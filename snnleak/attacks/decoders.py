@@ -168,7 +168,7 @@ def public_features(
     ``model`` (what :func:`~snnleak.attacks.analytic.observed_features` reads off a client's
     update exactly) beside its one-hot label, and the image, flattened. Forward passes only,
     ``chunk`` items at a time."""
-    from snnleak.attacks.analytic import model_features
+    from snnleak.attacks.victims import model_features
 
     model.train()
     ref = next(model.parameters())

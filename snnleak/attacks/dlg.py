@@ -42,7 +42,6 @@ from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.rows import take_rows
 from snnleak.attacks.victims import (
-    StackedVictims,
     check_alike,
     stack_victims,
     stacked_matching_loss,
@@ -118,7 +117,7 @@ class GradientInversion:
             (dv,) = torch.autograd.grad(dist.sum(), leaf)
             return dist.detach(), dv
 
-        if isinstance(stack, StackedVictims):  # a foreign model may read the host mid-step
+        if stack.graphable:
             evaluate = graphed(evaluate, v)
         opt = BatchedLBFGS(v, cfg.lbfgs)
         track = BatchedTracker(k, v.device)

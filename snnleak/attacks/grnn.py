@@ -27,18 +27,22 @@ frames (non-negative, through a softplus).
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
 from snnleak.attacks.config import GRNNConfig
-from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.graphs import graphed_call
+from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.priors import grnn_total_variation
+from snnleak.attacks.rows import where_rows
+from snnleak.attacks.victims import check_alike, stack_victims, trial_gradients
 from snnleak.device import on_cpu
 from snnleak.errors import ConfigError
-from snnleak.gradients import dummy_gradients, gradient_distance
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -177,47 +181,79 @@ class GRNN:
         return gen.to(obs.device, dtype).train(), z.to(obs.device)
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        cfg = self.config
-        gen, z = self.generator_and_noise(obs, rng)
-        opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-        true = list(obs.gradients)
-        flat_true = torch.cat([g.reshape(-1) for g in true])
-        wd = wasserstein if cfg.wasserstein == "sorted" else original_wasserstein
-        params = list(gen.parameters())
-        track, steps = IterateTracker(), 0
-        with torch.no_grad():
-            x, probs = gen(z)
-        initial = (x.detach().clone(), probs.detach().clone())
-        for step in range(cfg.iterations):
-            opt.zero_grad(set_to_none=True)
-            x, probs = gen(z)
-            dummy = dummy_gradients(obs.model, x, probs)
-            flat = torch.cat([g.reshape(-1) for g in dummy])
-            loss = (
-                gradient_distance(dummy, true)
-                + wd(flat, flat_true)
-                + cfg.tv_weight * grnn_total_variation(x)
-            )
-            if not track.observe(
-                float(loss.detach()), (x.detach().clone(), probs.detach().clone())
-            ):
-                break
-            steps = step + 1
-            for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
-                p.grad = g
-            opt.step()
-        return finish(track, steps, cfg.threshold, initial, obs.modality)
+        return self.reconstruct_batch([obs], [rng])[0]
 
     def reconstruct_batch(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
-        computation (:mod:`snnleak.attacks.grnn_batched`): the same per trial up to float
-        rounding."""
-        from snnleak.attacks.grnn_batched import reconstruct_batched
-        from snnleak.attacks.victims import stackable
+        """Each observation attacked on its own, all K as one computation: a step runs every
+        trial's generator (the K generators' parameters stacked and run with
+        ``torch.func.vmap``; batch norm uses each trial's own batch statistics), victim
+        update, GRNN loss and gradient to the generators in one pass. RMSprop is elementwise,
+        so one optimiser over the stacked parameters is K independent ones; a trial that stops
+        (a non-finite loss) keeps its parameters from then on."""
+        cfg = self.config
+        check_alike(observations)
+        obs0, k = observations[0], len(observations)
+        stack = stack_victims(observations)
+        true, order = stack.true, stack.order
+        pairs = [self.generator_and_noise(o, g) for o, g in zip(observations, rngs, strict=True)]
+        nets, zs = [n for n, _ in pairs], [z for _, z in pairs]
+        params, buffers = stack_module_state(nets)
+        base = copy.deepcopy(nets[0]).to("meta")
+        z = torch.stack(zs)
 
-        if not stackable(observations):  # its stacked form needs built-in LeNets: one by one
-            return [self.reconstruct(o, g) for o, g in zip(observations, rngs, strict=True)]
+        def one(p, b, noise):
+            return functional_call(base, (p, b), (noise,))
 
-        return reconstruct_batched(self.config, observations, rngs, self.generator_and_noise)
+        generate = vmap(one, in_dims=(0, 0, 0), randomness="error")
+        leaves = list(params.values())
+        opt = torch.optim.RMSprop(leaves, lr=cfg.lr, momentum=cfg.momentum)
+        flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
+        if cfg.wasserstein == "sorted":
+            sorted_true = torch.sort(flat_true, dim=1).values
+
+        def losses() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            x, probs = generate(params, buffers, z)  # [K, ...item batch], [K, B, classes]
+            grads = trial_gradients(stack, x, probs)[0]
+            dist = sum(((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order)
+            if cfg.wasserstein == "sorted":
+                flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
+                diff = torch.sort(flat, dim=1).values - sorted_true
+                wd = torch.sqrt((diff**2).mean(1) + 1e-30)
+            else:  # the published code's ||a - b||_2
+                wd = torch.sqrt(dist + 1e-30)
+            return dist + wd + cfg.tv_weight * grnn_total_variation(x, k), x, probs
+
+        def evaluate() -> tuple[torch.Tensor, ...]:
+            """A step's computation: every trial's loss, output and gradients to its generator."""
+            loss, x, probs = losses()
+            grads = torch.autograd.grad(loss.sum(), leaves)
+            return loss.detach(), x.detach(), probs.detach(), *grads
+
+        with torch.no_grad():
+            x0, p0 = generate(params, buffers, z)
+        track = BatchedTracker(k, x0.device)
+        steps = torch.zeros(k, dtype=torch.long, device=x0.device)
+        active = torch.ones(k, dtype=torch.bool, device=x0.device)
+        if stack.graphable:
+            evaluate = graphed_call(evaluate, z)
+        for step in range(cfg.iterations):
+            opt.zero_grad(set_to_none=True)
+            loss, x, probs, *grads = evaluate()
+            active = track.observe(loss, (x.detach().clone(), probs.detach().clone()), active)
+            steps = torch.where(active, step + 1, steps)
+            if not bool(active.any()):
+                break
+            kept = {n: t.detach().clone() for n, t in params.items()}
+            for leaf, g in zip(leaves, grads, strict=True):
+                leaf.grad = g
+            opt.step()
+            with torch.no_grad():  # a stopped trial keeps its parameters
+                for n, t in params.items():
+                    t.copy_(where_rows(active, t, kept[n]))
+        tracks, steps = track.trackers(), steps.tolist()
+        return [
+            finish(tracks[i], steps[i], cfg.threshold, (x0[i], p0[i]), obs0.modality)
+            for i in range(k)
+        ]

@@ -16,19 +16,24 @@ end, so records measure every attack on the same scale.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from snnleak.attacks.config import Thresholding
-from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.graphs import graphed_call
+from snnleak.attacks.iterates import BatchedTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.priors import total_variation
-from snnleak.attacks.proxy import smooth_copy, spiking_neurons
+from snnleak.attacks.proxy import smooth_copy, spiking_neurons, trial_tv
+from snnleak.attacks.rows import where_rows
+from snnleak.attacks.victims import (
+    check_alike,
+    stack_victims,
+    stacked_matching_loss,
+    trial_gradients,
+)
 from snnleak.device import on_cpu
 from snnleak.errors import ConfigError
-from snnleak.gradients import dummy_gradients, matching_loss
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -49,65 +54,107 @@ class InvertingConfig:
             raise ConfigError(f"inverting gradients runs on 'victim' or 'proxy', not {self.on!r}")
 
 
-def cosine_objective(model, x, label, true: list, flat_true: torch.Tensor) -> torch.Tensor:
-    grads = dummy_gradients(model, x, label)
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    return 1 - (flat @ flat_true) / (flat.norm() * flat_true.norm() + 1e-12)
+def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each trial's 1 - cos(its dummy's parameter gradient, its observed one), ``[K]``."""
+    order, k = stack.order, x.shape[0]
+    grads, true = trial_gradients(stack, x, labels)
+    flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
+    flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
+    dot = torch.linalg.vecdot(flat, flat_true)
+    return 1 - dot / (flat.norm(dim=1) * flat_true.norm(dim=1) + 1e-12)
 
 
 class InvertingGradients:
+    """Inverting Gradients over K trial rows (see the module docstring): each trial keeps its
+    victim (or its smooth copy), its restarts' starting dummies (drawn from its own generator,
+    restart after restart), its signed-Adam state (Adam is elementwise, so one optimiser over
+    the stacked dummies is K independent ones; the trials share the step count and the
+    schedule), its objective and its choice of restart. A trial whose objective turns
+    non-finite keeps its dummy from then on, as a lone restart stops."""
+
     name = "ig"
 
     def __init__(self, config: InvertingConfig = InvertingConfig()) -> None:
         self.config = config
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
+        return self.reconstruct_batch([obs], [rng])[0]
+
+    def reconstruct_batch(
+        self, observations: list[Observation], rngs: list[torch.Generator]
+    ) -> list[Reconstruction]:
+        """Each observation attacked on its own, all K as one computation."""
         cfg = self.config
-        true, label = list(obs.gradients), infer_label(obs)
-        flat_true = torch.cat([g.reshape(-1) for g in true])
-        model = obs.model
-        if cfg.on == "proxy" and spiking_neurons(obs.model):
-            model = smooth_copy(obs.model, cfg.alpha)
+        check_alike(observations)
+        obs0, k = observations[0], len(observations)
+        victim = stack_victims(observations)
+        stack = victim
+        if cfg.on == "proxy" and spiking_neurons(obs0.model):
+            stack = stack_victims(
+                observations, [smooth_copy(o.model, cfg.alpha) for o in observations]
+            )
+        labels = torch.stack([infer_label(o) for o in observations])
+        # every restart's start, drawn from each trial's generator restart after restart
+        starts = [
+            torch.stack([initial_dummy(o, g) for _ in range(cfg.restarts)])
+            for o, g in zip(observations, rngs, strict=True)
+        ]
+        starts = torch.stack(starts, 1)  # [restarts, K, ...]
 
-        def on_victim(x: torch.Tensor) -> float:
-            return float(matching_loss(obs.model, x, label, true).detach())
+        def on_victim(x: torch.Tensor) -> torch.Tensor:
+            return stacked_matching_loss(victim, x, labels, create_graph=False).detach()
 
-        track, ends = IterateTracker(), []  # (objective, end of the restart)
+        track = BatchedTracker(k, starts.device)
+        everyone = torch.ones(k, dtype=torch.bool, device=starts.device)
+        track.observe(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
         milestones = [round(cfg.iterations * f) for f in (3 / 8, 5 / 8, 7 / 8)]
+        ends, objectives = [], []
         for restart in range(cfg.restarts):
-            x = initial_dummy(obs, rng).requires_grad_(True)
-            if restart == 0:
-                track.observe(on_victim(x.detach()), (x.detach().clone(), label))
+            x = starts[restart].clone().requires_grad_(True)
+
+            def evaluate(x=x) -> tuple[torch.Tensor, torch.Tensor]:
+                leaf = x.detach().clone().requires_grad_(True)
+                loss = cosine_rows(stack, leaf, labels) + cfg.tv * trial_tv(leaf)
+                (grad,) = torch.autograd.grad(loss.sum(), [leaf])
+                return loss.detach(), grad
+
+            if stack.graphable:
+                evaluate = graphed_call(evaluate, x)
             opt = torch.optim.Adam([x], lr=cfg.lr)
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-            objective = math.inf
+            objective = torch.full((k,), float("inf"), dtype=x.dtype, device=x.device)
+            alive = everyone.clone()
             for _ in range(cfg.iterations):
-                loss = cosine_objective(model, x, label, true, flat_true)
-                loss = loss + cfg.tv * total_variation(x)
-                objective = float(loss.detach())
-                if not math.isfinite(objective):
-                    break
-                (grad,) = torch.autograd.grad(loss, [x])
+                value, grad = evaluate()
+                alive &= torch.isfinite(value)
+                objective = torch.where(alive, value, objective)
+                before = x.detach().clone()
                 x.grad = grad.sign()
                 with on_cpu():  # torch < 2.12 makes Adam's step counter on the default device
                     opt.step()
                 sched.step()
                 with torch.no_grad():
-                    if obs.modality == "image":
+                    if obs0.modality == "image":
                         x.clamp_(0, 1)
-            ends.append((objective if math.isfinite(objective) else math.inf, x.detach().clone()))
-        # the restart kept is the one with the lowest objective; its victim loss comes last
-        kept = min(range(len(ends)), key=lambda i: ends[i][0])
-        for i in [*(i for i in range(len(ends)) if i != kept), kept]:
-            track.observe(on_victim(ends[i][1]), (ends[i][1], label))
-        track.last = (ends[kept][1], label)
-        return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last, obs.modality)
-
-    def reconstruct_batch(
-        self, observations: list[Observation], rngs: list[torch.Generator]
-    ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
-        computation (:mod:`snnleak.attacks.inverting_batched`)."""
-        from snnleak.attacks.inverting_batched import reconstruct_batched
-
-        return reconstruct_batched(self.config, observations, rngs)
+                    x.copy_(where_rows(alive, x, before))
+                if not bool(alive.any()):
+                    break
+            dead = ~torch.isfinite(objective) | ~alive
+            objectives.append(torch.where(dead, float("inf"), objective))
+            ends.append(x.detach().clone())
+        ends, objectives = torch.stack(ends), torch.stack(objectives)  # [R, K, ...], [R, K]
+        kept = objectives.argmin(0)  # the first restart of the lowest objective
+        rows = torch.arange(k, device=kept.device)
+        # the victim loss of each restart's end, the kept one last
+        for p in range(cfg.restarts - 1):
+            other = p + (p >= kept).long()
+            end = ends[other, rows]
+            track.observe(on_victim(end), (end, labels), everyone)
+        best_end = ends[kept, rows]
+        track.observe(on_victim(best_end), (best_end, labels), everyone)
+        out = []
+        for i, t in enumerate(track.trackers()):
+            t.last = (best_end[i], labels[i])
+            steps = cfg.iterations * cfg.restarts
+            out.append(finish(t, steps, cfg.threshold, t.last, obs0.modality))
+        return out

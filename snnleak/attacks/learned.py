@@ -269,7 +269,6 @@ class LearnedInversion:
         """Each observation attacked as :meth:`reconstruct` would: the decoders first (one fit
         per observed model, each fit one computation over its public items), then the trials'
         matching losses, or their proxy pipelines, as one computation."""
-        from snnleak.attacks.proxy_batched import reconstruct_batched
         from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
 
         check_alike(observations)
@@ -279,7 +278,7 @@ class LearnedInversion:
             details.append({**self.details(o), **decoded[-1][2]})
         x = torch.stack([d[0] for d in decoded])
         if self.config.then_proxy:
-            recs = reconstruct_batched(self.config.proxy, observations, rngs, inits=x)
+            recs = SmoothProxy(self.config.proxy).reconstruct_batch(observations, rngs, inits=x)
         else:
             labels = torch.stack([d[1] for d in decoded])
             stack = stack_victims(observations)

@@ -32,18 +32,19 @@ On an ANN (no spiking neuron) the proxy is the victim itself: one stage, then th
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from snnleak.attacks.config import LBFGSConfig, Thresholding
-from snnleak.attacks.iterates import IterateTracker, finish
+from snnleak.attacks.graphs import graphed
+from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.lbfgs import BatchedLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.attacks.priors import total_variation
+from snnleak.attacks.rows import take_rows
+from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
 from snnleak.errors import ConfigError
-from snnleak.gradients import matching_loss
 from snnleak.neurons.module import SpikingNeuron
 from snnleak.threat import Observation, Reconstruction
 
@@ -83,45 +84,53 @@ def stage_lbfgs(max_iter: int = 20) -> LBFGSConfig:
     return LBFGSConfig(max_iter=max_iter, history_size=100, line_search="strong_wolfe")
 
 
-def stage(
-    model: nn.Module,
-    x0: torch.Tensor,
-    label: torch.Tensor,
-    true: list,
-    steps: int,
-    tv: float,
-    modality: str,
-    max_iter: int = 20,
-) -> torch.Tensor:
-    """``steps`` strong-Wolfe L-BFGS steps on ``model``'s matching loss + tv * L_s * TV from
-    ``x0``; images stay in [0, 1]. A non-finite loss reverts to the last finite iterate."""
-    x = x0.detach().clone().requires_grad_(True)
-    start = float(matching_loss(model, x, label, true).detach())
+def trial_tv(x: torch.Tensor) -> torch.Tensor:
+    """:func:`~snnleak.attacks.priors.total_variation` of each trial of ``x [K, ...]``."""
+    k = x.shape[0]
+    vertical = (x[..., 1:, :] - x[..., :-1, :]).abs().reshape(k, -1).mean(1)
+    return vertical + (x[..., :, 1:] - x[..., :, :-1]).abs().reshape(k, -1).mean(1)
+
+
+def stage_rows(stack, x0, labels, steps: int, tv: float, modality: str, max_iter: int, active):
+    """One stage for the trials in ``active`` at once: ``steps`` strong-Wolfe L-BFGS steps on
+    each trial's matching loss (on the victim evaluator ``stack``) + tv * L_s * TV from
+    ``x0 [K, ...]``, L_s the trial's matching loss at ``x0``; images stay in [0, 1]. Returns
+    each trial's last finite iterate (``x0`` for the inactive): a trial whose loss or dummy
+    turns non-finite stops there."""
+    k, shape = x0.shape[0], x0.shape
+    v = x0.detach().reshape(k, -1).clone()
+    start = stacked_matching_loss(stack, x0.detach(), labels, create_graph=False).detach()
     weight = tv * start
-    opt = torch.optim.LBFGS([x], **stage_lbfgs(max_iter).kwargs())
+    opt = BatchedLBFGS(v, stage_lbfgs(max_iter))
 
-    def closure() -> torch.Tensor:
-        loss = matching_loss(model, x, label, true)
-        if weight:
-            loss = loss + weight * total_variation(x)
-        (x.grad,) = torch.autograd.grad(loss, [x])
-        return loss.detach()
+    def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
+        x = leaf.reshape(len(leaf), *shape[1:])
+        loss = stacked_matching_loss(stack, x, take_rows(labels, rows), rows=rows)
+        loss = loss + take_rows(weight, rows) * trial_tv(x)
+        (grad,) = torch.autograd.grad(loss.sum(), leaf)
+        return loss.detach(), grad
 
-    last = x.detach().clone()
+    if stack.graphable:
+        evaluate = graphed(evaluate, v)
+    last, alive = v.clone(), active.clone()
     for _ in range(steps):
-        loss = float(opt.step(closure))
-        if not math.isfinite(loss) or not torch.isfinite(x).all():
+        loss = opt.step(evaluate, alive)
+        alive &= torch.isfinite(loss) & torch.isfinite(v).all(1)
+        if modality == "image":
+            v.copy_(torch.where(alive[:, None], v.clamp(0, 1), v))
+        last = torch.where(alive[:, None], v, last)
+        if not bool(alive.any()):
             break
-        with torch.no_grad():
-            if modality == "image":
-                x.clamp_(0, 1)
-        last = x.detach().clone()
-    return last
+    return last.reshape(shape)
 
 
 class SmoothProxy:
     """The continuation + TV + polish pipeline on the attacker's smooth copy (see the module
-    docstring)."""
+    docstring), over K trial rows: each trial keeps its victim and smooth copies (one victim
+    evaluator per continuation stage), its dummy, label, strong-Wolfe L-BFGS row (fresh at
+    every stage), TV weight and iterate bookkeeping; a trial whose victim loss turns
+    non-finite stops its pipeline."""
 
     name = "proxy"
 
@@ -129,45 +138,65 @@ class SmoothProxy:
         self.config = config
 
     def reconstruct(
-        self,
-        obs: Observation,
-        rng: torch.Generator,
-        init: torch.Tensor | None = None,
+        self, obs: Observation, rng: torch.Generator, init: torch.Tensor | None = None
     ) -> Reconstruction:
-        cfg = self.config
-        true, label = list(obs.gradients), infer_label(obs)
-        x = initial_dummy(obs, rng) if init is None else init.detach().clone()
-        track, steps = IterateTracker(), 0
-
-        def on_victim(x: torch.Tensor) -> float:
-            return float(matching_loss(obs.model, x, label, true).detach())
-
-        track.observe(on_victim(x), (x, label))
-        snn = bool(spiking_neurons(obs.model))
-        models = [smooth_copy(obs.model, a) for a in cfg.alphas] if snn else [obs.model]
-        for model in models:
-            x = stage(model, x, label, true, cfg.stage_steps, cfg.tv, obs.modality, cfg.max_iter)
-            steps += cfg.stage_steps
-            if not track.observe(on_victim(x), (x, label)):
-                break
-        if cfg.polish_steps and not track.diverged:
-            start = track.best[0]
-            polished = stage(
-                obs.model, start, label, true, cfg.polish_steps, cfg.tv, obs.modality, cfg.max_iter
-            )
-            steps += cfg.polish_steps
-            track.observe(on_victim(polished), (polished, label))
-        # the pipeline's output is its best stage end on the victim; its loss ends the record
-        if track.last is not track.best:
-            track.losses.append(track.best_loss)
-            track.last = track.best
-        return finish(track, steps, cfg.threshold, (x, label), obs.modality)
+        inits = None if init is None else init[None]
+        return self.reconstruct_batch([obs], [rng], inits)[0]
 
     def reconstruct_batch(
-        self, observations: list[Observation], rngs: list[torch.Generator]
+        self,
+        observations: list[Observation],
+        rngs: list[torch.Generator],
+        inits: torch.Tensor | None = None,
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would, all together as one batched
-        computation (:mod:`snnleak.attacks.proxy_batched`)."""
-        from snnleak.attacks.proxy_batched import reconstruct_batched
+        """Each observation attacked on its own, all K as one computation. ``inits``: the
+        trials' starts ``[K, ...]`` (a pipeline's earlier stage), for the dummies drawn from
+        ``rngs``."""
+        cfg = self.config
+        check_alike(observations)
+        obs0, k = observations[0], len(observations)
+        victim = stack_victims(observations)
+        labels = torch.stack([infer_label(o) for o in observations])
+        if inits is None:
+            x = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
+        else:
+            x = inits.detach().clone()
+        snn = bool(spiking_neurons(obs0.model))
+        if snn:
+            stages = [
+                stack_victims(observations, [smooth_copy(o.model, a) for o in observations])
+                for a in cfg.alphas
+            ]
+        else:
+            stages = [victim]
 
-        return reconstruct_batched(self.config, observations, rngs)
+        def on_victim(x: torch.Tensor) -> torch.Tensor:
+            return stacked_matching_loss(victim, x, labels, create_graph=False).detach()
+
+        track = BatchedTracker(k, x.device)
+        active = torch.ones(k, dtype=torch.bool, device=x.device)
+        track.observe(on_victim(x), (x, labels), active)
+        steps = torch.zeros(k, dtype=torch.long, device=x.device)
+        for stack in stages:
+            x = stage_rows(stack, x, labels, cfg.stage_steps, cfg.tv, obs0.modality, cfg.max_iter,
+                           active)  # fmt: skip
+            steps += torch.where(active, cfg.stage_steps, 0)
+            active = track.observe(on_victim(x), (x, labels), active)
+            if not bool(active.any()):
+                break
+        if cfg.polish_steps:
+            polish = active & ~track.diverged
+            start = track.best[0]
+            polished = stage_rows(victim, start, labels, cfg.polish_steps, cfg.tv, obs0.modality,
+                                  cfg.max_iter, polish)  # fmt: skip
+            steps += torch.where(polish, cfg.polish_steps, 0)
+            track.observe(on_victim(polished), (polished, labels), polish)
+        # each pipeline's output is its best stage end on the victim; its loss ends the record
+        tracks, steps = track.trackers(), steps.tolist()
+        out = []
+        for i, t in enumerate(tracks):
+            if t.last is not None and not track.last_was_best[i]:
+                t.losses.append(t.best_loss)
+                t.last = t.best
+            out.append(finish(t, steps[i], cfg.threshold, (x[i], labels[i]), obs0.modality))
+        return out

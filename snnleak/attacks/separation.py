@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from snnleak.attacks.analytic import last_linear
+from snnleak.attacks.victims import last_linear
 from snnleak.threat import Observation
 
 STARTS = 4  # starts per label multiset: the fixed point, then seeded perturbations of it

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from snnleak.attacks.rows import take_rows
 from snnleak.errors import ConfigError
@@ -42,9 +43,31 @@ def dummy_update(obs: Observation, x: torch.Tensor, target: torch.Tensor, update
     return pseudo_gradient(obs.model, x, target, obs.modality, obs.local, create_graph=True)
 
 
+def last_linear(model: nn.Module) -> nn.Linear:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ConfigError("the analytic attack needs a model whose last layer is nn.Linear")
+    return linears[-1]
+
+
+def model_features(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The input of ``model``'s last linear layer at ``x``, ``[B, D]`` (averaged over the time
+    steps a spiking model feeds it)."""
+    seen = []
+    hook = last_linear(model).register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    try:
+        model(x)
+    finally:
+        hook.remove()
+    h = seen[0]
+    return h.reshape(-1, batch_size, h.shape[-1]).mean(0)
+
+
 class StackedVictims:
     """The K victims as one :class:`StackedLeNet`: ``params`` its parameters, ``true`` the
     observed gradients stacked like them. Unpacks as ``(model, params, true, order)``."""
+
+    graphable = True  # an evaluation reads nothing back to the host: CUDA graphs can replay it
 
     def __init__(self, observations: list[Observation], models=None) -> None:
         self.model = StackedLeNet(models or [o.model for o in observations]).train()
@@ -73,10 +96,16 @@ class StackedVictims:
             ce = F.cross_entropy(flat, target.reshape(-1), reduction="none").reshape(k, -1).mean(1)
         return torch.autograd.grad(ce.sum(), params, create_graph=create_graph), true
 
+    def features(self, x, rows=None):
+        """Each trial's last-layer input ``[K, B, F]`` at its dummy (``rows``: those trials')."""
+        return self.model.features(x, self.params if rows is None else self.model.rows(rows))
+
 
 class EachVictim:
     """Any K victims, each trial's update computed on its own model (:func:`dummy_update`),
     one after the other, and stacked; ``order`` is the models' own parameter order."""
+
+    graphable = False  # a foreign model may read the host mid-step
 
     def __init__(
         self, observations: list[Observation], models=None, update_attack: str = "approx"
@@ -96,6 +125,14 @@ class EachVictim:
             per.append(grads if create_graph else [g.detach() for g in grads])
         grads = [torch.stack(layer) for layer in zip(*per, strict=True)]
         return grads, [take_rows(t, rows) for t in self.true]
+
+    def features(self, x, rows=None):
+        """Each trial's last-layer input ``[K, B, F]`` at its dummy (``rows``: those trials')."""
+        trials = range(len(self.observations)) if rows is None else rows.tolist()
+        obs = self.observations
+        return torch.stack(
+            [model_features(obs[i].model, x[n], obs[i].batch_size) for n, i in enumerate(trials)]
+        )
 
 
 def stackable(observations: list[Observation], models=None, update_attack: str = "approx"):
