@@ -134,6 +134,7 @@ class _StepState:
             self.bt, self.bf, self.bgtd = v.new_zeros(k, 2), v.new_zeros(k, 2), v.new_zeros(k, 2)
             self.bg = v.new_zeros(k, 2, v.shape[1])
             self.low = torch.zeros(k, **long)
+            self.ends = torch.arange(2, **long)  # a bracket's two ends
 
     def advance(self, loss_e: torch.Tensor, grad_e: torch.Tensor) -> None:
         opt, cfg = self.opt, self.opt.cfg
@@ -249,11 +250,11 @@ class _StepState:
 
     def _set_bracket(self, mask, pos, t, f, g, gtd) -> None:
         """Bracket end ``pos`` (``[K]``: 0 or 1) of the trials in ``mask`` := (t, f, g, gtd)."""
-        rows = torch.arange(len(pos), device=pos.device)
-        self.bt[rows, pos] = torch.where(mask, t, self.bt[rows, pos])
-        self.bf[rows, pos] = torch.where(mask, f, self.bf[rows, pos])
-        self.bg[rows, pos] = where_rows(mask, g, self.bg[rows, pos])
-        self.bgtd[rows, pos] = torch.where(mask, gtd, self.bgtd[rows, pos])
+        at = mask[:, None] & (self.ends == pos[:, None])  # [K, 2]: the entries set
+        self.bt = torch.where(at, t[:, None], self.bt)
+        self.bf = torch.where(at, f[:, None], self.bf)
+        self.bg = torch.where(at[:, :, None], g[:, None, :], self.bg)
+        self.bgtd = torch.where(at, gtd[:, None], self.bgtd)
 
     def _order(self, mask) -> None:
         """torch's low_pos: the bracket end with the lower loss (the first on a tie)."""

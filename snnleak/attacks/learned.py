@@ -56,8 +56,8 @@ from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
 from snnleak.attacks.separation import separate
+from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
 from snnleak.errors import ConfigError
-from snnleak.gradients import matching_loss
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -263,14 +263,15 @@ class LearnedInversion:
         track.observe(loss, (x, label))
         return finish(track, 0, self.config.proxy.threshold, (x, label), modality)
 
+    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
+        return self.reconstruct_batch([obs], [rng])[0]
+
     def reconstruct_batch(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
-        """Each observation attacked as :meth:`reconstruct` would: the decoders first (one fit
-        per observed model, each fit one computation over its public items), then the trials'
-        matching losses, or their proxy pipelines, as one computation."""
-        from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
-
+        """Each observation attacked on its own: the decoders first (one fit per observed
+        model, each fit one computation over its public items), then the trials' matching
+        losses, or their proxy pipelines, as one computation over K rows."""
         check_alike(observations)
         decoded, details = [], []  # each fit's details read as it is the one kept
         for o, g in zip(observations, rngs, strict=True):
@@ -288,12 +289,3 @@ class LearnedInversion:
         return [
             replace(rec, details={**rec.details, **d}) for rec, d in zip(recs, details, strict=True)
         ]
-
-    def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        x, label, kept = self.decode(obs, rng)
-        if self.config.then_proxy:
-            rec = SmoothProxy(self.config.proxy).reconstruct(obs, rng, init=x)
-        else:
-            loss = float(matching_loss(obs.model, x, label, list(obs.gradients)).detach())
-            rec = self._decoded(loss, x, label, obs.modality)
-        return replace(rec, details={**rec.details, **self.details(obs), **kept})
