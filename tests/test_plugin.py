@@ -53,6 +53,28 @@ def stateful(shape, classes, timesteps):
     return Stateful(shape, classes, timesteps)
 
 
+class Leaky(nn.Module):  # snnTorch, its membrane initialised in every forward
+    def __init__(self, shape, classes, timesteps):
+        super().__init__()
+        import snntorch as snn
+        from snntorch import surrogate
+
+        self.timesteps = timesteps
+        self.lif = snn.Leaky(beta=0.5, spike_grad=surrogate.atan())
+        self.fc = nn.Linear(shape[0] * shape[1] * shape[2], classes)
+
+    def forward(self, x):
+        mem, out = self.lif.init_leaky(), 0
+        for _ in range(self.timesteps):
+            spk, mem = self.lif(x, mem)
+            out = out + spk
+        return self.fc(out.flatten(1) / self.timesteps)
+
+
+def leaky(shape, classes, timesteps):
+    return Leaky(shape, classes, timesteps)
+
+
 def no_head(shape, classes, timesteps):
     return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 3))
 
@@ -140,6 +162,24 @@ def test_a_plugin_runs_k_trials_together_as_alone(plugin_file, tmp_path, attack)
         if attack != "analytic":
             assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
         assert len(a["loss_trajectory"]) == len(b["loss_trajectory"]) and not a["nonfinite"]
+
+
+def test_a_plugin_record_describes_its_own_victim(plugin_file, tmp_path):
+    import hashlib
+
+    spec = AttackSpec("idlg", f"{plugin_file}:leaky", "digits", timesteps=2, iterations=1)
+    (r,) = run_trials(spec, 1, 0, tmp_path, judge=None)
+    victim = r["victim"]
+    assert victim["factory"] == f"{plugin_file}:leaky" and victim["timesteps"] == 2
+    assert victim["sha256"] == hashlib.sha256(plugin_file.read_bytes()).hexdigest()
+    (lif,) = victim["neurons"]
+    assert lif["module"] == "lif" and lif["class"] == "snntorch._neurons.leaky.Leaky"
+    assert lif["beta"] == 0.5 and lif["threshold"] == 1.0 and lif["reset_mechanism"] == "subtract"
+    assert r["backend"] is None
+    assert not {"neuron", "surrogate", "victim_init", "backend"} & set(r["config"])
+    (builtin,) = run_trials(AttackSpec("idlg", "snn", "digits", timesteps=2, iterations=1), 1, 0,
+                            tmp_path / "b", judge=None)  # fmt: skip
+    assert "victim" not in builtin and builtin["config"]["neuron"] == "if"
 
 
 def _image_folder(root, classes=("cat", "dog"), per_class=5, shape=(20, 24, 3), sizes=None):

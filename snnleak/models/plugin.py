@@ -173,3 +173,83 @@ def check(ref: str, model: object, input_shape, num_classes: int, modality: str)
             + f"; {README_SECTION}"
         )
     return model
+
+
+# the AttackSpec fields that describe snnleak's own victims only: a plug-in's record leaves
+# them out (its own neurons are described instead, :func:`describe`)
+BUILT_IN_FIELDS = (
+    "backend",
+    "neuron",
+    "surrogate",
+    "surrogate_alpha",
+    "encoding",
+    "victim_init",
+    "detach_reset",
+    "smooth_forward",
+)
+SNN_PACKAGES = ("snntorch", "spikingjelly", "norse")
+
+
+def _plain(value):
+    """A value as a record holds it: numbers, strings, lists; a function or module by name."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, torch.Tensor):
+        return float(value) if value.numel() == 1 else value.detach().cpu().tolist()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # Norse's parameter tuples
+        return {f: _plain(getattr(value, f)) for f in value._fields}
+    if hasattr(value, "__dataclass_fields__"):
+        return {f: _plain(getattr(value, f)) for f in value.__dataclass_fields__}
+    name = getattr(value, "__qualname__", None) or type(value).__qualname__
+    return f"{getattr(value, '__module__', type(value).__module__)}.{name}"
+
+
+def _is_neuron_code(module: nn.Module) -> bool:
+    from snnleak.neurons.module import SpikingNeuron
+
+    top = type(module).__module__.split(".")[0]
+    return top in SNN_PACKAGES or isinstance(module, SpikingNeuron)
+
+
+def _settings(module: nn.Module) -> dict:
+    """A neuron module's settings: its public plain attributes, its scalar buffers and
+    parameters (beta, threshold), its surrogate; not its state."""
+    out = {}
+    for key, value in vars(module).items():
+        if key.startswith("_") or key in ("training", "state_function"):
+            continue
+        out[key] = _plain(value)
+    for key, t in [*module._buffers.items(), *module._parameters.items()]:
+        if t is not None and t.numel() == 1 and key not in ("mem", "syn", "spk", "v"):
+            out[key] = float(t)
+    for key in ("step_mode", "reset_mechanism"):  # properties: SpikingJelly's, snnTorch's
+        if isinstance(getattr(type(module), key, None), property):
+            out[key] = _plain(getattr(module, key))
+    for key, child in module.named_children():  # SpikingJelly's surrogate function
+        out[key] = {"class": _plain(type(child)), **_settings(child)}
+    return out
+
+
+def describe(ref: str, model: nn.Module) -> dict:
+    """What a plug-in victim's record says of it: the factory (and its file's SHA-256), T,
+    its size, how it was initialised, and each spiking neuron module with its class and
+    settings (snnTorch, SpikingJelly, Norse or snnleak's own)."""
+    import hashlib
+
+    where = ref.rpartition(":")[0]
+    path = Path(where).expanduser()
+    neurons = []
+    for name, m in model.named_modules():
+        if not _is_neuron_code(m) or "surrogate" in type(m).__module__:
+            continue
+        kids = [c for c in m.children() if _is_neuron_code(c)]
+        if not any("surrogate" not in type(c).__module__ for c in kids):  # not a container
+            neurons.append({"module": name, "class": _plain(type(m)), **_settings(m)})
+    return {
+        "factory": ref,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None,
+        "timesteps": getattr(model, "timesteps", None),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "init": "the factory's own, torch's global RNG seeded from the trial's victim seed",
+        "neurons": neurons,
+    }

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snnleak.errors import SnnleakError
+from snnleak.models.plugin import is_plugin
 
 if TYPE_CHECKING:
     from snnleak.attacks.config import AttackSpec
@@ -91,7 +92,7 @@ def trial_key(spec: AttackSpec, index: int, seed: int) -> tuple:
     fields = {
         "attack": spec.attack,
         "model": spec.model,
-        "backend": spec.backend,
+        "backend": None if is_plugin(spec.model) else spec.backend,  # a plug-in's is its own
         "dataset": spec.dataset,
         "sample_index": index,
         "seed": seed,

@@ -166,7 +166,9 @@ def make_trial(
 ) -> Trial:
     """One finished trial: its record (the schema of ``RECORD_FIELDS``, with ``context``'s
     fields: split, seconds, batch_trials, shared_thresholds, versions, device) and tensors;
-    with ``reference``, the item-level fields (identification, prior baselines)."""
+    with ``reference``, the item-level fields (identification, prior baselines). A plug-in
+    victim's record describes it (``victim``: :func:`~snnleak.models.plugin.describe`) and
+    carries none of the built-in victim's fields (``backend`` is None)."""
     defense = Defense.parse(spec.defense)
     record = {
         "attack": spec.attack,
@@ -190,6 +192,11 @@ def make_trial(
         **{k: v for k, v in context.items() if k != "split"},
         "config": asdict(spec),
     }
+    if plugin.is_plugin(spec.model):  # its own victim, described; no built-in victim's fields
+        record["backend"] = None
+        record["victim"] = plugin.describe(spec.model, obs.model)
+        for key in plugin.BUILT_IN_FIELDS:
+            del record["config"][key]
     last, best = rec.x.detach().cpu(), rec.best.x.detach().cpu()
     if "order" in record:  # a batch: reconstructions in the private items' order
         last, best = last[record["order"]], best[match(best, x)]
