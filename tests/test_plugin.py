@@ -182,6 +182,15 @@ def test_a_plugin_record_describes_its_own_victim(plugin_file, tmp_path):
     assert "victim" not in builtin and builtin["config"]["neuron"] == "if"
 
 
+def test_the_proxy_smooths_a_plugins_snntorch_neurons(plugin_file, tmp_path):
+    """Its three continuation stages run (a model without neurons the proxy can smooth would
+    get one stage), and no neuron is left spiking."""
+    spec = AttackSpec("proxy", f"{plugin_file}:leaky", "digits", timesteps=2, iterations=1)
+    (r,) = run_trials(spec, 1, 0, tmp_path, judge=None)
+    assert r["steps"] == 3 * 1 + 20  # three stages of one step, then the polish
+    assert "left_spiking" not in r.get("attack_details", {})
+
+
 def _image_folder(root, classes=("cat", "dog"), per_class=5, shape=(20, 24, 3), sizes=None):
     """Random images, ``shape`` (H, W, C) each, or (H, W) for grey; ``sizes`` cycles through
     several (H, W) instead."""

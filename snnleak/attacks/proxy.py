@@ -31,7 +31,6 @@ On an ANN (no spiking neuron) the proxy is the victim itself: one stage, then th
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 
 import torch
@@ -45,7 +44,7 @@ from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.rows import take_rows
 from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
 from snnleak.errors import ConfigError
-from snnleak.neurons.module import SpikingNeuron
+from snnleak.neurons.foreign import copy_model, has_smooth_forward, neuron_modules, smooth
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -65,17 +64,29 @@ class ProxyConfig:
             raise ConfigError("proxy needs stage_steps >= 1, polish_steps >= 0 and tv >= 0")
 
 
-def spiking_neurons(model: nn.Module) -> list[SpikingNeuron]:
-    return [m for m in model.modules() if isinstance(m, SpikingNeuron)]
+def spiking_neurons(model: nn.Module) -> list[nn.Module]:
+    """The spiking neurons of ``model``: snnleak's own, snnTorch's, SpikingJelly's, Norse's."""
+    return [m for _, m in neuron_modules(model)]
 
 
 def smooth_copy(model: nn.Module, alpha: float) -> nn.Module:
     """The attacker's copy of ``model`` with every spike smooth at ``alpha`` (forward and
-    backward); the same weights, T and everything else."""
-    proxy = copy.deepcopy(model).train()
+    backward) where its neuron has a smooth forward (:mod:`snnleak.neurons.foreign`); the same
+    weights, T and everything else. :func:`left_spiking` names the neurons that have none."""
+    proxy = copy_model(model).train()
     for neuron in spiking_neurons(proxy):
-        neuron.params = replace(neuron.params, smooth=True, alpha=float(alpha))
+        smooth(neuron, alpha)
     return proxy
+
+
+def left_spiking(model: nn.Module) -> list[str]:
+    """The neurons of ``model`` a smooth copy leaves spiking (no smooth forward: Norse's),
+    as ``name (class)``."""
+    return [
+        f"{name} ({type(m).__module__}.{type(m).__qualname__})"
+        for name, m in neuron_modules(model)
+        if not has_smooth_forward(m)
+    ]
 
 
 def stage_lbfgs(max_iter: int = 20) -> LBFGSConfig:
@@ -199,4 +210,7 @@ class SmoothProxy:
                 t.losses.append(t.best_loss)
                 t.last = t.best
             out.append(finish(t, steps[i], cfg.threshold, (x[i], labels[i]), obs0.modality))
+        spiking = left_spiking(obs0.model) if snn else []
+        if spiking:  # said in every record: these stages ran those neurons spiking
+            out = [replace(r, details={**r.details, "left_spiking": spiking}) for r in out]
         return out

@@ -33,6 +33,7 @@ from torch import nn
 
 from snnleak import layout
 from snnleak.errors import ConfigError
+from snnleak.neurons.foreign import neuron_modules
 
 README_SECTION = "see docs/own-models.md"
 
@@ -187,7 +188,6 @@ BUILT_IN_FIELDS = (
     "detach_reset",
     "smooth_forward",
 )
-SNN_PACKAGES = ("snntorch", "spikingjelly", "norse")
 
 
 def _plain(value):
@@ -202,13 +202,6 @@ def _plain(value):
         return {f: _plain(getattr(value, f)) for f in value.__dataclass_fields__}
     name = getattr(value, "__qualname__", None) or type(value).__qualname__
     return f"{getattr(value, '__module__', type(value).__module__)}.{name}"
-
-
-def _is_neuron_code(module: nn.Module) -> bool:
-    from snnleak.neurons.module import SpikingNeuron
-
-    top = type(module).__module__.split(".")[0]
-    return top in SNN_PACKAGES or isinstance(module, SpikingNeuron)
 
 
 def _settings(module: nn.Module) -> dict:
@@ -238,13 +231,10 @@ def describe(ref: str, model: nn.Module) -> dict:
 
     where = ref.rpartition(":")[0]
     path = Path(where).expanduser()
-    neurons = []
-    for name, m in model.named_modules():
-        if not _is_neuron_code(m) or "surrogate" in type(m).__module__:
-            continue
-        kids = [c for c in m.children() if _is_neuron_code(c)]
-        if not any("surrogate" not in type(c).__module__ for c in kids):  # not a container
-            neurons.append({"module": name, "class": _plain(type(m)), **_settings(m)})
+    neurons = [
+        {"module": name, "class": _plain(type(m)), **_settings(m)}
+        for name, m in neuron_modules(model)
+    ]
     return {
         "factory": ref,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None,
