@@ -115,7 +115,9 @@ def test_planning_knows_the_real_sets_shapes_without_reading_them():
     assert data.info_of("digits") == data.load("digits", "test").info
 
 
-@pytest.mark.parametrize("script", ["paper_cost.py", "feature_refinement.py"])
+@pytest.mark.parametrize(
+    "script", ["paper_cost.py", "feature_refinement.py", "accelerate_speed.py"]
+)
 def test_the_experiments_scripts_import(script):
     import subprocess
     import sys

@@ -17,7 +17,7 @@ from snnleak.neurons.surrogate import SURROGATES
 
 @dataclass(frozen=True)
 class AttackKind:
-    """What an attack is and what it can take, known without building it."""
+    """What an attack is and can take, known unbuilt (registry: :data:`ATTACK_KINDS`)."""
 
     family: str  # "paper" (the paper's attacks, its protocol) or "adaptive" (knows it faces an SNN)
     client_batches: bool  # attacks a client batch of B > 1 items (--batch)
@@ -25,7 +25,6 @@ class AttackKind:
     summary: str = ""
 
 
-# the registry of attack names (snnleak.attacks.factory builds them)
 ATTACK_KINDS: dict[str, AttackKind] = {
     "dlg": AttackKind("paper", True, summary="DLG: dummy input and soft label, L-BFGS"),
     "idlg": AttackKind("paper", True, summary="iDLG: the label read off, then DLG"),
@@ -166,6 +165,7 @@ LATER_DEFAULTS = {
     "victim_init": "dlg",
     "detach_reset": False,
     "smooth_forward": False,
+    "accelerate": False,
     "victims": "fresh",
     "rehearsal": False,
     "broadcasts": 1,
@@ -203,9 +203,8 @@ class AttackSpec:
     update_attack: str = "simulate"  # a multi-step update: simulate the steps, or approx
     victim_init: str = "dlg"  # the victim's initial weights: DLG's U(-0.5, 0.5), or torch's
     detach_reset: bool = False  # the SNN victim: no gradient through the reset (SpikingJelly's)
-    # the SNN victim fires through the surrogate's primitive in its forward pass too: a control
-    # for what a smooth network leaks, not a spiking victim
-    smooth_forward: bool = False
+    smooth_forward: bool = False  # fires the surrogate's primitive: a smooth control, no SNN
+    accelerate: bool = False  # a plug-in's neurons on the fused op where exact (accelerate.py)
     clamp: str = "final"  # DLG/iDLG: images into [0, 1] once at the end, or after every step
     # the learned attacks: how many of the attacker's public items train the decoder (0: all of
     # them, every item of the split the victims' items are not from), and which decoder
@@ -242,7 +241,6 @@ class AttackSpec:
         _choice("--loss-norm", self.loss_norm, LOSS_NORMS)
         _choice("--neuron", self.neuron, NEURONS)
         _choice("--encoding", self.encoding, ENCODINGS)
-
         _choice("--surrogate", self.surrogate, SURROGATE_FAMILIES)
         _choice("--victim-init", self.victim_init, INITS)
         _choice("--clamp", self.clamp, CLAMPS)
@@ -259,9 +257,11 @@ class AttackSpec:
             raise ConfigError(
                 f"--aux-items must be 0 (every public item) or at least 2, got {self.aux_items}"
             )
-        for flag in ("detach_reset", "smooth_forward", "rehearsal"):
+        for flag in ("detach_reset", "smooth_forward", "rehearsal", "accelerate"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if self.accelerate and ":" not in self.model:
+            raise ConfigError("--accelerate speeds up a plug-in's neurons; ours take --backend")
         if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
             raise ConfigError(
                 f"the {self.surrogate} surrogate runs on the reference backend only; "
@@ -300,10 +300,9 @@ class AttackSpec:
             )
         if self.batch > 1 and not image:
             raise ConfigError("--batch > 1 is built for image data; run event data with --batch 1")
-        if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int):
-            raise ConfigError(f"--timesteps must be an integer, got {self.timesteps!r}")
-        if self.timesteps < 1:
-            raise ConfigError(f"--timesteps must be at least 1, got {self.timesteps}")
+        t = self.timesteps
+        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+            raise ConfigError(f"--timesteps must be a positive integer, got {t!r}")
         if self.iterations is not None and self.iterations < 1:
             raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
 
@@ -321,6 +320,7 @@ class AttackSpec:
             init=self.victim_init,
             detach_reset=self.detach_reset,
             smooth_forward=self.smooth_forward,
+            accelerate=self.accelerate,
         )
 
     def broadcast_of(self, index: int) -> int | None:

@@ -80,6 +80,14 @@ def attack(
     batch_trials = trials_together(batch_trials, spec, items.info, where, samples)
     check_cell(Cell(spec, samples, batch_trials), items, seed, data_root)
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
+    if spec.accelerate:  # what it does with each of the model's neurons
+        from snnleak.accelerate import accelerate
+        from snnleak.models import plugin
+
+        info = items.info
+        model = plugin.build(spec.model, info.input_shape, info.num_classes, spec.timesteps, seed)
+        for replaced in accelerate(model)[1]:
+            echo(replaced.line())
     with claim_folder(out_dir), interrupted_hint(out_dir):
         judge = None
         if dataset in JUDGES:

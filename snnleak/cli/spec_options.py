@@ -24,6 +24,12 @@ from snnleak.neurons import BACKENDS
 
 OPTIONS = [
     click.option(
+        "--accelerate",
+        is_flag=True,
+        help="Your own model's SpikingJelly multi-step IF/LIF neurons on snnleak's fused op "
+        "where they compute exactly the same (snnleak.accelerate); one line per neuron.",
+    ),
+    click.option(
         "--backend",
         default="fused",
         show_default=True,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from snnleak.accelerate import accelerate
 from snnleak.data import DatasetInfo
 from snnleak.device import CPU, on_cpu
 from snnleak.models import plugin
@@ -37,6 +38,7 @@ class VictimSpec:
     init: str = "dlg"
     detach_reset: bool = False
     smooth_forward: bool = False
+    accelerate: bool = False  # a plug-in's neurons on the fused op where exact
 
 
 def build_victim(
@@ -54,7 +56,8 @@ def _build(victim: VictimSpec, info: DatasetInfo, rng: torch.Generator) -> torch
         model = plugin.build(
             victim.model, info.input_shape, info.num_classes, victim.timesteps, seed
         )
-        return plugin.check(victim.model, model, info.input_shape, info.num_classes, info.modality)
+        model = plugin.check(victim.model, model, info.input_shape, info.num_classes, info.modality)
+        return accelerate(model)[0] if victim.accelerate else model
     if victim.model == "ann":  # the attack spec has refused event data for the ANN
         return LeNet(info.input_shape, info.num_classes, rng=rng, init=victim.init)
     neuron = NeuronParams(
