@@ -120,3 +120,16 @@ def test_the_fused_kernels_bandwidth_on_a_card_is_a_fraction_of_its_peak():
     cfg = KernelBenchConfig(device="cuda")
     got = bandwidth.measure(fused_op_case(cfg), torch.device("cuda"), 5)
     assert got["peak_gbps"] > 100 and 0 < got["fraction_of_peak"] <= 1
+
+
+def test_bench_accelerate_times_a_plugin_as_written_and_accelerated(tmp_path):
+    from pathlib import Path
+
+    model = Path(__file__).parents[1] / "experiments" / "accelerate_speed.py"
+    args = ["bench", "accelerate", "--model", f"{model}:make", "--timesteps", "2"]
+    result = CliRunner().invoke(cli, [*args, "--rounds", "2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = json.loads((tmp_path / "bench_accelerate.json").read_text())
+    assert len(out["seconds"]["original"]) == len(out["seconds"]["accelerated"]) == 2
+    assert out["ratio"] > 0 and [line.split(" ")[0] for line in out["neurons"]] == ["n1", "n2"]
+    assert all(": fused," in line for line in out["neurons"]) and "| accelerated |" in result.output

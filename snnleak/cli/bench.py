@@ -131,3 +131,27 @@ def attacks(out_dir: Path, attacks: str, ks: str, **kwargs) -> None:
     click.echo(markdown(result))
     click.echo(f"\nwrote {write_json_atomic(out_dir / 'bench_attacks.json', result)}")
     click.echo(f"wrote {chart(result, out_dir / 'bench_attacks.png')}")
+
+
+@bench.command("accelerate")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for bench_accelerate.json.",
+)
+@click.option("--model", required=True, help="Your model: path/to/file.py:factory.")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--timesteps", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--rounds", type=click.IntRange(1), default=15, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+def accelerate_(out_dir: Path, **kwargs) -> None:
+    """Your model as written and accelerated (snnleak.accelerate), side by side: one
+    gradient-matching evaluation each, and what was done with each neuron."""
+    from snnleak.bench.accelerate import AccelerateBenchConfig, markdown, run
+    from snnleak.io import write_json_atomic
+
+    result = run(AccelerateBenchConfig(**kwargs))
+    click.echo(markdown(result))
+    click.echo(f"\nwrote {write_json_atomic(out_dir / 'bench_accelerate.json', result)}")
