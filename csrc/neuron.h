@@ -51,6 +51,13 @@ enum Flag : int64_t {
   kDecayInput = 4,  // LIF: divide the input by tau
   kDetachReset = 8, // no gradient through the spike inside the reset
   kSmooth = 16,     // smooth ATan primitive instead of the Heaviside
+  // snnTorch's Leaky (reset_delay=True, the reset detached): params[0] is beta; the leak is
+  // beta * mem; the spike fires on > (not >=); a subtractive reset takes the threshold off after
+  // the leak, with the spike of the previous step: H_t = (beta H_{t-1} + X_t) - theta S_{t-1}
+  // (V = H carries it); reset="zero" is the hard reset to 0 before the leak:
+  // H_t = beta ((1 - S_{t-1}) H_{t-1}) + X_t. Both in snnTorch's own operation order. With
+  // kSmooth, S is the ATan primitive in the reset too (snnTorch fires its reset through spike_grad).
+  kSnnTorch = 32,
 };
 
 // The neuron with its configuration F (a combination of Flag bits) fixed at compile time, so
@@ -58,7 +65,8 @@ enum Flag : int64_t {
 template <typename T, int64_t F>
 struct Neuron {
   static constexpr bool lif = F & kLif, hard = F & kHardReset, decay = F & kDecayInput,
-                        detach = F & kDetachReset, smooth = F & kSmooth;
+                        detach = F & kDetachReset, smooth = F & kSmooth,
+                        snntorch = F & kSnnTorch;
   T tau, theta, v_reset, alpha_half, kappa, v_charge, k;
 
   // params = (tau, v_threshold, v_reset, alpha); v_reset is ignored for a soft reset
@@ -69,12 +77,15 @@ struct Neuron {
         alpha_half(static_cast<T>(params[3] / 2)),
         kappa(static_cast<T>(M_PI / 2 * params[3])),
         v_charge(hard ? static_cast<T>(params[2]) : T(0)),
-        k(lif ? static_cast<T>(1.0 - 1.0 / params[0]) : T(1)) {}
+        k(snntorch ? static_cast<T>(params[0])
+                   : lif ? static_cast<T>(1.0 - 1.0 / params[0]) : T(1)) {}
 
   SNNLEAK_HD T v_init() const { return hard ? v_reset : T(0); }
 
   SNNLEAK_HD T charge(T x, T v) const {
-    if constexpr (!lif) return v + x;
+    if constexpr (snntorch && hard) return k * v + x;
+    else if constexpr (snntorch) return (k * v + x) - theta * spike(v);
+    else if constexpr (!lif) return v + x;
     else if constexpr (decay) return v + (x - (v - v_charge)) / tau;
     else return v - (v - v_charge) / tau + x;
   }
@@ -82,11 +93,13 @@ struct Neuron {
   SNNLEAK_HD T spike(T h) const {
     const T u = h - theta;
     if constexpr (smooth) return atan_t(kappa * u) / static_cast<T>(M_PI) + T(0.5);
+    else if constexpr (snntorch) return static_cast<T>(u > T(0));
     else return static_cast<T>(u >= T(0));  // a compare, not a branch: vectorises
   }
 
   SNNLEAK_HD T reset(T h, T s) const {
     if constexpr (hard) return s * v_reset + (T(1) - s) * h;
+    else if constexpr (snntorch) return h;  // the next charge subtracts theta * S
     else return h - theta * s;
   }
 
@@ -114,11 +127,20 @@ struct Neuron {
   }
 };
 
-constexpr int64_t kAllFlags = kLif | kHardReset | kDecayInput | kDetachReset | kSmooth;
+constexpr int64_t kAllFlags =
+    kLif | kHardReset | kDecayInput | kDetachReset | kSmooth | kSnnTorch;
 
-// decay_input only matters for LIF: one canonical flag set per configuration
+// decay_input only matters for LIF, and snnTorch's mode has its own leak: one canonical flag
+// set per configuration
 inline int64_t canonical_flags(int64_t flags) {
+  if (flags & kSnnTorch) return flags & (kSnnTorch | kHardReset | kDetachReset | kSmooth);
   return (flags & kLif) ? (flags & kAllFlags) : (flags & kAllFlags & ~kDecayInput);
+}
+
+// snnTorch detaches its reset: its flag sets without kDetachReset are invalid
+constexpr bool valid_flags(int64_t f) {
+  if (f & kSnnTorch) return (f & kDetachReset) && !(f & (kLif | kDecayInput));
+  return !(!(f & kLif) && (f & kDecayInput));
 }
 
 // Calls fn(std::integral_constant<int64_t, F>{}) with F == canonical_flags(flags).
@@ -126,7 +148,7 @@ template <int64_t F = 0, typename Fn>
 void with_flags(int64_t flags, Fn&& fn) {
   if constexpr (F > kAllFlags) {
     TORCH_CHECK(false, "snnleak: invalid neuron flags ", flags);
-  } else if constexpr (!(F & kLif) && (F & kDecayInput)) {
+  } else if constexpr (!valid_flags(F)) {
     with_flags<F + 1>(flags, fn);  // not canonical: never instantiated
   } else {
     if (canonical_flags(flags) == F) fn(std::integral_constant<int64_t, F>{});

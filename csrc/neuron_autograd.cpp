@@ -24,7 +24,8 @@ using torch::autograd::Function;
 using torch::autograd::variable_list;
 
 double input_scale(int64_t flags, const std::vector<double>& params) {
-  return ((flags & kLif) && (flags & kDecayInput)) ? 1.0 / params[0] : 1.0;
+  const int64_t f = canonical_flags(flags);
+  return ((f & kLif) && (f & kDecayInput)) ? 1.0 / params[0] : 1.0;
 }
 
 const auto& fwd_op() {

@@ -1,11 +1,19 @@
-"""The model of the ``--accelerate`` measurement (docs/own-models.md): the convolutional SNN of
-SpikingJelly's tutorials as its users write it (two conv + max-pool + multi-step
-``LIFNode(tau=2, ATan)`` layers, a linear read-out averaged over T, ``functional.reset_net`` at
-the start of ``forward``), as a plug-in factory. Measure it before and after with
+"""The models of the ``--accelerate`` measurement (docs/own-models.md), as plug-in factories:
+
+- ``make``: the convolutional SNN of SpikingJelly's tutorials as its users write it (two conv +
+  max-pool + multi-step ``LIFNode(tau=2, ATan)`` layers, a linear read-out averaged over T,
+  ``functional.reset_net`` at the start of ``forward``);
+- ``make_snntorch``: the same network in snnTorch's tutorial style (``snn.Leaky(beta=0.5,
+  spike_grad=surrogate.atan())``, membranes from ``init_leaky()``, the model's own loop over
+  T steps).
+
+Measure each before and after with
 
     snnleak bench accelerate --model experiments/accelerate_speed.py:make --timesteps 8 --out out
+    snnleak bench accelerate --model experiments/accelerate_speed.py:make_snntorch \
+        --timesteps 8 --out out
 
-or run this file, which does the same.
+or run this file, which does the first.
 """
 
 from __future__ import annotations
@@ -42,6 +50,35 @@ class CSNN(nn.Module):
 
 def make(shape, classes: int, timesteps: int) -> nn.Module:
     return CSNN(shape, classes, timesteps)
+
+
+class SnnTorchCSNN(nn.Module):
+    def __init__(self, shape, classes: int, timesteps: int) -> None:
+        import snntorch as snn
+        from snntorch import surrogate
+
+        super().__init__()
+        self.timesteps = timesteps
+        spike_grad = surrogate.atan()
+        self.conv1 = nn.Conv2d(shape[0], 12, 5)
+        self.lif1 = snn.Leaky(beta=0.5, spike_grad=spike_grad)
+        self.conv2 = nn.Conv2d(12, 64, 5)
+        self.lif2 = snn.Leaky(beta=0.5, spike_grad=spike_grad)
+        side = ((shape[1] - 4) // 2 - 4) // 2
+        self.fc = nn.Linear(64 * side * side, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+        out = 0
+        for _ in range(self.timesteps):
+            spk1, mem1 = self.lif1(F.max_pool2d(self.conv1(x), 2), mem1)
+            spk2, mem2 = self.lif2(F.max_pool2d(self.conv2(spk1), 2), mem2)
+            out = out + self.fc(spk2.flatten(1))
+        return out / self.timesteps
+
+
+def make_snntorch(shape, classes: int, timesteps: int) -> nn.Module:
+    return SnnTorchCSNN(shape, classes, timesteps)
 
 
 if __name__ == "__main__":

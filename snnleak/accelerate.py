@@ -11,10 +11,15 @@ is replaced only where its semantics are those, setting for setting:
   ``v_reset`` or soft reset (``v_reset=None``), ``detach_reset``, LIF's ``tau`` and
   ``decay_input``, and ``store_v_seq`` off. The replacement starts every call from rest, as a
   model that resets its neurons at the start of ``forward`` (the plug-in contract) has them.
-- **snnTorch** neurons are called one time step at a time by the model's own loop, their state
-  carried between calls, and their subtractive reset subtracts the threshold after the leak
-  (``beta * mem + x - s * threshold``, where a charge-fire-reset neuron subtracts
-  ``beta * s * threshold``): left alone.
+- **snnTorch** ``Leaky`` (``reset_delay=True``, ``reset_mechanism`` "subtract" or "zero",
+  ``surrogate.atan`` at any ``alpha``, a scalar fixed ``beta`` and threshold, no inhibition,
+  quantisation or graded spikes), called once per time step by the model's own loop: the loop
+  is rewritten by :mod:`snnleak.timebatch` so that each neuron runs its T steps in one call of
+  the fused op in snnTorch's mode (:mod:`snnleak.neurons.leaky`), and the layers between
+  neurons run once on all steps together. This needs an ``example`` input (its shape past the
+  batch axis; other inputs take the model's own forward) and a forward that ``torch.fx`` can
+  trace; the first step must start from rest (``init_leaky()``/``reset_mem()``, or a state the
+  model resets), and the copy starts every forward from rest.
 - **Norse** LIF neurons integrate a synaptic current with a time step ``dt``: left alone.
 
 :func:`accelerate` returns a copy (the model itself is not changed) and the report. Tested in
@@ -25,9 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
+from snnleak import timebatch
 from snnleak.neurons.foreign import copy_model, neuron_modules
+from snnleak.neurons.leaky import FusedLeaky, LeakyParams, leaky_params
 from snnleak.neurons.module import SpikingNeuron
 from snnleak.neurons.params import NeuronParams
 
@@ -39,7 +47,7 @@ class Replaced:
 
     module: str
     kind: str  # the original's class
-    params: NeuronParams | None = None
+    params: NeuronParams | LeakyParams | None = None
     why: str = ""
 
     def line(self) -> str:
@@ -72,36 +80,84 @@ def _spikingjelly(node: nn.Module) -> NeuronParams | str:
     return NeuronParams("lif", tau=float(node.tau), decay_input=bool(node.decay_input), **common)
 
 
-def _plan(module: nn.Module) -> NeuronParams | str:
+def _plan(module: nn.Module) -> NeuronParams | LeakyParams | str:
     package = type(module).__module__.split(".")[0]
-    if isinstance(module, SpikingNeuron):
+    if isinstance(module, (SpikingNeuron, FusedLeaky)):
         return "snnleak's own neuron: choose its backend instead"
     if package == "spikingjelly":
         return _spikingjelly(module)
     if package == "snntorch":
-        return (
-            "snnTorch neurons run one time step per call with state carried between calls, "
-            "and subtract the threshold after the leak: not the fused op's semantics"
-        )
+        return leaky_params(module)
     if package == "norse":
         return "Norse's LIF integrates a synaptic current with a time step dt: no fused kernel"
     return "unknown neuron"
 
 
-def accelerate(model: nn.Module, backend: str = "fused") -> tuple[nn.Module, list[Replaced]]:
+TWINS = "snnleak_fused"  # where a time-batched copy keeps its multi-step neurons
+
+
+def _time_batch(
+    fast: nn.Module, steps: dict[str, LeakyParams], example: torch.Tensor | None, batch_axis: int
+) -> dict[str, LeakyParams | str]:
+    """In place: the snnTorch neurons ``steps`` run as multi-step fused calls in ``fast``'s
+    rewritten time loop; what became of each (its params, or why it was left)."""
+    if example is None:
+        why = "rewriting the model's time loop needs an example input (accelerate(model, example))"
+        return dict.fromkeys(steps, why)
+    leaves = {id(m) for _, m in neuron_modules(fast)}
+    twins = nn.ModuleDict()  # the multi-step twins, beside (not inside) the user's containers
+    fast.add_module(TWINS, twins)
+    try:
+        graph = timebatch.trace(fast, leaves)
+        timebatch.merge_duplicates(graph, fast)
+        out: dict[str, LeakyParams | str] = {}
+        for name, params in steps.items():
+            key = name.replace(".", "__")
+            twins[key] = FusedLeaky(params)
+            try:
+                timebatch.collapse_chain(graph, fast, name, f"{TWINS}.{key}")
+                out[name] = params
+            except timebatch.NotBatchable as e:
+                del twins[key]
+                out[name] = str(e)
+        if len(twins):
+            graph = timebatch.batch_layers(graph, fast, example)
+            timebatch.install(fast, graph, example, batch_axis)
+        else:
+            delattr(fast, TWINS)
+        return out
+    except timebatch.NotBatchable as e:
+        delattr(fast, TWINS)
+        return dict.fromkeys(steps, str(e))
+
+
+def accelerate(
+    model: nn.Module,
+    backend: str = "fused",
+    example: torch.Tensor | None = None,
+    batch_axis: int = 0,
+) -> tuple[nn.Module, list[Replaced]]:
     """A copy of ``model`` with every neuron whose semantics the fused op matches exactly
-    replaced by :class:`~snnleak.neurons.module.SpikingNeuron` on ``backend``, and what was
-    done with each neuron module (:meth:`Replaced.line` says it in one line)."""
+    running on it (SpikingJelly's replaced by :class:`~snnleak.neurons.module.SpikingNeuron`
+    on ``backend``; snnTorch's by the time-batched rewrite, for inputs shaped like
+    ``example`` on every axis but ``batch_axis``), and what was done with each neuron module
+    (:meth:`Replaced.line` says it in one line)."""
     fast = copy_model(model)
+    plans = {name: _plan(module) for name, module in neuron_modules(fast)}
+    kinds = {
+        name: f"{type(m).__module__}.{type(m).__qualname__}" for name, m in neuron_modules(fast)
+    }
+    steps = {n: p for n, p in plans.items() if isinstance(p, LeakyParams)}
+    if steps:
+        plans.update(_time_batch(fast, steps, example, batch_axis))
     report = []
-    for name, module in neuron_modules(fast):
-        kind = f"{type(module).__module__}.{type(module).__qualname__}"
-        plan = _plan(module)
+    for name, plan in plans.items():
         if isinstance(plan, str):
-            report.append(Replaced(name, kind, why=plan))
+            report.append(Replaced(name, kinds[name], why=plan))
             continue
-        parent_name, _, leaf = name.rpartition(".")
-        parent = fast.get_submodule(parent_name) if parent_name else fast
-        setattr(parent, leaf, SpikingNeuron(plan, backend=backend))
-        report.append(Replaced(name, kind, params=plan))
+        if isinstance(plan, NeuronParams):
+            parent_name, _, leaf = name.rpartition(".")
+            parent = fast.get_submodule(parent_name) if parent_name else fast
+            setattr(parent, leaf, SpikingNeuron(plan, backend=backend))
+        report.append(Replaced(name, kinds[name], params=plan))
     return fast, report

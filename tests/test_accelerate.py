@@ -83,7 +83,8 @@ def test_every_neuron_left_alone_is_named_with_its_reason():
     lines = [r.line() for r in report]
     assert all(r.params is None for r in report) and len(lines) == 4
     assert "single-step mode" in lines[0] and "surrogate Sigmoid" in lines[1]
-    assert "no fused kernel for ParametricLIFNode" in lines[2] and "snnTorch" in lines[3]
+    assert "no fused kernel for ParametricLIFNode" in lines[2]
+    assert "needs an example input" in lines[3]
     assert not any(isinstance(m, SpikingNeuron) for m in fast.modules())
 
 
@@ -112,26 +113,71 @@ def make(shape, classes, timesteps):
 """
 
 
-def test_attack_accelerate_runs_a_plugin_on_the_fused_op_and_says_so(tmp_path):
+ST_PLUGIN = """
+import snntorch as snn
+from snntorch import surrogate
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, shape, classes, timesteps):
+        super().__init__()
+        self.timesteps = timesteps
+        self.conv = nn.Conv2d(shape[0], 4, 3, stride=2, padding=1)
+        self.lif = snn.Leaky(beta=0.5, spike_grad=surrogate.atan())
+        self.fc = nn.Linear(4 * ((shape[1] + 1) // 2) * ((shape[2] + 1) // 2), classes)
+
+    def forward(self, x):
+        mem, out = self.lif.init_leaky(), 0
+        for _ in range(self.timesteps):
+            spk, mem = self.lif(self.conv(x), mem)
+            out = out + self.fc(spk.flatten(1))
+        return out
+
+
+def make(shape, classes, timesteps):
+    return Net(shape, classes, timesteps)
+"""
+
+
+@pytest.mark.parametrize(
+    "source, line, fused_class",
+    [
+        (
+            SJ_PLUGIN,
+            "lif (spikingjelly.activation_based.neuron.lif.LIFNode): fused",
+            "snnleak.neurons.module.SpikingNeuron",
+        ),
+        (
+            ST_PLUGIN,
+            "lif (snntorch._neurons.leaky.Leaky): fused, snnTorch Leaky(beta=0.5",
+            "snnleak.neurons.leaky.FusedLeaky",  # beside the Leaky the rewrite no longer calls
+        ),
+    ],
+    ids=["spikingjelly", "snntorch"],
+)
+def test_attack_accelerate_runs_a_plugin_on_the_fused_op_and_says_so(
+    tmp_path, source, line, fused_class
+):
     import json
 
     from click.testing import CliRunner
 
     from snnleak.cli import cli
 
-    path = tmp_path / "sjnet.py"
-    path.write_text(SJ_PLUGIN)
+    path = tmp_path / "net.py"
+    path.write_text(source)
     args = ["attack", "--attack", "idlg", "--model", f"{path}:make", "--dataset", "digits"]
-    args += ["--samples", "2", "--batch-trials", "2", "--timesteps", "2", "--iterations", "1"]
+    args += ["--samples", "2", "--batch-trials", "2", "--timesteps", "3", "--iterations", "1"]
     result = CliRunner().invoke(cli, [*args, "--accelerate", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert "lif (spikingjelly.activation_based.neuron.lif.LIFNode): fused" in result.output
+    assert line in result.output
     records = [
         json.loads(line) for line in (tmp_path / "o" / "records.jsonl").read_text().splitlines()
     ]
-    (lif,) = records[0]["victim"]["neurons"]
-    assert lif["class"] == "snnleak.neurons.module.SpikingNeuron"
+    assert fused_class in {n["class"] for n in records[0]["victim"]["neurons"]}
     assert records[0]["config"]["accelerate"] is True and len(records) == 2
+    assert records[0]["config"]["lbfgs"]["line_search"] == "strong_wolfe"  # a plug-in's default
     wrong = ["attack", "--attack", "idlg", "--model", "snn", "--dataset", "digits", "--accelerate"]
     result = CliRunner().invoke(cli, [*wrong, "--out", str(tmp_path / "w")])
     assert result.exit_code != 0 and "--accelerate speeds up a plug-in's neurons" in result.output

@@ -30,9 +30,9 @@ class AccelerateBenchConfig:
 
 def run(cfg: AccelerateBenchConfig) -> dict:
     from snnleak import data, layout
-    from snnleak.accelerate import accelerate
     from snnleak.gradients import dummy_gradients, gradient_distance
     from snnleak.models import plugin
+    from snnleak.models.victims import accelerated
 
     torch.set_num_threads(cfg.threads)
     split = data.load(cfg.dataset, "test")
@@ -40,7 +40,7 @@ def run(cfg: AccelerateBenchConfig) -> dict:
     model = plugin.build(cfg.model, info.input_shape, info.num_classes, cfg.timesteps, 0)
     model = plugin.check(cfg.model, model, info.input_shape, info.num_classes, info.modality)
     model.train()
-    fast, report = accelerate(model)
+    fast, report = accelerated(model, info)
     x, y = split[0]
     x, y = layout.as_batch(x, info.modality), torch.tensor([y])
     true = [g.detach() for g in dummy_gradients(model, x, y)]

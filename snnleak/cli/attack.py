@@ -81,12 +81,12 @@ def attack(
     check_cell(Cell(spec, samples, batch_trials), items, seed, data_root)
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     if spec.accelerate:  # what it does with each of the model's neurons
-        from snnleak.accelerate import accelerate
         from snnleak.models import plugin
+        from snnleak.models.victims import accelerated
 
         info = items.info
         model = plugin.build(spec.model, info.input_shape, info.num_classes, spec.timesteps, seed)
-        for replaced in accelerate(model)[1]:
+        for replaced in accelerated(model, info)[1]:
             echo(replaced.line())
     with claim_folder(out_dir), interrupted_hint(out_dir):
         judge = None

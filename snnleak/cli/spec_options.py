@@ -106,7 +106,11 @@ OPTIONS = [
     ),
     click.option("--lr", type=float, default=1.0, show_default=True, help="L-BFGS learning rate."),
     click.option(
-        "--line-search", type=click.Choice(LINE_SEARCHES), default="none", show_default=True
+        "--line-search",
+        type=click.Choice(LINE_SEARCHES),
+        default=None,
+        help="L-BFGS line search [default: none (DLG's) for our victims, strong_wolfe for a "
+        "plug-in --model, whose matching loss DLG's fixed step does not bring down].",
     ),
     click.option(
         "--loss-norm",
@@ -228,7 +232,8 @@ def spec_of(attack: str, model: str, dataset: str, o: dict):
     threshold = (
         None if o["threshold"] is None else Thresholding(o["threshold"], o["threshold_mode"])
     )
-    lbfgs = LBFGSConfig(lr=o["lr"], max_iter=o["lbfgs_max_iter"], line_search=o["line_search"])
+    line_search = o["line_search"] or ("strong_wolfe" if ":" in model else "none")
+    lbfgs = LBFGSConfig(lr=o["lr"], max_iter=o["lbfgs_max_iter"], line_search=line_search)
     direct = {k: v for k, v in o.items() if k not in SPEC_PARTS}
     return AttackSpec(attack, model, dataset, threshold=threshold, lbfgs=lbfgs, **direct)
 

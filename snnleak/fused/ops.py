@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 # bit flags of the ops' ``flags`` argument (csrc/neuron.h: enum Flag)
-LIF, HARD, DECAY, DETACH, SMOOTH = 1, 2, 4, 8, 16
+LIF, HARD, DECAY, DETACH, SMOOTH, SNNTORCH = 1, 2, 4, 8, 16, 32
 _registered = False
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from snnleak import layout
 from snnleak.accelerate import accelerate
 from snnleak.data import DatasetInfo
 from snnleak.device import CPU, on_cpu
@@ -41,6 +42,13 @@ class VictimSpec:
     accelerate: bool = False  # a plug-in's neurons on the fused op where exact
 
 
+def accelerated(model: torch.nn.Module, info: DatasetInfo):
+    """:func:`~snnleak.accelerate.accelerate` for this dataset's inputs: the copy and the
+    line for each neuron."""
+    example = torch.zeros(layout.batch_shape(info.input_shape, 1, info.modality))
+    return accelerate(model, example=example, batch_axis=layout.batch_axis(info.modality))
+
+
 def build_victim(
     victim: VictimSpec, info: DatasetInfo, rng: torch.Generator, device: torch.device = CPU
 ) -> torch.nn.Module:
@@ -57,7 +65,7 @@ def _build(victim: VictimSpec, info: DatasetInfo, rng: torch.Generator) -> torch
             victim.model, info.input_shape, info.num_classes, victim.timesteps, seed
         )
         model = plugin.check(victim.model, model, info.input_shape, info.num_classes, info.modality)
-        return accelerate(model)[0] if victim.accelerate else model
+        return accelerated(model, info)[0] if victim.accelerate else model
     if victim.model == "ann":  # the attack spec has refused event data for the ANN
         return LeNet(info.input_shape, info.num_classes, rng=rng, init=victim.init)
     neuron = NeuronParams(

@@ -6,7 +6,8 @@ The smooth spike is the ATan surrogate's primitive,
 threshold, in the forward pass too (its backward the exact derivative), as the smooth proxy
 (:mod:`snnleak.attacks.proxy`) needs:
 
-- snnleak's :class:`~snnleak.neurons.module.SpikingNeuron`: ``NeuronParams.smooth``;
+- snnleak's :class:`~snnleak.neurons.module.SpikingNeuron` and
+  :class:`~snnleak.neurons.leaky.FusedLeaky`: their params' ``smooth``;
 - snnTorch (``Leaky``, ``Synaptic``, ...: every neuron fires through ``spike_grad``):
   ``spike_grad`` becomes :class:`SmoothSpike`. snnTorch computes its delayed reset through
   the same function, so the smooth copy subtracts :math:`s_\alpha(m_{t-1} - \theta)\,\theta`
@@ -26,14 +27,17 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from snnleak.neurons.leaky import FusedLeaky
 from snnleak.neurons.module import SpikingNeuron
+
+OWN_NEURONS = (SpikingNeuron, FusedLeaky)
 
 SNN_PACKAGES = ("snntorch", "spikingjelly", "norse")
 
 
 def _neuron_code(module: nn.Module) -> bool:
     top = type(module).__module__.split(".")[0]
-    return top in SNN_PACKAGES or isinstance(module, SpikingNeuron)
+    return top in SNN_PACKAGES or isinstance(module, OWN_NEURONS)
 
 
 def _surrogate(module: nn.Module) -> bool:
@@ -67,7 +71,7 @@ class SmoothSpike:
 def has_smooth_forward(neuron: nn.Module) -> bool:
     """Whether :func:`smooth` can make ``neuron``'s spike smooth (not Norse's)."""
     package = type(neuron).__module__.split(".")[0]
-    if isinstance(neuron, SpikingNeuron):
+    if isinstance(neuron, OWN_NEURONS):
         return True
     if package == "snntorch":
         return hasattr(neuron, "spike_grad")
@@ -81,7 +85,7 @@ def smooth(neuron: nn.Module, alpha: float) -> bool:
     unchanged) for a neuron that has no smooth forward (Norse's, an unknown one)."""
     if not has_smooth_forward(neuron):
         return False
-    if isinstance(neuron, SpikingNeuron):
+    if isinstance(neuron, OWN_NEURONS):
         neuron.params = replace(neuron.params, smooth=True, alpha=float(alpha))
     elif hasattr(neuron, "spike_grad"):  # snnTorch
         neuron.spike_grad = SmoothSpike(alpha)
