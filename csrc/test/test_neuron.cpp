@@ -17,12 +17,12 @@ using snnleak::Flag;
 namespace {
 
 struct Cfg {
-  double tau, theta, vr, alpha;
-  bool lif, hard, decay, detach, smooth;
+  double tau, theta, vr, alpha;  // snnTorch's mode: tau holds beta
+  bool lif, hard, decay, detach, smooth, snntorch = false;
   int64_t flags() const {
     return (lif ? Flag::kLif : 0) | (hard ? Flag::kHardReset : 0) |
            (decay ? Flag::kDecayInput : 0) | (detach ? Flag::kDetachReset : 0) |
-           (smooth ? Flag::kSmooth : 0);
+           (smooth ? Flag::kSmooth : 0) | (snntorch ? Flag::kSnnTorch : 0);
   }
   std::vector<double> params() const { return {tau, theta, vr, alpha}; }
 };
@@ -33,7 +33,7 @@ template <typename R>
 struct Math {
   const Cfg& c;
   R theta = R(c.theta), vr = R(c.vr), tau = R(c.tau), kappa = R(M_PI / 2 * c.alpha),
-    half_alpha = R(c.alpha / 2), k = c.lif ? R(1 - 1 / c.tau) : R(1);
+    half_alpha = R(c.alpha / 2), k = c.snntorch ? R(c.tau) : c.lif ? R(1 - 1 / c.tau) : R(1);
   R sg(R h) const {
     const R kx = kappa * (h - theta);
     return half_alpha / (R(1) + kx * kx);
@@ -43,8 +43,9 @@ struct Math {
     return -R(2) * half_alpha * kappa * kappa * x / (d * d);
   }
   R spike(R h) const {
-    return c.smooth ? std::atan(kappa * (h - theta)) / R(M_PI) + R(0.5)
-                    : (h - theta >= R(0) ? R(1) : R(0));
+    if (c.smooth) return std::atan(kappa * (h - theta)) / R(M_PI) + R(0.5);
+    if (c.snntorch) return h - theta > R(0) ? R(1) : R(0);  // snnTorch fires on >
+    return h - theta >= R(0) ? R(1) : R(0);
   }
   R dvdh(R h) const {
     const R s = spike(h);
@@ -76,11 +77,12 @@ Naive naive(const Cfg& c, const std::vector<double>& x, const std::vector<double
       const int64_t o = t * N + n;
       const R xo = R(x[o]);
       R h;
-      if (!c.lif) h = v + xo;
+      if (c.snntorch) h = c.hard ? k * v + xo : (k * v + xo) - m.theta * m.spike(v);
+      else if (!c.lif) h = v + xo;
       else if (c.decay) h = v + (xo - (v - vrc)) / m.tau;
       else h = v - (v - vrc) / m.tau + xo;
       const R s = m.spike(h);
-      v = c.hard ? s * m.vr + (R(1) - s) * h : h - m.theta * s;
+      v = c.hard ? s * m.vr + (R(1) - s) * h : c.snntorch ? h : h - m.theta * s;
       r.s[o] = s, r.v[o] = v, r.h[o] = h;
     }
     R next = 0;
@@ -135,14 +137,17 @@ int main() {
   at::manual_seed(0);
   for (at::ScalarType dtype : {at::kDouble, at::kFloat}) {
     const double tol = dtype == at::kDouble ? 1e-10 : 1e-5;
+    for (int st = 0; st < 2; ++st)
     for (int kind = 0; kind < 2; ++kind)
       for (int reset = 0; reset < 3; ++reset)
         for (int detach = 0; detach < 2; ++detach)
           for (int decay = 0; decay < 2; ++decay)
             for (int smooth = 0; smooth < 2; ++smooth) {
               if (!kind && !decay) continue;  // decay_input only matters for LIF
-              const Cfg c{3.0, 0.9, reset == 1 ? -0.5 : 0.0, 2.0, kind == 1, reset != 2,
-                          decay == 1, detach == 1, smooth == 1};
+              // snnTorch's mode: beta 0.8, reset to 0 or subtract, always detached
+              if (st && (kind || !decay || !detach || reset == 1)) continue;
+              const Cfg c{st ? 0.8 : 3.0, 0.9, reset == 1 ? -0.5 : 0.0, 2.0, kind == 1 && !st,
+                          reset != 2, decay == 1 && !st, detach == 1, smooth == 1, st == 1};
               const double drive = (c.lif && c.decay) ? c.tau : 1.0;
               const auto opts = at::TensorOptions().dtype(dtype);
               const at::Tensor x = (at::randn({T, N}, opts) * 0.8 + 0.5) * drive;
@@ -160,7 +165,7 @@ int main() {
               const auto [a, cgs, cgv, ch] =
                   snnleak::neuron_bwd2_cpu(cot, gs, gv, h, gh, params, c.flags(), kAll);
               const std::string name = std::string(dtype == at::kDouble ? "f64" : "f32") +
-                                       (c.lif ? " lif" : " if") + " reset=" +
+                                       (st ? " snntorch" : c.lif ? " lif" : " if") + " reset=" +
                                        std::to_string(reset) + " detach=" +
                                        std::to_string(detach) + " decay=" +
                                        std::to_string(decay) + " smooth=" + std::to_string(smooth);
