@@ -52,6 +52,18 @@ Dir = click.Path(file_okay=False, path_type=Path)
     default=None,
     help="Items per cell, overriding the preset's (Tables IV and V, adaptive, ablations).",
 )
+@click.option(
+    "--model",
+    default=None,
+    metavar="FILE.py:FACTORY",
+    help="adaptive and sweep: attack your own model (a plug-in) instead of LeNet and SNN-LeNet.",
+)
+@click.option(
+    "--accelerate",
+    is_flag=True,
+    help="With --model: its neurons on snnleak's fused op where they compute exactly the same "
+    "(snnleak.accelerate).",
+)
 @device_option
 @click.option(
     "--dry-run",
@@ -76,6 +88,8 @@ def reproduce(
     address: str | None,
     workers: int | None,
     samples: int | None,
+    model: str | None,
+    accelerate: bool,
     device: str,
     dry_run: bool,
     tables_only: bool,
@@ -89,11 +103,13 @@ def reproduce(
     from snnleak.reporting import to_markdown
     from snnleak.reproduce import Run, load_preset
     from snnleak.reproduce import reproduce as run_reproduction
-    from snnleak.reproduce.preset import with_samples
+    from snnleak.reproduce.preset import with_model, with_samples
 
     chosen = load_preset(preset)
     if samples is not None:
         chosen = with_samples(chosen, samples)
+    if model is not None or accelerate:
+        chosen = with_model(chosen, model or "", accelerate)
     where = resolve(device)
     if dry_run:
         from snnleak.reproduce.cost import estimate, summary

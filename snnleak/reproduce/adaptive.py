@@ -21,7 +21,8 @@ Rows per dataset and model combine the attacks:
   ground truth can make, so an upper bound on what the attacks found, labelled as such.
 
 The figure shows the ground truth, the paper's attack and the observable pick for LeNet and
-SNN-LeNet on the items Figures 3 and 4 show.
+SNN-LeNet on the items Figures 3 and 4 show. With ``reproduce adaptive --model FILE.py:FACTORY``
+the victim is that plug-in alone: the same rows, without the ANN - SNN gaps.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snnleak import leakage, metrics
-from snnleak.attacks.config import MODELS, PAPER_ATTACKS
+from snnleak.attacks.config import PAPER_ATTACKS
 from snnleak.attacks.picks import observable_pick, rehearsed_choice
 from snnleak.reporting import Stat, Table, attack_name, median, model_name
 from snnleak.reproduce import figures
@@ -40,6 +41,10 @@ PICK = "Observable pick"
 REHEARSED = "Rehearsed pick"
 UPPER = "Best by SSIM (ground truth: an upper bound)"
 EXACT = 0.95  # an item counted as recovered (almost) exactly
+GAP_NOTE = (
+    " The gaps pair each item's ANN and SNN trials (the same items) and resample the pairs for "
+    "their 95% bootstrap CI."
+)
 COLUMNS = (
     "Attack",
     "Dataset",
@@ -139,29 +144,34 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
         if note:
             notes[note] = None
         per, rehearsed = by_attack(mine, chosen, seed, by_key)
-        choices = {m: rehearsed_choice(rehearsed[m]) for m in MODELS}
-        combined = {m: {PICK: observable_pick(per[m])} for m in MODELS}
-        for m in MODELS:
+        choices = {m: rehearsed_choice(rehearsed[m]) for m in per}
+        combined = {m: {PICK: observable_pick(per[m])} for m in per}
+        for m in per:
             if choices[m] is not None:
                 combined[m][REHEARSED] = per[m].get(choices[m], {})
             combined[m][UPPER] = best_by_ssim(per[m])
-        for model in MODELS:
+        for model in per:
             for rs in [*per[model].values(), *rehearsed[model].values()]:
                 seconds += sum(r.get("seconds") or 0 for r in rs.values())
             for attack, recs in [*per[model].items(), *combined[model].items()]:
                 gaps = (None, None)
-                if model == "snn":
+                if model == "snn" and "ann" in per:
                     ann = per["ann"].get(attack, combined["ann"].get(attack, {}))
                     gaps = _gap(ann, recs)
                 name = _label(attack, choices[model]) if attack not in per[model] else None
                 name = name or attack_name(attack)
                 rows.append(_row(name, paper, label, model, list(recs.values()), gaps))
             rows += _prior_rows(paper, label, model, per[model])
-        verdict.append(_verdict(paper, per, combined, _label(REHEARSED, choices["snn"])))
+        if {"ann", "snn"} <= set(per):
+            verdict.append(_verdict(paper, per, combined, _label(REHEARSED, choices["snn"])))
+        else:
+            verdict += [_solo_verdict(paper, m, per[m], combined[m], choices[m]) for m in per]
         notes[_protocol(mine, chosen, seed, by_key)] = None
+    models = dict.fromkeys(c.spec.model for c in cells)
+    victims, twins = " and ".join(map(model_name, models)), {"ann", "snn"} <= set(models)
     return Table(
         "adaptive",
-        "Adaptive attacks beside the paper's, on LeNet and SNN-LeNet, and the attack an attacker "
+        f"Adaptive attacks beside the paper's, on {victims}, and the attack an attacker "
         f"would pick by what it observes ({cells[0].spec.split} items, last iterate; mean [95% "
         "bootstrap CI])",
         COLUMNS,
@@ -173,15 +183,13 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
             "||g_l||^2: a choice the attacker can make. "
             f"{REHEARSED}: the attack (named) that identified the most of the attacker's own "
             "public items (top-1 against their split), then by median SSIM, on items that no "
-            "decoder trained on, attacked on the same victims: the "
-            "attacker holds their truth, and reads no client's item. "
+            "decoder trained on, attacked on the same victims: the attacker holds their truth, "
+            "and reads no client's item. "
             f"{UPPER}: per item, the reconstruction closest to the truth; only the ground truth "
             "can choose it, so it bounds what the attacks found and is no attack.",
             leakage.ID_NOTE,
             leakage.PRIOR_NOTE + " From the labels the paper's attack (iDLG) recovered.",
-            "Loss final/initial and mismatch: medians, on the victim itself. The gaps pair each "
-            "item's ANN and SNN trials (the same items) and resample the pairs for their 95% "
-            "bootstrap CI.",
+            "Loss final/initial and mismatch: medians, on the victim itself." + GAP_NOTE * twins,
             *verdict,
             f"Compute: {seconds / 60:.1f} trial-minutes over the attacks' records on this "
             "run's device.",
@@ -192,8 +200,9 @@ def table(cells: list[Cell], chosen: dict, seed: int, by_key: dict, infos: dict)
 def by_attack(cells: list[Cell], chosen: dict, seed: int, by_key: dict) -> tuple[dict, dict]:
     """One dataset's records as ``{model: {attack: {item: record}}}``: the clients', and the
     rehearsal's (the attacker's own items)."""
-    per: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
-    rehearsed: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in MODELS}
+    models = dict.fromkeys(c.spec.model for c in cells)
+    per: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in models}
+    rehearsed: dict[str, dict[str, dict[int, dict]]] = {m: {} for m in models}
     for c in cells:
         where = rehearsed if c.spec.rehearsal else per
         where[c.spec.model][c.spec.attack] = records_by_item(c, chosen, seed, by_key)
@@ -278,6 +287,26 @@ def _verdict(paper: str, per: dict, combined: dict, rehearsed_label: str) -> str
     return f"{paper}: " + "; ".join(parts) + "."
 
 
+def _solo_verdict(paper: str, model: str, per: dict, combined: dict, choice: str | None) -> str:
+    """One line for a victim without its ANN twin: median SSIM and top-1 identification under
+    the paper's attack, the picks and the bound."""
+    parts = []
+    base = [a for a in per if a in PAPER_ATTACKS][:1]
+    for name, recs in (
+        *((attack_name(a), per[a]) for a in base),
+        *((_label(k, choice), combined[k]) for k in (PICK, REHEARSED) if k in combined),
+        ("the upper bound", combined[UPPER]),
+    ):
+        if recs:
+            rs = list(recs.values())
+            top1 = leakage.top_k(rs, 1)
+            found = "" if top1 is None else f", top-1 identification {top1.mean:.0f}%"
+            ssim = median([r["ssim"] for r in rs])
+            parts.append(f"{name}: median SSIM {ssim:.2f}{found}, beats the oracle prior on ")
+            parts[-1] += leakage.beats_oracle(rs)
+    return f"{paper} on {model_name(model)}: " + "; ".join(parts) + "."
+
+
 def figure(
     path: Path,
     cells: list[Cell],
@@ -296,7 +325,7 @@ def figure(
         )
         mine = [c for c in cells if c.paper_dataset == paper and not c.spec.rehearsal]
         cols_of = []
-        for model in MODELS:
+        for model in per:
             base = [c for c in mine if c.spec.model == model and c.spec.attack in PAPER_ATTACKS]
             picks = [(PICK, observable_pick(per[model]))]
             choice = rehearsed_choice(rehearsed[model])

@@ -18,7 +18,7 @@ import torch
 from snnleak import data
 from snnleak.attacks.picks import observable_pick, rehearsed_choice
 from snnleak.evaluation.reference import Pool, scores
-from snnleak.reporting import attack_name
+from snnleak.reporting import attack_name, model_name
 from snnleak.reproduce import figures
 
 NEIGHBOURS = 4  # pool items shown per client
@@ -37,8 +37,9 @@ def figure(path: Path, per: dict, rehearsed: dict, shown: list[int], split: data
     split, the identification pool. None for event data, or when no shown item was saved."""
     if split.info.modality != "image":
         return None
-    choice = rehearsed_choice(rehearsed["snn"])
-    pick = per["snn"].get(choice, {}) if choice is not None else observable_pick(per["snn"])
+    model = "snn" if "snn" in per else next(iter(per))  # SNN-LeNet, or the plug-in
+    choice = rehearsed_choice(rehearsed[model])
+    pick = per[model].get(choice, {}) if choice is not None else observable_pick(per[model])
     name = f"rehearsed pick ({attack_name(choice)})" if choice else "observable pick"
     pool = Pool.of(split)
     rows = []
@@ -51,14 +52,17 @@ def figure(path: Path, per: dict, rehearsed: dict, shown: list[int], split: data
         own = _own_index(pool, arrays["truth"])
         near = nearest(arrays["reconstruction"], pool)
         panels = [("client's item", arrays["truth"], False)]
-        panels.append((f"SNN-LeNet\n{name}", arrays["reconstruction"], False))
+        panels.append((f"{model_name(model)}\n{name}", arrays["reconstruction"], False))
         for rank, (j, s) in enumerate(near, 1):
             label = f"#{rank} SSIM {s:.2f}" + ("\n(the client's)" if j == own else "")
             panels.append((label, pool.items[j].numpy(), j == own))
         rows.append((f"{split.info.name} #{i}", panels))
     if not rows:
         return None
-    title = "The SNN client's reconstruction and its nearest items of the pool (by SSIM)"
+    title = (
+        f"The {model_name(model)} client's reconstruction and its nearest items of the pool "
+        "(by SSIM)"
+    )
     return figures.panels(path, rows, title)
 
 

@@ -1,7 +1,8 @@
 """``[optimiser.MODEL.DATASET]``: DLG/iDLG's L-BFGS per victim model and dataset.
 
-A pair not listed uses the default, DLG's L-BFGS on the scale-free loss; ``snnleak reproduce
-sweep`` chooses them by what an attacker observes and prints the lines.
+MODEL is ``ann``, ``snn`` or a plug-in's quoted reference (``[optimiser."net.py:make".mnist]``).
+A pair not listed uses the default (:func:`default_optimiser`); ``snnleak reproduce sweep``
+chooses them by what an attacker observes and prints the lines.
 """
 
 from __future__ import annotations
@@ -31,12 +32,23 @@ class Optimiser:
         return f"lr {self.lr:g}, line search {self.line_search}, loss norm {self.loss_norm}"
 
 
+def default_optimiser(model: str) -> Optimiser:
+    """DLG's L-BFGS for our victims; strong Wolfe for a plug-in, on which DLG's fixed step
+    diverged (the matching loss ended above its start on the snnTorch CSNN)."""
+    return Optimiser(line_search="strong_wolfe") if ":" in model else Optimiser()
+
+
 def parse_optimisers(table: dict) -> tuple[tuple[tuple[str, str], Optimiser], ...]:
     """``[optimiser.MODEL.DATASET]`` tables -> ((model, dataset), Optimiser) pairs."""
     out = []
-    for model, per_dataset in take(
-        table, "optimiser", dict.fromkeys(MODELS, dict), {m: {} for m in MODELS}
-    ).items():
+    plugins = {k: v for k, v in table.items() if ":" in k}
+    ours = {k: v for k, v in table.items() if ":" not in k}
+    for model, per_dataset in [
+        *take(ours, "optimiser", dict.fromkeys(MODELS, dict), {m: {} for m in MODELS}).items(),
+        *plugins.items(),
+    ]:
+        if not isinstance(per_dataset, dict):
+            raise ConfigError(f"optimiser.{model} must be a table of datasets")
         for name, settings in per_dataset.items():
             where = f"optimiser.{model}.{name}"
             dataset_name(name, where)

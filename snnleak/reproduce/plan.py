@@ -22,6 +22,7 @@ from snnleak.attacks.config import (
 from snnleak.errors import ConfigError
 from snnleak.reproduce.ablation_plan import ablation_applies, ablation_points
 from snnleak.reproduce.batching import batch_of
+from snnleak.reproduce.optimiser_plan import default_optimiser
 from snnleak.reproduce.preset import Optimiser, Preset
 from snnleak.trials.loop import Cell
 
@@ -71,6 +72,7 @@ NEEDS = {
     "defenses": (),  # federations, not cells: snnleak.reproduce.defenses
     "all": ("table4", "table5"),
 }
+MODEL_TARGETS = ("adaptive", "sweep")  # the targets that take a plug-in victim (--model)
 FIGURE_ATTACKS = {"fig3": ("dlg", "idlg"), "fig4": ("grnn",)}
 
 
@@ -99,6 +101,7 @@ def table4_cell(
         attack,
         model,
         dataset,
+        accelerate=preset.accelerate and ":" in model,
         backend=backend,
         timesteps=p.timesteps,
         iterations=iterations,
@@ -188,6 +191,11 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
 def cells_for(target: str, preset: Preset, backend: str) -> list[Cell]:
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+    if preset.models != MODELS and target not in MODEL_TARGETS:
+        raise ConfigError(
+            f"--model applies to reproduce {' and '.join(MODEL_TARGETS)}; {target} reproduces "
+            "the paper's LeNet and SNN-LeNet"
+        )
     cells = []
     if "table4" in NEEDS[target]:
         cells += table4_cells(preset, backend, FIGURE_ATTACKS.get(target, PAPER_ATTACKS))
@@ -212,9 +220,11 @@ SWEEP_GRID = tuple(
 )
 
 
-def sweep_models(dataset: str) -> tuple[str, ...]:
-    """The victims the sweep tunes on ``dataset``: both, or SNN-LeNet alone on event data."""
-    return ("snn",) if data.get_dataset(dataset).modality == "events" else MODELS
+def sweep_models(preset: Preset, dataset: str) -> tuple[str, ...]:
+    """The victims the sweep tunes on ``dataset``: the preset's (LeNet and SNN-LeNet, or a
+    plug-in), without the ANN LeNet on event data."""
+    events = data.get_dataset(dataset).modality == "events"
+    return tuple(m for m in preset.models if not (events and m == "ann"))
 
 
 def sweep_spec(
@@ -225,6 +235,7 @@ def sweep_spec(
         p.attack,
         model,
         dataset,
+        accelerate=preset.accelerate and ":" in model,
         backend=backend,
         timesteps=p.timesteps,
         iterations=p.iterations,
@@ -243,10 +254,10 @@ def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> lis
     p = preset.sweep
     cells = []
     for dataset in p.datasets:
-        for model in sweep_models(dataset):
+        for model in sweep_models(preset, dataset):
             grid = SWEEP_GRID
             if chosen is not None:
-                grid = tuple(dict.fromkeys([chosen[(model, dataset)], Optimiser()]))
+                grid = tuple(dict.fromkeys([chosen[(model, dataset)], default_optimiser(model)]))
             samples = p.tune if chosen is None else p.tune + p.evaluate
             for opt in grid:
                 batch = preset.table4.batch_trials
@@ -287,7 +298,8 @@ def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
         for where, samples, rehearsal in runs
         for attack in a.attacks
         for paper, dataset in datasets
-        for model in MODELS
+        for model in preset.models
+        if not (model == "ann" and data.get_dataset(dataset).modality == "events")
     ]
 
 

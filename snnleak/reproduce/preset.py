@@ -13,14 +13,12 @@ from importlib import resources
 from pathlib import Path
 
 from snnleak import data
-from snnleak.attacks.config import (
-    PAPER_ATTACKS,
-)
+from snnleak.attacks.config import MODELS, PAPER_ATTACKS
 from snnleak.errors import ConfigError
 from snnleak.reproduce.ablation_plan import AblationPlan, parse_ablations
 from snnleak.reproduce.adaptive_plan import AdaptivePlan, parse_adaptive
 from snnleak.reproduce.defense_plan import DefensesPlan, parse_defenses
-from snnleak.reproduce.optimiser_plan import Optimiser, parse_optimisers
+from snnleak.reproduce.optimiser_plan import Optimiser, default_optimiser, parse_optimisers
 from snnleak.reproduce.sections import check_setting, dataset_name, take
 
 # the presets shipped inside the package (read through importlib.resources, so that an installed
@@ -117,9 +115,14 @@ class Preset:
     defenses: DefensesPlan = field(default_factory=DefensesPlan)
     # ((model, dataset), Optimiser) for DLG/iDLG; a pair not listed uses the default
     optimisers: tuple[tuple[tuple[str, str], Optimiser], ...] = ()
+    # the victims of `reproduce adaptive` and `sweep`: ours, or a plug-in (`--model`), whose
+    # neurons `accelerate` puts on the fused op
+    models: tuple[str, ...] = MODELS
+    accelerate: bool = False
 
     def optimiser_of(self, model: str, dataset: str) -> Optimiser:
-        return dict(self.optimisers).get((model, dataset), Optimiser())
+        """DLG/iDLG's L-BFGS on ``model``: the preset's, else the default for the model."""
+        return dict(self.optimisers).get((model, dataset), default_optimiser(model))
 
 
 def parse_preset(doc: dict, source: str) -> Preset:
@@ -315,6 +318,17 @@ def _parse_bytes(raw: bytes, where: str) -> Preset:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML ({exc})") from exc
     return parse_preset(doc, where)
+
+
+def with_model(preset: Preset, model: str, accelerate: bool = False) -> Preset:
+    """``preset`` attacking the plug-in ``model`` (``FILE.py:FACTORY``) instead of LeNet and
+    SNN-LeNet, in the targets that take one (adaptive, sweep)."""
+    if ":" not in model:
+        raise ConfigError(
+            f"--model takes a plug-in, path/to/file.py:factory, got {model!r} (--accelerate "
+            "needs one: it speeds up a plug-in's neurons)"
+        )
+    return replace(preset, models=(model,), accelerate=accelerate)
 
 
 def with_samples(preset: Preset, samples: int) -> Preset:

@@ -1,8 +1,9 @@
 """``reproduce sweep``: is an attack's failure a tuning accident? The evidence, as a table.
 
-For each dataset of the sweep and each victim model (LeNet and SNN-LeNet; SNN-LeNet alone on
-event data), every point of the L-BFGS grid (lr {1, 0.1, 0.01, 1e-3} x line search {none,
-strong Wolfe} x loss normalisation {none, global, layer}) attacks the same ``tune`` items. The
+For each dataset of the sweep and each victim model (LeNet and SNN-LeNet, SNN-LeNet alone on
+event data; or a plug-in, ``reproduce sweep --model``), every point of the L-BFGS grid (lr {1,
+0.1, 0.01, 1e-3} x line search {none, strong Wolfe} x loss normalisation {none, global, layer})
+attacks the same ``tune`` items. The
 choice per (model, dataset) is the grid point with the lowest mean **relative gradient
 mismatch** at the reported reconstruction, :math:`\\sum_l \\lVert g'_l - g_l\\rVert^2 /
 \\sum_l \\lVert g_l\\rVert^2`: what the attacker can observe, on one scale for every loss
@@ -16,8 +17,11 @@ items, where the ground-truth metrics (SSIM, ASR) are measured: they never enter
 
 from __future__ import annotations
 
+import json
+
 from snnleak import leakage
 from snnleak.reporting import Stat, Table, median, model_name
+from snnleak.reproduce.optimiser_plan import default_optimiser
 from snnleak.reproduce.plan import SWEEP_GRID, sweep_models, sweep_spec
 from snnleak.reproduce.preset import Optimiser, Preset
 from snnleak.reproduce.tables import asr_stat, count, loss_ratio
@@ -42,14 +46,14 @@ def choose(preset: Preset, backend: str, items: dict[str, list[int]], seed: int,
     dataset's tuning ``items``."""
     choice = {}
     for dataset in preset.sweep.datasets:
-        for model in sweep_models(dataset):
+        for model in sweep_models(preset, dataset):
             scored = []
             for rank, opt in enumerate(SWEEP_GRID):
                 rs = _records(preset, backend, model, dataset, opt, items[dataset], seed, by_key)
                 score = mean([r.get("relative_mismatch") for r in rs])
                 if score is not None:
                     scored.append((score, rank, opt))
-            choice[(model, dataset)] = min(scored)[2] if scored else Optimiser()
+            choice[(model, dataset)] = min(scored)[2] if scored else default_optimiser(model)
     return choice
 
 
@@ -61,8 +65,8 @@ def _g(v: float | None) -> str | None:
 def snippet(choice: Choice) -> str:
     """The preset lines that use ``choice``."""
     return "; ".join(
-        f'[optimiser.{m}.{d}] lr = {c.lr}, line_search = "{c.line_search}", '
-        f'loss_norm = "{c.loss_norm}"'
+        f"[optimiser.{m if ':' not in m else json.dumps(m)}.{d}] lr = {c.lr}, "
+        f'line_search = "{c.line_search}", loss_norm = "{c.loss_norm}"'
         for (m, d), c in choice.items()
     )
 
@@ -78,16 +82,16 @@ def table(
 ) -> Table:
     rows = []
     for dataset in preset.sweep.datasets:
-        for model in sweep_models(dataset):
+        for model in sweep_models(preset, dataset):
             base = []
-            chosen = choice[(model, dataset)]
+            chosen, default = choice[(model, dataset)], default_optimiser(model)
             for opt in SWEEP_GRID:
                 tuned, held = (
                     _records(preset, backend, model, dataset, opt, items[dataset], seed, by_key)
                     for items in (tune, held_out)
                 )
-                evaluated = opt in (chosen, Optimiser())
-                mark = "chosen" if opt == chosen else ("default" if opt == Optimiser() else "")
+                evaluated = opt in (chosen, default)
+                mark = "chosen" if opt == chosen else ("default" if opt == default else "")
                 rows.append(
                     (
                         dataset,
@@ -109,7 +113,7 @@ def table(
                         else None,
                     )
                 )
-                if opt == Optimiser():
+                if opt == default:
                     base = held
             for name, p in leakage.prior_summary(base).items():
                 row = (dataset, model_name(model), "-", "-", "-", name, None, None, None, None)
