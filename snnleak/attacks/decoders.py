@@ -34,22 +34,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnleak import layout
+from snnleak.attacks.victims import stackable_models
 from snnleak.errors import ConfigError
 from snnleak.gradients import parameter_gradients
-from snnleak.models.lenet import LeNet
-from snnleak.models.lenet_snn import LeNet5SNN
 
 CHUNK = 32  # items per stacked computation of public updates
 
 
 def _flat(grads) -> torch.Tensor:
     return torch.cat([g.reshape(-1) for g in grads])
-
-
-def _stackable(model: nn.Module) -> bool:
-    if type(model) is LeNet:
-        return True
-    return type(model) is LeNet5SNN and model.encoding == "direct"
 
 
 def public_batches(
@@ -81,7 +74,7 @@ def public_updates(
     ref = next(model.parameters())
     batches = public_batches(items, batch)
     feats = []
-    if _stackable(model) and modality == "image":
+    if stackable_models([model]) and modality == "image":
         from snnleak.models.stacked import StackedLeNet
 
         per_chunk = max(1, CHUNK // batch)

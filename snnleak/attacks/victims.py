@@ -139,10 +139,16 @@ def stackable(observations: list[Observation], models=None, update_attack: str =
     """Whether :class:`StackedVictims` serves these trials: built-in LeNets of one
     architecture and neurons, directly coded, each update one gradient."""
     models = models or [o.model for o in observations]
+    if any(o.local is not None and update_attack != "approx" for o in observations):
+        return False
+    return stackable_models(models)
+
+
+def stackable_models(models: list[nn.Module]) -> bool:
+    """Whether one :class:`StackedLeNet` computes these models: built-in LeNets of one
+    architecture and neurons, directly coded."""
     first = models[0]
     if type(first) not in (LeNet, LeNet5SNN) or any(type(m) is not type(first) for m in models):
-        return False
-    if any(o.local is not None and update_attack != "approx" for o in observations):
         return False
     if any(m.in_shape != first.in_shape or m.num_classes != first.num_classes for m in models):
         return False

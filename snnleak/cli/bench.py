@@ -16,14 +16,19 @@ def bench() -> None:
     """Benchmarks (speed is measured here, never in tests)."""
 
 
+def out_option(files: str):
+    """The ``--out`` folder of a bench command, which writes ``files`` there."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help=f"Folder for {files}.",
+    )
+
+
 @bench.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for bench.json.",
-)
+@out_option("bench.json")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--repeats", type=click.IntRange(1), default=15, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=3, show_default=True)
@@ -77,13 +82,7 @@ def _list(kind, value: str) -> tuple:
 
 
 @bench.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for bench_attacks.json and bench_attacks.png.",
-)
+@out_option("bench_attacks.json and bench_attacks.png")
 @click.option(
     "--attack",
     "attacks",
@@ -134,13 +133,7 @@ def attacks(out_dir: Path, attacks: str, ks: str, **kwargs) -> None:
 
 
 @bench.command("accelerate")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for bench_accelerate.json.",
-)
+@out_option("bench_accelerate.json")
 @click.option("--model", required=True, help="Your model: path/to/file.py:factory.")
 @click.option("--dataset", default="digits", show_default=True)
 @click.option("--timesteps", type=click.IntRange(1), default=8, show_default=True)
