@@ -28,6 +28,7 @@ from snnleak.attacks.rows import (
     dot,
     maximum,
     minimum,
+    pair_products,
     two_loop,
     where_rows,
 )
@@ -63,7 +64,7 @@ class BatchedLBFGS:
         self.h_diag = v.new_ones(k)
         # the curvature pairs: a ring of history_size slots per trial, grown on demand
         self.dirs, self.stps = v.new_zeros(k, 0, v.shape[1]), v.new_zeros(k, 0, v.shape[1])
-        self.ro = v.new_zeros(k, 0)
+        self.ro, self.sy = v.new_zeros(k, 0), v.new_zeros(k, 0, 0)  # sy[i, j]: s_i . y_j
         self.head, self.count = torch.zeros(k, **long), torch.zeros(k, **long)
         self.pairs_bound = 0  # host-side bound on every trial's count, without reading it
 
@@ -78,6 +79,7 @@ class BatchedLBFGS:
         self.dirs = torch.nn.functional.pad(self.dirs, pad)
         self.stps = torch.nn.functional.pad(self.stps, pad)
         self.ro = torch.nn.functional.pad(self.ro, (0, new - size))
+        self.sy = torch.nn.functional.pad(self.sy, (0, new - size, 0, new - size))
 
     def step(self, evaluate: Evaluate, active: torch.Tensor | None = None) -> torch.Tensor:
         """One ``LBFGS.step`` of every trial in ``active`` (``[K]`` bool; default all); the
@@ -193,6 +195,7 @@ class _StepState:
         opt.dirs[rows, slot] = where_rows(push, y, opt.dirs[rows, slot])
         opt.stps[rows, slot] = where_rows(push, s, opt.stps[rows, slot])
         opt.ro[rows, slot] = torch.where(push, 1.0 / ys, opt.ro[rows, slot])
+        pair_products(opt.sy, rows, slot, push, opt.stps, opt.dirs)
         opt.h_diag = torch.where(push, ys / dot(y, y), opt.h_diag)
         opt.head = torch.where(push, (opt.head + 1) % cfg.history_size, opt.head)
         opt.count = torch.where(push, (opt.count + 1).clamp(max=cfg.history_size), opt.count)
@@ -208,6 +211,7 @@ class _StepState:
             opt.dirs[rows[:, None], order],
             opt.ro[rows[:, None], order],
             opt.h_diag,
+            opt.sy[rows[:, None, None], order[:, :, None], order[:, None, :]],
         )
         d = torch.where(first[:, None], flat_grad.neg(), r)
         opt.d = where_rows(go, d, opt.d)
@@ -234,11 +238,9 @@ class _StepState:
         self.f_prev = torch.where(go, self.loss, self.f_prev)
         self.g_prev = where_rows(go, flat_grad, self.g_prev)
         self.gtd_prev = torch.where(go, gtd, self.gtd_prev)
-        self.ls_iter = torch.where(go, 0, self.ls_iter)
-        self.ls_evals = torch.where(go, 0, self.ls_evals)
+        self.ls_iter, self.ls_evals = (torch.where(go, 0, n) for n in (self.ls_iter, self.ls_evals))
         self.max_ls = torch.where(go, opt.max_eval - self.current_evals, self.max_ls)
-        self.done = self.done & ~go
-        self.insuf = self.insuf & ~go
+        self.done, self.insuf = self.done & ~go, self.insuf & ~go
         self._request(go, opt.t, BRACKET)
 
     def _request(self, mask: torch.Tensor, t: torch.Tensor, phase: int) -> None:

@@ -54,10 +54,27 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(a, b)
 
 
-def two_loop(q: torch.Tensor, s: torch.Tensor, y: torch.Tensor, ro: torch.Tensor, h_diag):
+def pair_products(sy, rows, slot, push, s, y) -> None:
+    """In place: ``sy[k, i, j]`` = :math:`s_i^\\top y_j` after row ``k``'s slot ``slot[k]`` of
+    ``s, y [K, m, n]`` took a new pair (where ``push``): that slot's row and column, in
+    :math:`O(m n)` where all of :math:`S Y^\\top` would cost :math:`O(m^2 n)`."""
+    new_s, new_y = s[rows, slot], y[rows, slot]
+    sy[rows, slot] = where_rows(push, torch.bmm(y, new_s[:, :, None])[..., 0], sy[rows, slot])
+    sy[rows, :, slot] = where_rows(push, torch.bmm(s, new_y[:, :, None])[..., 0], sy[rows, :, slot])
+
+
+def two_loop(
+    q: torch.Tensor,
+    s: torch.Tensor,
+    y: torch.Tensor,
+    ro: torch.Tensor,
+    h_diag: torch.Tensor,
+    sy: torch.Tensor | None = None,
+):
     r"""L-BFGS's two-loop recursion for K rows at once: ``q [K, n]`` (the negative gradient),
     the pairs ``s, y [K, m, n]`` and ``ro [K, m]`` (:math:`1/y_j^\top s_j`) newest first,
-    ``h_diag [K]``; returns :math:`H q`.
+    ``h_diag [K]``; returns :math:`H q`. ``sy [K, m, m]``, :math:`s_i^\top y_j` in the same
+    order, when the caller keeps it (else it is computed here, :math:`O(m^2 n)`).
 
     The first loop's :math:`a_j = \rho_j s_j^\top (q - \sum_{i<j} a_i y_i)` is the unit lower
     triangular system :math:`(I + \mathrm{diag}(\rho) L) a = \rho \circ S q` with
@@ -68,13 +85,16 @@ def two_loop(q: torch.Tensor, s: torch.Tensor, y: torch.Tensor, ro: torch.Tensor
     A slot a trial does not hold is zero (its ``ro`` too), so its terms vanish."""
     if s.shape[1] == 0:
         return q * h_diag[:, None]
-    lower = torch.tril(torch.bmm(s, y.mT), -1) * ro[:, :, None]  # diag(ro) L
+    strict = torch.tril(torch.bmm(s, y.mT) if sy is None else sy, -1)  # L
     eye = torch.eye(s.shape[1], dtype=q.dtype, device=q.device)
     rhs = (ro * torch.bmm(s, q[:, :, None])[..., 0])[..., None]
-    a = torch.linalg.solve_triangular(eye + lower, rhs, upper=False, unitriangular=True)
+    a = torch.linalg.solve_triangular(
+        eye + strict * ro[:, :, None], rhs, upper=False, unitriangular=True
+    )
     q = q - torch.bmm(y.mT, a)[..., 0]
     r = q * h_diag[:, None]
-    upper = torch.tril(torch.bmm(s, y.mT), -1).mT * ro[:, :, None]  # diag(ro) L^T
     rhs = a - (ro * torch.bmm(y, r[:, :, None])[..., 0])[..., None]
-    c = torch.linalg.solve_triangular(eye + upper, rhs, upper=True, unitriangular=True)
+    c = torch.linalg.solve_triangular(
+        eye + strict.mT * ro[:, :, None], rhs, upper=True, unitriangular=True
+    )
     return r + torch.bmm(s.mT, c)[..., 0]
