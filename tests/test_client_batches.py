@@ -90,7 +90,7 @@ def test_client_batches_run_as_k_trials_together(tmp_path):
     for a, b in zip(together, alone, strict=True):
         assert a["batch_trials"] == 2 and b["batch_trials"] == 1
         # float32: the first evaluation agrees; later iterates by rounding only (the float64
-        # equality is tests/test_batched.py's)
+        # equality is tests/test_trials_together.py's)
         assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
         assert len(a["loss_trajectory"]) == len(b["loss_trajectory"]) and not a["nonfinite"]
 

@@ -191,7 +191,7 @@ def test_outputs_are_written_before_their_record_and_remade_on_resume(tmp_path, 
     assert again == records and len(read_records(tmp_path / "records.jsonl")) == 2
 
 
-def test_a_resumed_batched_attack_writes_what_an_uninterrupted_one_does(tmp_path):
+def test_a_resumed_k_trial_attack_writes_what_an_uninterrupted_one_does(tmp_path):
     spec = replace(SPEC, attack="dlg")
     full = run_trials(spec, 5, 0, tmp_path / "full", judge=None, batch_trials=3)
 

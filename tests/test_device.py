@@ -60,7 +60,7 @@ def test_an_attack_creates_no_tensor_without_its_device(spec, tmp_path, meta_def
         assert math.isfinite(r["mse"]) and math.isfinite(r["loss_initial"])
 
 
-def test_batched_and_solo_trials_agree_under_the_guard(tmp_path, meta_default):
+def test_k_and_solo_trials_agree_under_the_guard(tmp_path, meta_default):
     spec = AttackSpec("idlg", "snn", "digits", backend="fused", timesteps=2, iterations=2)
     solo = run_trials(spec, 2, 0, tmp_path / "a", judge=None, device=torch.device("cpu"))
     assert all(math.isfinite(r["mse"]) for r in solo)

@@ -213,7 +213,7 @@ def test_every_attack_evaluation_is_capturable_and_its_replay_changes_nothing(na
 
     def run():
         gens = [torch.Generator().manual_seed(7 + i) for i in range(len(obs))]
-        return build().reconstruct_batch(obs, gens)
+        return build().reconstruct_trials(obs, gens)
 
     eager = run()
     log = []
@@ -246,7 +246,7 @@ def test_cuda_graph_replay_gives_the_eager_trials(name):
     def run(options):
         gens = [torch.Generator().manual_seed(7 + i) for i in range(len(obs))]
         with using(options):
-            return build().reconstruct_batch(obs, gens)
+            return build().reconstruct_trials(obs, gens)
 
     eager, replayed = run(CudaOptions(graphs=False)), run(CudaOptions(graphs=True))
     for a, b in zip(eager, replayed, strict=True):

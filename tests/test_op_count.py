@@ -49,7 +49,7 @@ def _observation(events: bool):
 
 def _ops(attack, obs, k: int) -> int:
     with OpCount() as count:
-        attack.reconstruct_batch([obs] * k, [torch.Generator().manual_seed(3) for _ in range(k)])
+        attack.reconstruct_trials([obs] * k, [torch.Generator().manual_seed(3) for _ in range(k)])
     return count.n
 
 

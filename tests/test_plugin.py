@@ -158,7 +158,7 @@ def test_a_plugin_runs_k_trials_together_as_alone(plugin_file, tmp_path, attack)
         assert a["batch_trials"] == 2 and a["label_correct"] == b["label_correct"]
         # float32: the first evaluation agrees (the analytic attack's first loss follows its
         # feature inversion); later iterates by rounding only (the float64 equality is
-        # tests/test_batched.py's)
+        # tests/test_trials_together.py's)
         if attack != "analytic":
             assert a["loss_initial"] == pytest.approx(b["loss_initial"], rel=1e-5)
         assert len(a["loss_trajectory"]) == len(b["loss_trajectory"]) and not a["nonfinite"]

@@ -134,7 +134,7 @@ def test_records_hold_the_convergence_and_the_best_iterate(tmp_path):
 
 
 @pytest.mark.parametrize("norm", ["global", "layer"])
-def test_loss_normalisation_weights_and_batched_equals_solo(norm):
+def test_loss_normalisation_weights_and_k_trials_equal_solo(norm):
     obs = [_digits_observation(s, torch.float64) for s in (1, 2)]
     w = layer_weights(list(obs[0].gradients), norm)
     squares = [float((g.double() ** 2).sum()) for g in obs[0].gradients]
@@ -147,13 +147,13 @@ def test_loss_normalisation_weights_and_batched_equals_solo(norm):
     gens = [torch.Generator().manual_seed(i) for i in (5, 6)]
     solo = [reference_dlg(cfg, True, o, g) for o, g in zip(obs, gens, strict=True)]
     gens = [torch.Generator().manual_seed(i) for i in (5, 6)]
-    batched = GradientInversion(cfg, True).reconstruct_batch(obs, gens)
+    batched = GradientInversion(cfg, True).reconstruct_trials(obs, gens)
     for a, b in zip(solo, batched, strict=True):
         assert a.losses == pytest.approx(b.losses, rel=1e-6)
         torch.testing.assert_close(a.x, b.x, rtol=1e-6, atol=1e-6)
 
 
-def test_strong_wolfe_trials_batch(tmp_path):
+def test_strong_wolfe_trials_together(tmp_path):
     spec = AttackSpec(
         "dlg", "ann", "digits", iterations=2, lbfgs=LBFGSConfig(line_search="strong_wolfe")
     )

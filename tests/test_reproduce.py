@@ -271,7 +271,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
     assert "rerun the same command to resume" in result.output
 
 
-def test_auto_batches_for_the_device_and_the_manifest_keeps_auto(tmp_path, judges):
+def test_auto_trials_together_for_the_device_and_the_manifest_keeps_auto(tmp_path, judges):
     import json
 
     reproduce(Run("table4", tiny(batch_trials="auto"), tmp_path, cache_dir=judges, workers=1))

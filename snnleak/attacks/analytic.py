@@ -108,12 +108,12 @@ class AnalyticInversion:
         self.config = config
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        return self.reconstruct_batch([obs], [rng])[0]
+        return self.reconstruct_trials([obs], [rng])[0]
 
-    def reconstruct_batch(
+    def reconstruct_trials(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
         """Each observation attacked on its own, all K as one computation."""
         check_alike(observations)
         inits = invert_features_rows(self.config, observations, rngs)
-        return SmoothProxy(self.config.proxy).reconstruct_batch(observations, rngs, inits=inits)
+        return SmoothProxy(self.config.proxy).reconstruct_trials(observations, rngs, inits=inits)

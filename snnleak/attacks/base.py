@@ -4,7 +4,7 @@ An attack is built from its configuration (:mod:`snnleak.attacks.factory`) and s
 :class:`~snnleak.threat.Observation`\\ s: ``reconstruct(observation, rng)`` returns a
 :class:`~snnleak.threat.Reconstruction`, drawing whatever it draws (its starting dummy, a
 generator's seed) from ``rng``. An attack that can run several trials as one computation also
-has ``reconstruct_batch(observations, rngs)``, which must give what ``reconstruct`` gives each,
+has ``reconstruct_trials(observations, rngs)``, which must give what ``reconstruct`` gives each,
 up to float rounding. :func:`reconstruct_many` is the one entry point of the trial runner.
 """
 
@@ -27,7 +27,7 @@ class Attack(Protocol):
 
 @runtime_checkable
 class BatchedAttack(Attack, Protocol):
-    def reconstruct_batch(
+    def reconstruct_trials(
         self, observations: Sequence[Observation], rngs: Sequence[torch.Generator]
     ) -> list[Reconstruction]: ...
 
@@ -40,5 +40,5 @@ def reconstruct_many(
     if len(observations) != len(rngs):
         raise ValueError("one random generator per observation")
     if len(observations) > 1 and isinstance(attack, BatchedAttack):
-        return attack.reconstruct_batch(observations, rngs)
+        return attack.reconstruct_trials(observations, rngs)
     return [attack.reconstruct(o, g) for o, g in zip(observations, rngs, strict=True)]

@@ -62,9 +62,9 @@ class GradientInversion:
         return "idlg" if self.infer_label else "dlg"
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        return self.reconstruct_batch([obs], [rng])[0]
+        return self.reconstruct_trials([obs], [rng])[0]
 
-    def reconstruct_batch(
+    def reconstruct_trials(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
         """Each observation attacked on its own, all K as one computation."""

@@ -264,9 +264,9 @@ class LearnedInversion:
         return finish(track, 0, self.config.proxy.threshold, (x, label), modality)
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:
-        return self.reconstruct_batch([obs], [rng])[0]
+        return self.reconstruct_trials([obs], [rng])[0]
 
-    def reconstruct_batch(
+    def reconstruct_trials(
         self, observations: list[Observation], rngs: list[torch.Generator]
     ) -> list[Reconstruction]:
         """Each observation attacked on its own: the decoders first (one fit per observed
@@ -279,7 +279,7 @@ class LearnedInversion:
             details.append({**self.details(o), **decoded[-1][2]})
         x = torch.stack([d[0] for d in decoded])
         if self.config.then_proxy:
-            recs = SmoothProxy(self.config.proxy).reconstruct_batch(observations, rngs, inits=x)
+            recs = SmoothProxy(self.config.proxy).reconstruct_trials(observations, rngs, inits=x)
         else:
             labels = torch.stack([d[1] for d in decoded])
             stack = stack_victims(observations)

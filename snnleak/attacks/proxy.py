@@ -152,9 +152,9 @@ class SmoothProxy:
         self, obs: Observation, rng: torch.Generator, init: torch.Tensor | None = None
     ) -> Reconstruction:
         inits = None if init is None else init[None]
-        return self.reconstruct_batch([obs], [rng], inits)[0]
+        return self.reconstruct_trials([obs], [rng], inits)[0]
 
-    def reconstruct_batch(
+    def reconstruct_trials(
         self,
         observations: list[Observation],
         rngs: list[torch.Generator],

@@ -17,8 +17,8 @@ from snnleak.models.lenet import CHANNELS, KERNEL, PADDING, STRIDES
 BYTES_PER_ACTIVATION = 96
 
 
-def step_memory(spec: AttackSpec, info: data.DatasetInfo, batch: int) -> int:
-    """An upper estimate of the memory (bytes) one attack on ``batch`` items together needs:
+def step_memory(spec: AttackSpec, info: data.DatasetInfo, trials: int) -> int:
+    """An upper estimate of the memory (bytes) one attack step of ``trials`` together needs:
     the activations of one step and the L-BFGS history of the dummies."""
     if info.modality == "events":
         t, c, h, w = info.input_shape
@@ -32,7 +32,7 @@ def step_memory(spec: AttackSpec, info: data.DatasetInfo, batch: int) -> int:
         w = (w + 2 * PADDING - KERNEL) // stride + 1
         elements += CHANNELS * h * w
     history = 2 * spec.lbfgs.history_size * dummy * 4
-    return batch * (t * elements * BYTES_PER_ACTIVATION + history)
+    return trials * (t * elements * BYTES_PER_ACTIVATION + history)
 
 
 def available_memory() -> int:
@@ -46,17 +46,17 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_memory(spec: AttackSpec, info: data.DatasetInfo, batch: int) -> None:
-    """One clear error, before any work, when a trial batch cannot fit in memory (LeNet
-    victims: a plug-in model's memory is its own)."""
+def check_memory(spec: AttackSpec, info: data.DatasetInfo, trials: int) -> None:
+    """One clear error, before any work, when ``trials`` run together cannot fit in memory
+    (LeNet victims: a plug-in model's memory is its own)."""
     if plugin.is_plugin(spec.model):
         return
-    need, have = step_memory(spec, info, batch), available_memory()
+    need, have = step_memory(spec, info, trials), available_memory()
     if need > have:
         gib = 2**30
         t = info.input_shape[0] if info.modality == "events" else spec.timesteps
         raise ConfigError(
-            f"one attack step at T={t} with {batch} trial(s) together needs about "
+            f"one attack step at T={t} with {trials} trial(s) together needs about "
             f"{need / gib:.1f} GiB, but only "
             f"{have / gib:.1f} GiB is available; lower --timesteps or --batch-trials"
         )

@@ -17,7 +17,7 @@ from snnleak.reproduce.plan import cells_for
 from snnleak.reproduce.preset import FigurePlan, preset_text
 
 
-def test_both_presets_choose_the_batch_per_cell_for_the_device():
+def test_both_presets_choose_the_trials_together_per_cell_for_the_device():
     for name in ("quick", "paper"):
         preset = load_preset(name)
         assert preset.table4.batch_trials == preset.table5.batch_trials == "auto"
@@ -53,7 +53,7 @@ def test_auto_fits_the_memory():
 
 
 @pytest.mark.parametrize("value", ['"many"', "0", "2.5"])
-def test_a_bad_batch_setting_is_one_clear_error(tmp_path, value):
+def test_a_bad_batch_trials_setting_is_one_clear_error(tmp_path, value):
     text = preset_text("quick").replace('batch_trials = "auto"', f"batch_trials = {value}", 1)
     path = tmp_path / "mine.toml"
     path.write_text(text)
@@ -61,7 +61,7 @@ def test_a_bad_batch_setting_is_one_clear_error(tmp_path, value):
         load_preset(str(path))
 
 
-def test_the_dry_run_times_the_batched_step_and_counts_machines():
+def test_the_dry_run_times_the_k_trial_step_and_counts_machines():
     q = load_preset("quick")
     t4 = replace(
         q.table4,

@@ -1,5 +1,5 @@
-"""Batched trials: each row of the batched L-BFGS is torch's L-BFGS; K trials run together give
-each trial the result of its solo run (to float tolerance: the batched convolutions round
+"""Trials run together: each row of the row-wise L-BFGS is torch's L-BFGS; K trials run together
+give each trial the result of its solo run (to float tolerance: the batched convolutions round
 differently, and L-BFGS amplifies rounding, so runs are kept short)."""
 
 import math
@@ -35,7 +35,7 @@ LBFGS_CASES = [
 
 
 @pytest.mark.parametrize("cfg", LBFGS_CASES, ids=lambda c: f"{c.line_search}-{c.max_iter}")
-def test_batched_lbfgs_is_torch_lbfgs_on_every_row(cfg):
+def test_row_lbfgs_is_torch_lbfgs_on_every_row(cfg):
     """Each row follows its own torch.optim.LBFGS: the same branches (evaluation counts) and,
     in float64, the same iterates to rounding (the batched dot products sum in another
     order; L-BFGS amplifies that over many steps, so the iterates are compared early)."""
@@ -68,7 +68,7 @@ def test_batched_lbfgs_is_torch_lbfgs_on_every_row(cfg):
     assert opt.func_evals.tolist() == [o.state[p]["func_evals"] for p, o in solo]
 
 
-def test_batched_lbfgs_steps_only_the_active_rows_and_may_skip_the_host_reads():
+def test_row_lbfgs_steps_only_the_active_rows_and_may_skip_the_host_reads():
     v0 = torch.randn(4, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     runs = []
     for early_exit in (True, False):
@@ -168,7 +168,7 @@ def test_k_trials_and_each_single_trial_equal_the_reference(cls, kw, infer, cfg)
         for i, o in enumerate(obs)
     ]
     gens = [torch.Generator().manual_seed(10 + i) for i in range(3)]
-    batched = GradientInversion(cfg, infer).reconstruct_batch(obs, gens)
+    batched = GradientInversion(cfg, infer).reconstruct_trials(obs, gens)
     _assert_same_trials(solo, batched, spiking=cls is not LeNet)
     single = GradientInversion(cfg, infer).reconstruct(obs[0], torch.Generator().manual_seed(10))
     _assert_same_trials(solo[:1], [single], spiking=cls is not LeNet)
@@ -176,7 +176,7 @@ def test_k_trials_and_each_single_trial_equal_the_reference(cls, kw, infer, cfg)
         assert min(a.losses[-1] / a.losses[0] for a in solo) < 1
 
 
-def test_runner_batches_trials_and_records_them(tmp_path):
+def test_runner_runs_trials_together_and_records_them(tmp_path):
     spec = AttackSpec(
         "idlg",
         "snn",
@@ -238,7 +238,7 @@ def test_proxy_k_trials_and_each_single_trial_equal_the_reference(cls, kw):
         reference_proxy(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
     ]
     attack = SmoothProxy(cfg)
-    batched = attack.reconstruct_batch(
+    batched = attack.reconstruct_trials(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=cls is not LeNet)
@@ -257,7 +257,7 @@ def test_inverting_k_trials_and_each_single_trial_equal_the_reference(on):
         reference_inverting(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
     ]
     attack = InvertingGradients(cfg)
-    batched = attack.reconstruct_batch(
+    batched = attack.reconstruct_trials(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=on == "victim")
@@ -335,7 +335,7 @@ def test_k_trials_on_any_victim_equal_the_reference(kind, infer):
         for i, o in enumerate(obs)
     ]
     gens = [torch.Generator().manual_seed(3 + i) for i in range(3)]
-    batched = GradientInversion(cfg, infer).reconstruct_batch(_any_victims(kind), gens)
+    batched = GradientInversion(cfg, infer).reconstruct_trials(_any_victims(kind), gens)
     _assert_same_trials(solo, batched, spiking=kind == "poisson")
 
 
@@ -353,7 +353,7 @@ def test_analytic_k_trials_and_each_single_trial_equal_the_reference(cls, kw):
         reference_analytic(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
     ]
     attack = AnalyticInversion(cfg)
-    batched = attack.reconstruct_batch(
+    batched = attack.reconstruct_trials(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=cls is not LeNet)
@@ -374,7 +374,7 @@ def test_stacked_features_are_each_trials_last_layer_input():
 
 @pytest.mark.parametrize("then_proxy", [False, True])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_batched_learned_trials_equal_solo_trials(then_proxy, batch):
+def test_learned_k_trials_equal_solo_trials(then_proxy, batch):
     from snnleak.attacks.learned import LearnedConfig, LearnedInversion
     from snnleak.attacks.proxy import ProxyConfig
 
@@ -383,7 +383,7 @@ def test_batched_learned_trials_equal_solo_trials(then_proxy, batch):
     cfg = LearnedConfig(aux_items=32, decoder="ridge", then_proxy=then_proxy, proxy=proxy)
     attack = LearnedInversion(cfg, data.load("digits", "train"))
     solo = [attack.reconstruct(o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)]
-    batched = attack.reconstruct_batch(
+    batched = attack.reconstruct_trials(
         obs, [torch.Generator().manual_seed(5 + i) for i in range(3)]
     )
     _assert_same_trials(solo, batched, spiking=then_proxy)

@@ -42,7 +42,7 @@ def test_grnn_k_trials_and_each_single_trial_equal_the_reference(model, wasserst
         reference_grnn(attack, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
     ]
     gens = [torch.Generator().manual_seed(5 + i) for i in range(3)]
-    together = attack.reconstruct_batch(obs, gens)
+    together = attack.reconstruct_trials(obs, gens)
     single = attack.reconstruct(obs[0], torch.Generator().manual_seed(5))
     for a, b in zip([*solo, solo[0]], [*together, single], strict=True):
         assert a.steps == b.steps == 3 and torch.equal(a.label, b.label)
@@ -53,7 +53,7 @@ def test_grnn_k_trials_and_each_single_trial_equal_the_reference(model, wasserst
         torch.testing.assert_close(b.x, a.x, rtol=1e-7, atol=1e-9)
 
 
-def test_batched_grnn_on_events_starts_where_solo_does():
+def test_k_trial_grnn_on_events_starts_where_solo_does():
     spec = AttackSpec("grnn", "snn", "dvs-synth", backend="fused", iterations=1)
     split = data.load("dvs-synth", "train")
     solo = [run_unit(spec, split, [i], 0, judge=None)[0].record for i in (0, 1)]
