@@ -62,7 +62,7 @@ def reference_dlg(
         before = state()
         previous = [v.detach().clone() for v in variables] if searched else None
         loss = float(closure() if last else opt.step(closure))  # the loss at `before`
-        if not track.observe(loss, before) or last:
+        if not track.record(loss, before) or last:
             break
         steps = step + 1
         if searched:  # a fresh L-BFGS from each projection

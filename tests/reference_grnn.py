@@ -35,7 +35,7 @@ def reference_grnn(attack: GRNN, obs: Observation, rng: torch.Generator) -> Reco
             + wd(flat, flat_true)
             + cfg.tv_weight * grnn_total_variation(x)
         )
-        if not track.observe(float(loss.detach()), (x.detach().clone(), probs.detach().clone())):
+        if not track.record(float(loss.detach()), (x.detach().clone(), probs.detach().clone())):
             break
         steps = step + 1
         for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):

@@ -41,7 +41,7 @@ def reference_inverting(
     for restart in range(cfg.restarts):
         x = initial_dummy(obs, rng).requires_grad_(True)
         if restart == 0:
-            track.observe(on_victim(x.detach()), (x.detach().clone(), label))
+            track.record(on_victim(x.detach()), (x.detach().clone(), label))
         opt = torch.optim.Adam([x], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
         objective = math.inf
@@ -63,6 +63,6 @@ def reference_inverting(
     # the restart kept is the one with the lowest objective; its victim loss comes last
     kept = min(range(len(ends)), key=lambda i: ends[i][0])
     for i in [*(i for i in range(len(ends)) if i != kept), kept]:
-        track.observe(on_victim(ends[i][1]), (ends[i][1], label))
+        track.record(on_victim(ends[i][1]), (ends[i][1], label))
     track.last = (ends[kept][1], label)
     return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last, obs.modality)

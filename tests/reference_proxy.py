@@ -63,13 +63,13 @@ def reference_proxy(
     def on_victim(x: torch.Tensor) -> float:
         return float(matching_loss(obs.model, x, label, true).detach())
 
-    track.observe(on_victim(x), (x, label))
+    track.record(on_victim(x), (x, label))
     snn = bool(spiking_neurons(obs.model))
     models = [smooth_copy(obs.model, a) for a in cfg.alphas] if snn else [obs.model]
     for model in models:
         x = stage(model, x, label, true, cfg.stage_steps, cfg.tv, obs.modality, cfg.max_iter)
         steps += cfg.stage_steps
-        if not track.observe(on_victim(x), (x, label)):
+        if not track.record(on_victim(x), (x, label)):
             break
     if cfg.polish_steps and not track.diverged:
         start = track.best[0]
@@ -77,7 +77,7 @@ def reference_proxy(
             obs.model, start, label, true, cfg.polish_steps, cfg.tv, obs.modality, cfg.max_iter
         )
         steps += cfg.polish_steps
-        track.observe(on_victim(polished), (polished, label))
+        track.record(on_victim(polished), (polished, label))
     # the pipeline's output is its best stage end on the victim; its loss ends the record
     if track.last is not track.best:
         track.losses.append(track.best_loss)

@@ -121,8 +121,8 @@ def test_convergence_summary():
     assert convergence([], nonfinite=True)["diverged"] is True
     assert convergence([2.0], nonfinite=False)["stalled"] is None  # nothing was optimised
     track = IterateTracker()
-    assert track.observe(2.0, "a") and track.observe(1.0, "b") and track.observe(3.0, "c")
-    assert not track.observe(math.nan, "d")
+    assert track.record(2.0, "a") and track.record(1.0, "b") and track.record(3.0, "c")
+    assert not track.record(math.nan, "d")
     assert (track.last, track.best, track.diverged, track.losses) == ("c", "b", True, [2, 1, 3])
 
 

@@ -7,7 +7,7 @@ import torch
 
 from snnleak.errors import UnsupportedConfiguration
 from snnleak.neurons import NeuronParams, multistep
-from snnleak.neurons.surrogate import SURROGATES, atan_spike
+from snnleak.neurons.surrogate import SURROGATES, surrogate_spike
 
 
 @pytest.mark.parametrize("family", list(SURROGATES))
@@ -27,7 +27,7 @@ def test_the_primitive_differentiates_to_the_surrogate(family, alpha):
 def test_the_spike_is_a_step_with_the_surrogate_gradient_to_second_order(family):
     grad, _ = SURROGATES[family]
     x = torch.tensor([-0.7, -0.1, 0.0, 0.2, 0.9], dtype=torch.float64, requires_grad=True)
-    s = atan_spike(x, 2.0, family=family)
+    s = surrogate_spike(x, 2.0, family=family)
     assert s.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
     (g,) = torch.autograd.grad(s.sum(), x, create_graph=True)
     torch.testing.assert_close(g, grad(x.detach(), 2.0))

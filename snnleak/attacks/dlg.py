@@ -144,7 +144,7 @@ class GradientInversion:
             before = v.clone()
             # every row's loss at `before`; the rows not `last` also take their step
             losses = evaluate()[0] if final else opt.step(evaluate, active & ~stuck)
-            active = track.observe(losses, state(before), active)
+            active = track.record(losses, state(before), active)
             if final:
                 break
             active &= ~stuck

@@ -241,7 +241,7 @@ class GRNN:
         for step in range(cfg.iterations):
             opt.zero_grad(set_to_none=True)
             loss, x, probs, *grads = evaluate()
-            active = track.observe(loss, (x.detach().clone(), probs.detach().clone()), active)
+            active = track.record(loss, (x.detach().clone(), probs.detach().clone()), active)
             steps = torch.where(active, step + 1, steps)
             if not bool(active.any()):
                 break

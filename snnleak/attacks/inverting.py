@@ -106,7 +106,7 @@ class InvertingGradients:
 
         track = BatchedTracker(k, starts.device)
         everyone = torch.ones(k, dtype=torch.bool, device=starts.device)
-        track.observe(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
+        track.record(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
         milestones = [round(cfg.iterations * f) for f in (3 / 8, 5 / 8, 7 / 8)]
         ends, objectives = [], []
         for restart in range(cfg.restarts):
@@ -149,9 +149,9 @@ class InvertingGradients:
         for p in range(cfg.restarts - 1):
             other = p + (p >= kept).long()
             end = ends[other, rows]
-            track.observe(on_victim(end), (end, labels), everyone)
+            track.record(on_victim(end), (end, labels), everyone)
         best_end = ends[kept, rows]
-        track.observe(on_victim(best_end), (best_end, labels), everyone)
+        track.record(on_victim(best_end), (best_end, labels), everyone)
         out = []
         for i, t in enumerate(track.trackers()):
             t.last = (best_end[i], labels[i])

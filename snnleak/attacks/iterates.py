@@ -38,7 +38,7 @@ class IterateTracker:
     best_loss: float = math.inf
     diverged: bool = False
 
-    def observe(self, loss: float, state: object) -> bool:
+    def record(self, loss: float, state: object) -> bool:
         """Record ``loss`` evaluated at ``state``; False (and diverged) if it is not finite."""
         if not math.isfinite(loss):
             self.diverged = True
@@ -114,7 +114,7 @@ def _hard(target: torch.Tensor) -> torch.Tensor:
 
 
 class BatchedTracker:
-    """:class:`IterateTracker` for K trials at once, on tensors: one :meth:`observe` per step
+    """:class:`IterateTracker` for K trials at once, on tensors: one :meth:`record` per step
     for every trial, no Python loop over trials; :meth:`trackers` gives the K trackers."""
 
     def __init__(self, k: int, device: torch.device | str = "cpu") -> None:
@@ -129,7 +129,7 @@ class BatchedTracker:
         self.last: tuple[torch.Tensor, ...] | None = None
         self.best: tuple[torch.Tensor, ...] | None = None
 
-    def observe(
+    def record(
         self, loss: torch.Tensor, state: tuple[torch.Tensor, ...], active: torch.Tensor
     ) -> torch.Tensor:
         """Record each active trial's ``loss`` at its ``state`` (tensors with a leading K

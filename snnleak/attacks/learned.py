@@ -260,7 +260,7 @@ class LearnedInversion:
     def _decoded(self, loss: float, x: torch.Tensor, label, modality: str) -> Reconstruction:
         """The decoder's estimate as the reconstruction: no step, its victim loss recorded."""
         track = IterateTracker()
-        track.observe(loss, (x, label))
+        track.record(loss, (x, label))
         return finish(track, 0, self.config.proxy.threshold, (x, label), modality)
 
     def reconstruct(self, obs: Observation, rng: torch.Generator) -> Reconstruction:

@@ -186,13 +186,13 @@ class SmoothProxy:
 
         track = BatchedTracker(k, x.device)
         active = torch.ones(k, dtype=torch.bool, device=x.device)
-        track.observe(on_victim(x), (x, labels), active)
+        track.record(on_victim(x), (x, labels), active)
         steps = torch.zeros(k, dtype=torch.long, device=x.device)
         for stack in stages:
             x = stage_rows(stack, x, labels, cfg.stage_steps, cfg.tv, obs0.modality, cfg.max_iter,
                            active)  # fmt: skip
             steps += torch.where(active, cfg.stage_steps, 0)
-            active = track.observe(on_victim(x), (x, labels), active)
+            active = track.record(on_victim(x), (x, labels), active)
             if not bool(active.any()):
                 break
         if cfg.polish_steps:
@@ -201,7 +201,7 @@ class SmoothProxy:
             polished = stage_rows(victim, start, labels, cfg.polish_steps, cfg.tv, obs0.modality,
                                   cfg.max_iter, polish)  # fmt: skip
             steps += torch.where(polish, cfg.polish_steps, 0)
-            track.observe(on_victim(polished), (polished, labels), polish)
+            track.record(on_victim(polished), (polished, labels), polish)
         # each pipeline's output is its best stage end on the victim; its loss ends the record
         tracks, steps = track.trackers(), steps.tolist()
         out = []

@@ -38,7 +38,7 @@ import torch
 from snnleak.errors import UnsupportedConfiguration
 from snnleak.neurons.params import NeuronParams
 from snnleak.neurons.reference import NeuronTrace
-from snnleak.neurons.surrogate import atan_spike
+from snnleak.neurons.surrogate import surrogate_spike
 
 _METHOD = "atan"
 
@@ -54,7 +54,7 @@ def _install_atan() -> None:
 
         def threshold(x, method, alpha, _original=original):
             if method == _METHOD:
-                return atan_spike(x, float(alpha), strict=True)
+                return surrogate_spike(x, float(alpha), strict=True)
             return _original(x, method, alpha)
 
         threshold._snnleak_atan = True

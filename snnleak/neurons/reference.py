@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 
 from snnleak.neurons.params import NeuronParams
-from snnleak.neurons.surrogate import atan_spike
+from snnleak.neurons.surrogate import surrogate_spike
 
 
 class NeuronTrace(NamedTuple):
@@ -68,7 +68,7 @@ def step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One time step: ``(x_t, v_{t-1}) -> (s_t, h_t, v_t)``."""
     h = charge(x, v, p)
-    s = atan_spike(h - p.v_threshold, p.alpha, smooth=p.smooth, family=p.surrogate)
+    s = surrogate_spike(h - p.v_threshold, p.alpha, smooth=p.smooth, family=p.surrogate)
     return s, h, reset(h, s, p)
 
 

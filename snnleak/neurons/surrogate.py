@@ -102,7 +102,7 @@ class _SurrogateSpike(torch.autograd.Function):
         return grad_output * grad(x, ctx.alpha), None, None, None
 
 
-def atan_spike(
+def surrogate_spike(
     x: torch.Tensor,
     alpha: float = 2.0,
     *,
@@ -110,7 +110,7 @@ def atan_spike(
     strict: bool = False,
     family: str = "atan",
 ) -> torch.Tensor:
-    """Spike of ``x = H - theta`` with the ATan surrogate gradient.
+    """Spike of ``x = H - theta`` with a surrogate gradient (ATan unless ``family`` says).
 
     Args:
         x: membrane potential minus threshold.
