@@ -14,7 +14,7 @@ from reference_proxy import reference_proxy
 from snnleak import data
 from snnleak.attacks import AttackSpec, DLGConfig, GradientInversion, LBFGSConfig
 from snnleak.attacks.config import Thresholding
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.lbfgs import RowLBFGS
 from snnleak.client import observe
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.models.stacked import StackedLeNet
@@ -41,7 +41,7 @@ def test_row_lbfgs_is_torch_lbfgs_on_every_row(cfg):
     order; L-BFGS amplifies that over many steps, so the iterates are compared early)."""
     v0 = torch.randn(5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     v = v0.clone()
-    opt = BatchedLBFGS(v, cfg)
+    opt = RowLBFGS(v, cfg)
 
     def evaluate(rows):
         leaf = (v if rows is None else v[rows]).detach().clone().requires_grad_()
@@ -73,7 +73,7 @@ def test_row_lbfgs_steps_only_the_active_rows_and_may_skip_the_host_reads():
     runs = []
     for early_exit in (True, False):
         v = v0.clone()
-        opt = BatchedLBFGS(v, LBFGSConfig(max_iter=6, line_search="strong_wolfe"), early_exit)
+        opt = RowLBFGS(v, LBFGSConfig(max_iter=6, line_search="strong_wolfe"), early_exit)
 
         def evaluate(rows, v=v):
             leaf = (v if rows is None else v[rows]).detach().clone().requires_grad_()

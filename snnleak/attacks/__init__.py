@@ -8,7 +8,7 @@ Every attack follows :class:`~snnleak.attacks.base.Attack`: it sees an
 """
 
 from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
-from snnleak.attacks.base import Attack, BatchedAttack, reconstruct_many
+from snnleak.attacks.base import Attack, TrialsAttack, reconstruct_many
 from snnleak.attacks.config import (
     ATTACK_KINDS,
     ATTACKS,
@@ -34,7 +34,6 @@ __all__ = [
     "AnalyticInversion",
     "Attack",
     "AttackSpec",
-    "BatchedAttack",
     "DLGConfig",
     "GRNNConfig",
     "GradientInversion",
@@ -46,6 +45,7 @@ __all__ = [
     "ProxyConfig",
     "SmoothProxy",
     "Thresholding",
+    "TrialsAttack",
     "build_attack",
     "infer_label",
     "initial_dummy",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from snnleak.attacks.graphs import graphed
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.lbfgs import RowLBFGS
 from snnleak.attacks.primitives import initial_dummy
 from snnleak.attacks.proxy import (
     ProxyConfig,
@@ -75,7 +75,7 @@ def invert_features_rows(
     stack = stack_victims(observations, models)
     x0 = torch.stack([initial_dummy(o, g) for o, g in zip(observations, rngs, strict=True)])
     v = x0.reshape(k, -1).clone()
-    opt = BatchedLBFGS(v, stage_lbfgs())
+    opt = RowLBFGS(v, stage_lbfgs())
 
     def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         leaf = take_rows(v, rows).detach().clone().requires_grad_(True)

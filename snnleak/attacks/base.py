@@ -26,7 +26,7 @@ class Attack(Protocol):
 
 
 @runtime_checkable
-class BatchedAttack(Attack, Protocol):
+class TrialsAttack(Attack, Protocol):
     def reconstruct_trials(
         self, observations: Sequence[Observation], rngs: Sequence[torch.Generator]
     ) -> list[Reconstruction]: ...
@@ -39,6 +39,6 @@ def reconstruct_many(
     computation when the attack has a batched form."""
     if len(observations) != len(rngs):
         raise ValueError("one random generator per observation")
-    if len(observations) > 1 and isinstance(attack, BatchedAttack):
+    if len(observations) > 1 and isinstance(attack, TrialsAttack):
         return attack.reconstruct_trials(observations, rngs)
     return [attack.reconstruct(o, g) for o, g in zip(observations, rngs, strict=True)]

@@ -21,7 +21,7 @@ finite iterate. The bookkeeping is :mod:`snnleak.attacks.iterates`, shared with 
 
 The attack is written once, over K trial rows; a single trial is K = 1. Each trial has its own
 victim (one :mod:`victim evaluator <snnleak.attacks.victims>` serves them all), observation,
-dummy, label and L-BFGS state (one row of :class:`~snnleak.attacks.lbfgs.BatchedLBFGS`, with or
+dummy, label and L-BFGS state (one row of :class:`~snnleak.attacks.lbfgs.RowLBFGS`, with or
 without its strong-Wolfe line search, which follows torch's ``LBFGS`` row by row); a round of
 evaluations is one call of the evaluator. Nothing in a step loops over trials in Python on
 stacked victims: the operations a step dispatches are the same at every K (tested). A plain
@@ -37,8 +37,8 @@ import torch
 from snnleak.attacks import thresholding
 from snnleak.attacks.config import DLGConfig
 from snnleak.attacks.graphs import graphed
-from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.iterates import TrialsTracker, finish
+from snnleak.attacks.lbfgs import RowLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.rows import take_rows
 from snnleak.attacks.victims import (
@@ -119,8 +119,8 @@ class GradientInversion:
 
         if stack.graphable:
             evaluate = graphed(evaluate, v)
-        opt = BatchedLBFGS(v, cfg.lbfgs)
-        track = BatchedTracker(k, v.device)
+        opt = RowLBFGS(v, cfg.lbfgs)
+        track = TrialsTracker(k, v.device)
         steps = torch.zeros(k, dtype=torch.long, device=v.device)
         active = torch.ones(k, dtype=torch.bool, device=v.device)
         searched = thresholding.searched(cfg.threshold, cfg.lbfgs.line_search)

@@ -37,7 +37,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from snnleak.attacks.config import GRNNConfig
 from snnleak.attacks.graphs import graphed_call
-from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.iterates import TrialsTracker, finish
 from snnleak.attacks.priors import grnn_total_variation
 from snnleak.attacks.rows import where_rows
 from snnleak.attacks.victims import check_alike, stack_victims, trial_gradients
@@ -233,7 +233,7 @@ class GRNN:
 
         with torch.no_grad():
             x0, p0 = generate(params, buffers, z)
-        track = BatchedTracker(k, x0.device)
+        track = TrialsTracker(k, x0.device)
         steps = torch.zeros(k, dtype=torch.long, device=x0.device)
         active = torch.ones(k, dtype=torch.bool, device=x0.device)
         if stack.graphable:

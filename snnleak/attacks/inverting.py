@@ -22,7 +22,7 @@ import torch
 
 from snnleak.attacks.config import Thresholding
 from snnleak.attacks.graphs import graphed_call
-from snnleak.attacks.iterates import BatchedTracker, finish
+from snnleak.attacks.iterates import TrialsTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.proxy import smooth_copy, spiking_neurons, trial_tv
 from snnleak.attacks.rows import where_rows
@@ -104,7 +104,7 @@ class InvertingGradients:
         def on_victim(x: torch.Tensor) -> torch.Tensor:
             return stacked_matching_loss(victim, x, labels, create_graph=False).detach()
 
-        track = BatchedTracker(k, starts.device)
+        track = TrialsTracker(k, starts.device)
         everyone = torch.ones(k, dtype=torch.bool, device=starts.device)
         track.record(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
         milestones = [round(cfg.iterations * f) for f in (3 / 8, 5 / 8, 7 / 8)]

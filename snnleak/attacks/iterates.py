@@ -113,7 +113,7 @@ def _hard(target: torch.Tensor) -> torch.Tensor:
     return target if not target.is_floating_point() else target.argmax(-1)
 
 
-class BatchedTracker:
+class TrialsTracker:
     """:class:`IterateTracker` for K trials at once, on tensors: one :meth:`record` per step
     for every trial, no Python loop over trials; :meth:`trackers` gives the K trackers."""
 

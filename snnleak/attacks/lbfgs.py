@@ -1,6 +1,6 @@
 """L-BFGS for K independent problems at once: ``torch.optim.LBFGS`` on each row of ``v [K, n]``.
 
-:class:`BatchedLBFGS` is torch's L-BFGS (with or without its strong-Wolfe line search) written
+:class:`RowLBFGS` is torch's L-BFGS (with or without its strong-Wolfe line search) written
 as a state machine over evaluation **rounds**: in a round every trial's loss and gradient are
 evaluated at its current row of ``v`` (one batched call of ``evaluate`` on the trials still
 in their step: a trial that has finished costs nothing more), then every trial advances to the
@@ -10,7 +10,7 @@ its own history, step length, line-search bracket, evaluation counts and stoppin
 round dispatches do not depend on K or on the trials' data (a test counts them). The one host
 read is which trials still run, once per round (``early_exit``; without it every round
 evaluates every trial, and a step runs its bounded number of rounds,
-:attr:`BatchedLBFGS.max_rounds`).
+:attr:`RowLBFGS.max_rounds`).
 
 Per trial the arithmetic is torch's, in torch's order, so each row follows a solo
 ``torch.optim.LBFGS`` up to float rounding (the batched dot products sum in another order;
@@ -39,13 +39,13 @@ C1, C2 = 1e-4, 0.9
 START, PLAIN, BRACKET, ZOOM, DONE = range(5)
 
 
-class BatchedLBFGS:
+class RowLBFGS:
     """K independent ``torch.optim.LBFGS`` (see the module docstring) on the rows of ``v``,
     which :meth:`step` updates in place."""
 
     def __init__(self, v: torch.Tensor, cfg: LBFGSConfig, early_exit: bool = True) -> None:
         if v.dim() != 2:
-            raise ValueError("BatchedLBFGS optimises the rows of a [K, n] tensor")
+            raise ValueError("RowLBFGS optimises the rows of a [K, n] tensor")
         self.v, self.cfg, self.early_exit = v, cfg, early_exit
         self.max_eval = cfg.max_iter * 5 // 4  # torch's default
         self.line_search = cfg.line_search == "strong_wolfe"
@@ -113,7 +113,7 @@ class BatchedLBFGS:
 class _StepState:
     """The per-step variables of every trial, and the transitions of one round."""
 
-    def __init__(self, opt: BatchedLBFGS, active: torch.Tensor) -> None:
+    def __init__(self, opt: RowLBFGS, active: torch.Tensor) -> None:
         self.opt, v = opt, opt.v
         k, dev = v.shape[0], v.device
         long = dict(dtype=torch.long, device=dev)

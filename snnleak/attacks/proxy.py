@@ -38,8 +38,8 @@ from torch import nn
 
 from snnleak.attacks.config import LBFGSConfig, Thresholding
 from snnleak.attacks.graphs import graphed
-from snnleak.attacks.iterates import BatchedTracker, finish
-from snnleak.attacks.lbfgs import BatchedLBFGS
+from snnleak.attacks.iterates import TrialsTracker, finish
+from snnleak.attacks.lbfgs import RowLBFGS
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.rows import take_rows
 from snnleak.attacks.victims import check_alike, stack_victims, stacked_matching_loss
@@ -112,7 +112,7 @@ def stage_rows(stack, x0, labels, steps: int, tv: float, modality: str, max_iter
     v = x0.detach().reshape(k, -1).clone()
     start = stacked_matching_loss(stack, x0.detach(), labels, create_graph=False).detach()
     weight = tv * start
-    opt = BatchedLBFGS(v, stage_lbfgs(max_iter))
+    opt = RowLBFGS(v, stage_lbfgs(max_iter))
 
     def evaluate(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         leaf = take_rows(v, rows).detach().clone().requires_grad_(True)
@@ -184,7 +184,7 @@ class SmoothProxy:
         def on_victim(x: torch.Tensor) -> torch.Tensor:
             return stacked_matching_loss(victim, x, labels, create_graph=False).detach()
 
-        track = BatchedTracker(k, x.device)
+        track = TrialsTracker(k, x.device)
         active = torch.ones(k, dtype=torch.bool, device=x.device)
         track.record(on_victim(x), (x, labels), active)
         steps = torch.zeros(k, dtype=torch.long, device=x.device)
