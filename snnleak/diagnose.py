@@ -30,12 +30,11 @@ import torch
 from snnleak import data, layout, metrics
 from snnleak.attacks.config import AttackSpec
 from snnleak.attacks.primitives import infer_label, initial_dummy
-from snnleak.client import observe
 from snnleak.gradients import matching_loss
-from snnleak.models.victims import build_victim
 from snnleak.reporting import model_name
-from snnleak.seeding import trial_rng, victim_rng
+from snnleak.seeding import trial_rng
 from snnleak.trials.loop import sample_order
+from snnleak.trials.runner import observe_trial
 
 FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)
 SIGMAS = (1e-3, 1e-2, 1e-1)
@@ -56,12 +55,9 @@ def _victims(model: str, dataset: str, samples: int, seed: int, timesteps: int, 
     """(item, label, observation) of the first ``samples`` items, each its own victim."""
     spec = AttackSpec("idlg", model, dataset, timesteps=timesteps, split=split)
     items = data.load(dataset, split)
-    info = items.info
     for i in sample_order(len(items), seed)[:samples]:
         x, y = items[i]
-        victim = build_victim(spec.victim, info, victim_rng(seed, i, spec.victims, spec.broadcasts))
-        obs = observe(victim, layout.as_batch(x, info.modality), torch.tensor([y]), info.modality)
-        yield i, x, obs
+        yield i, x, observe_trial(spec, items, i, seed, item=(x, y))
 
 
 def landscape(

@@ -38,7 +38,7 @@ from snnleak.io import claim_folder
 from snnleak.models import plugin
 from snnleak.models.victims import build_victim
 from snnleak.seeding import trial_rng, victim_rng
-from snnleak.threat import Reconstruction
+from snnleak.threat import Observation, Reconstruction
 from snnleak.trials.loop import (
     Cell,
     NoOutputs,
@@ -61,6 +61,29 @@ class Trial:
     truth: torch.Tensor
     reconstruction: torch.Tensor  # the last iterate, as a batch of one
     best: torch.Tensor  # the best-by-loss iterate, as a batch of one
+
+
+def observe_trial(
+    spec: AttackSpec,
+    split: data.Split,
+    index: int,
+    seed: int,
+    device: torch.device = CPU,
+    item=None,
+) -> Observation:
+    """Trial ``index``'s round as the server sees it: the victim built for the trial (or its
+    round, :func:`~snnleak.seeding.victim_rng`), the client's data (``item``, else
+    :func:`~snnleak.client.client_batch`), its defense and local training."""
+    info = split.info
+    x, y = item if item is not None else client_batch(split, index, spec.batch, seed)
+    rng = victim_rng(seed, index, spec.victims, spec.broadcasts)
+    victim = build_victim(spec.victim, info, rng, device)
+    if spec.batch > 1:
+        xb, label = x.to(device), torch.tensor(y, device=device)
+    else:
+        xb, label = layout.as_batch(x, info.modality).to(device), torch.tensor([y], device=device)
+    defense, noise = Defense.parse(spec.defense), trial_rng(seed, index, "defense")
+    return observe(victim, xb, label, info.modality, defense, noise, spec.local_training())
 
 
 def run_unit(
@@ -92,23 +115,12 @@ def run_unit(
     info = split.info
     attack = build_attack(spec, public, decoder_cache)
     reference = reference or reference_of(spec.dataset, split)
-    defense = Defense.parse(spec.defense)
     start = time.perf_counter()
     items = [client_batch(split, i, spec.batch, seed) for i in indices]
-    observations = []
-    for i, (x, y) in zip(indices, items, strict=True):
-        victim = build_victim(
-            spec.victim, info, victim_rng(seed, i, spec.victims, spec.broadcasts), device
-        )
-        if spec.batch > 1:
-            xb, label = x.to(device), torch.tensor(y, device=device)
-        else:
-            xb = layout.as_batch(x, info.modality).to(device)
-            label = torch.tensor([y], device=device)
-        noise = trial_rng(seed, i, "defense")
-        observations.append(
-            observe(victim, xb, label, info.modality, defense, noise, spec.local_training())
-        )
+    observations = [
+        observe_trial(spec, split, i, seed, device, item)
+        for i, item in zip(indices, items, strict=True)
+    ]
     recs = reconstruct_many(attack, observations, [trial_rng(seed, i, "attack") for i in indices])
     seconds = (time.perf_counter() - start) / len(indices)
     variants = (
