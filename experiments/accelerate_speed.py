@@ -3,6 +3,8 @@
 - ``make``: the convolutional SNN of SpikingJelly's tutorials as its users write it (two conv +
   max-pool + multi-step ``LIFNode(tau=2, ATan)`` layers, a linear read-out averaged over T,
   ``functional.reset_net`` at the start of ``forward``);
+- ``make_steps``: the SpikingJelly network in single-step mode (``step_mode="s"``, the
+  default), the model's own loop calling every layer once per step;
 - ``make_snntorch``: the same network in snnTorch's tutorial style (``snn.Leaky(beta=0.5,
   spike_grad=surrogate.atan())``, membranes from ``init_leaky()``, the model's own loop over
   T steps).
@@ -50,6 +52,33 @@ class CSNN(nn.Module):
 
 def make(shape, classes: int, timesteps: int) -> nn.Module:
     return CSNN(shape, classes, timesteps)
+
+
+class StepwiseCSNN(nn.Module):
+    def __init__(self, shape, classes: int, timesteps: int) -> None:
+        from spikingjelly.activation_based import neuron, surrogate
+
+        super().__init__()
+        self.timesteps = timesteps
+        lif = dict(tau=2.0, surrogate_function=surrogate.ATan())
+        self.c1, self.n1 = nn.Conv2d(shape[0], 12, 5), neuron.LIFNode(**lif)
+        self.c2, self.n2 = nn.Conv2d(12, 64, 5), neuron.LIFNode(**lif)
+        side = ((shape[1] - 4) // 2 - 4) // 2
+        self.fc = nn.Linear(64 * side * side, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self)
+        out = 0
+        for _ in range(self.timesteps):
+            h = self.n1(F.max_pool2d(self.c1(x), 2))
+            out = out + self.fc(self.n2(F.max_pool2d(self.c2(h), 2)).flatten(1))
+        return out / self.timesteps
+
+
+def make_steps(shape, classes: int, timesteps: int) -> nn.Module:
+    return StepwiseCSNN(shape, classes, timesteps)
 
 
 class SnnTorchCSNN(nn.Module):

@@ -5,11 +5,12 @@ The fused op (:mod:`snnleak.neurons`, ``backend="fused"``) is SpikingJelly's mul
 neuron with the ATan surrogate, its backward and double backward in one kernel each. A neuron
 is replaced only where its semantics are those, setting for setting:
 
-- **SpikingJelly** ``IFNode`` / ``LIFNode`` (exactly these classes) in multi-step mode
-  (``step_mode="m"``: the node sees the whole ``[T, ...]`` sequence in one call), with the
-  ``ATan`` surrogate in its spiking mode (any ``alpha``), any threshold, hard reset to any
-  ``v_reset`` or soft reset (``v_reset=None``), ``detach_reset``, LIF's ``tau`` and
-  ``decay_input``, and ``store_v_seq`` off. The replacement starts every call from rest, as a
+- **SpikingJelly** ``IFNode`` / ``LIFNode`` (exactly these classes) with the ``ATan``
+  surrogate in its spiking mode (any ``alpha``), any threshold, hard reset to any ``v_reset``
+  or soft reset (``v_reset=None``), ``detach_reset``, LIF's ``tau`` and ``decay_input``, and
+  ``store_v_seq`` off. In multi-step mode (``step_mode="m"``: the node sees the whole
+  ``[T, ...]`` sequence in one call) the node is replaced; in single-step mode the model's loop
+  is rewritten as for snnTorch (below). The replacement starts every call from rest, as a
   model that resets its neurons at the start of ``forward`` (the plug-in contract) has them.
 - **snnTorch** ``Leaky`` (``reset_delay=True``, ``reset_mechanism`` "subtract" or "zero",
   ``surrogate.atan`` at any ``alpha``, a scalar fixed ``beta`` and threshold, no inhibition,
@@ -41,6 +42,15 @@ from snnleak.neurons.params import NeuronParams
 
 
 @dataclass(frozen=True)
+class Stepwise:
+    """A neuron the model calls once per time step, to run as one multi-step call: its
+    settings, and whether a call returns ``(spike, membrane)`` (else the spike alone)."""
+
+    params: NeuronParams | LeakyParams
+    pair: bool
+
+
+@dataclass(frozen=True)
 class Replaced:
     """What :func:`accelerate` did with one neuron module: ``params`` when it was replaced by
     the fused neuron with them, else ``why`` it was left alone."""
@@ -62,8 +72,6 @@ def _spikingjelly(node: nn.Module) -> NeuronParams | str:
 
     if type(node) not in (neuron.IFNode, neuron.LIFNode):
         return f"no fused kernel for {type(node).__name__} (IFNode and LIFNode only)"
-    if node.step_mode != "m":
-        return "single-step mode: the model calls it once per time step (use step_mode='m')"
     sg = node.surrogate_function
     if type(sg) is not surrogate.ATan or not sg.spiking:
         return f"surrogate {type(sg).__name__} (spiking={sg.spiking}): the fused op's is ATan"
@@ -76,18 +84,25 @@ def _spikingjelly(node: nn.Module) -> NeuronParams | str:
         alpha=float(sg.alpha),
     )
     if type(node) is neuron.IFNode:
-        return NeuronParams("if", **common)
-    return NeuronParams("lif", tau=float(node.tau), decay_input=bool(node.decay_input), **common)
+        params = NeuronParams("if", **common)
+    else:
+        params = NeuronParams(
+            "lif", tau=float(node.tau), decay_input=bool(node.decay_input), **common
+        )
+    return params if node.step_mode == "m" else Stepwise(params, pair=False)
 
 
-def _plan(module: nn.Module) -> NeuronParams | LeakyParams | str:
+def _plan(module: nn.Module) -> NeuronParams | Stepwise | str:
     package = type(module).__module__.split(".")[0]
     if isinstance(module, (SpikingNeuron, FusedLeaky)):
         return "snnleak's own neuron: choose its backend instead"
     if package == "spikingjelly":
         return _spikingjelly(module)
     if package == "snntorch":
-        return leaky_params(module)
+        p = leaky_params(module)
+        return (
+            p if isinstance(p, str) else Stepwise(p, not (module.init_hidden and not module.output))
+        )
     if package == "norse":
         return "Norse's LIF integrates a synaptic current with a time step dt: no fused kernel"
     return "unknown neuron"
@@ -97,10 +112,14 @@ TWINS = "snnleak_fused"  # where a time-batched copy keeps its multi-step neuron
 
 
 def _time_batch(
-    fast: nn.Module, steps: dict[str, LeakyParams], example: torch.Tensor | None, batch_axis: int
-) -> dict[str, LeakyParams | str]:
-    """In place: the snnTorch neurons ``steps`` run as multi-step fused calls in ``fast``'s
-    rewritten time loop; what became of each (its params, or why it was left)."""
+    fast: nn.Module,
+    steps: dict[str, Stepwise],
+    example: torch.Tensor | None,
+    batch_axis: int,
+    backend: str,
+) -> dict[str, NeuronParams | LeakyParams | str]:
+    """In place: the neurons ``steps`` run as multi-step fused calls in ``fast``'s rewritten
+    time loop; what became of each (its params, or why it was left)."""
     if example is None:
         why = "rewriting the model's time loop needs an example input (accelerate(model, example))"
         return dict.fromkeys(steps, why)
@@ -110,13 +129,14 @@ def _time_batch(
     try:
         graph = timebatch.trace(fast, leaves)
         timebatch.merge_duplicates(graph, fast)
-        out: dict[str, LeakyParams | str] = {}
-        for name, params in steps.items():
-            key = name.replace(".", "__")
-            twins[key] = FusedLeaky(params)
+        out: dict[str, NeuronParams | LeakyParams | str] = {}
+        for name, step in steps.items():
+            key, p = name.replace(".", "__"), step.params
+            twins[key] = FusedLeaky(p) if isinstance(p, LeakyParams) else SpikingNeuron(p, backend)
             try:
-                timebatch.collapse_chain(graph, fast, name, f"{TWINS}.{key}")
-                out[name] = params
+                twin_pair = isinstance(p, LeakyParams)  # SpikingNeuron returns the spikes alone
+                timebatch.collapse_chain(graph, fast, name, f"{TWINS}.{key}", step.pair, twin_pair)
+                out[name] = p
             except timebatch.NotBatchable as e:
                 del twins[key]
                 out[name] = str(e)
@@ -147,15 +167,15 @@ def accelerate(
     kinds = {
         name: f"{type(m).__module__}.{type(m).__qualname__}" for name, m in neuron_modules(fast)
     }
-    steps = {n: p for n, p in plans.items() if isinstance(p, LeakyParams)}
+    steps = {n: p for n, p in plans.items() if isinstance(p, Stepwise)}
     if steps:
-        plans.update(_time_batch(fast, steps, example, batch_axis))
+        plans.update(_time_batch(fast, steps, example, batch_axis, backend))
     report = []
     for name, plan in plans.items():
         if isinstance(plan, str):
             report.append(Replaced(name, kinds[name], why=plan))
             continue
-        if isinstance(plan, NeuronParams):
+        if isinstance(plan, NeuronParams) and name not in steps:
             parent_name, _, leaf = name.rpartition(".")
             parent = fast.get_submodule(parent_name) if parent_name else fast
             setattr(parent, leaf, SpikingNeuron(plan, backend=backend))

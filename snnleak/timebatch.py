@@ -151,13 +151,21 @@ def _is_zero_constant(node: object, root: nn.Module) -> bool:
     return isinstance(value, torch.Tensor) and not bool(value.any())
 
 
-def collapse_chain(graph: fx.Graph, root: nn.Module, name: str, multistep: str) -> None:
+def collapse_chain(
+    graph: fx.Graph,
+    root: nn.Module,
+    name: str,
+    multistep: str,
+    pair: bool = True,
+    twin_pair: bool = True,
+) -> None:
     """The calls of neuron ``name``, one per step, replaced by one call of the module
-    ``multistep`` (``[T, ...]`` inputs -> ``(spikes, membranes)``) on their stacked inputs."""
+    ``multistep`` on their stacked inputs. A call returns ``(spike, membrane)`` with
+    ``pair``, else the spike; ``multistep`` maps ``[T, ...]`` inputs to ``(spikes,
+    membranes)`` with ``twin_pair``, else to the spikes."""
     calls = [n for n in graph.nodes if n.op == "call_module" and n.target == name]
     if not calls:
         raise NotBatchable("the model's forward does not call it")
-    tuple_out = not (root.get_submodule(name).init_hidden and not root.get_submodule(name).output)
     mems = [n.args[1] if len(n.args) > 1 else n.kwargs.get("mem") for n in calls]
     implicit = all(m is None for m in mems)
     if not implicit:
@@ -172,19 +180,21 @@ def collapse_chain(graph: fx.Graph, root: nn.Module, name: str, multistep: str) 
     for call in calls:
         if _ancestors(call.args[0], memo) & chain:
             raise NotBatchable("a neuron's input depends on its own spikes (a recurrent path)")
-        if tuple_out and any(u.target is not operator.getitem for u in call.users):
+        if pair and any(u.target is not operator.getitem for u in call.users):
             raise NotBatchable("the model uses its (spike, membrane) pair as a whole")
     output = next(n for n in graph.nodes if n.op == "output")
     with graph.inserting_before(output):
         seq = graph.call_function(torch.stack, ([c.args[0] for c in calls],))
         run = graph.call_module(multistep, (seq,))
         run.meta["timebatch_multistep"] = True
-        outs = [graph.call_function(operator.getitem, (run, i)) for i in (0, 1)]
+        outs = [run]
+        if twin_pair:
+            outs = [graph.call_function(operator.getitem, (run, i)) for i in (0, 1)]
         per_step = [
             [graph.call_function(operator.getitem, (o, t)) for t in range(len(calls))] for o in outs
         ]
     for t, call in enumerate(calls):
-        if not tuple_out:
+        if not pair:
             call.replace_all_uses_with(per_step[0][t])
             continue
         for user in list(call.users):
@@ -207,8 +217,8 @@ def _pieces_of(xs: list) -> tuple[str, fx.Node] | None:
         return None
     if src.op == "call_function" and src.target is split_as and len(src.args[1]) == len(xs):
         return "split", src.args[0]
-    run = src.args[0] if src.op == "call_function" and src.target is operator.getitem else None
-    if run is not None and run.op == "call_module" and run.meta.get("timebatch_multistep"):
+    run = src.args[0] if src.op == "call_function" and src.target is operator.getitem else src
+    if isinstance(run, fx.Node) and run.op == "call_module" and run.meta.get("timebatch_multistep"):
         shape = src.meta.get("tensor_meta")
         if shape is not None and shape.shape[0] == len(xs):
             return "time", src

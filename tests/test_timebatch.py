@@ -231,3 +231,38 @@ def test_the_smooth_proxy_smooths_the_time_batched_neurons():
     twin = fast.snnleak_fused.lif2
     assert isinstance(twin.params, LeakyParams) and twin.params.smooth
     torch.testing.assert_close(fast(x), model(x), rtol=0, atol=1e-10)
+
+
+class SJStepwise(nn.Module):
+    """SpikingJelly's single-step style: the model loops over T, each node called per step."""
+
+    def __init__(self, timesteps=4):
+        from spikingjelly.activation_based import neuron
+        from spikingjelly.activation_based import surrogate as sj_surrogate
+
+        super().__init__()
+        self.timesteps = timesteps
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.node1 = neuron.LIFNode(tau=2.0, surrogate_function=sj_surrogate.ATan())
+        self.fc = nn.Linear(3 * 8 * 8, 4)
+        self.node2 = neuron.IFNode(v_reset=None, surrogate_function=sj_surrogate.ATan(3.0))
+
+    def forward(self, x):
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self)
+        out = 0
+        for _ in range(self.timesteps):
+            z = 3 * self.fc(self.node1(self.conv(x)).flatten(1)) + 1
+            out = out + z + self.node2(z)
+        return out / self.timesteps
+
+
+def test_spikingjelly_single_step_nodes_are_time_batched():
+    pytest.importorskip("spikingjelly")
+    torch.manual_seed(0)
+    model = SJStepwise().double().train()
+    x = torch.rand(2, 1, 10, 10, dtype=torch.float64) * 3
+    fast, report = accelerate(model, example=x[:1])
+    assert all(r.params is not None for r in report), [r.line() for r in report]
+    _compare(model, fast, x, torch.tensor([1, 3]))
