@@ -48,7 +48,7 @@ def test_bench_kernels_writes_every_case(tmp_path):
     assert "memory_fused_over_ann_bT" in data["ratios"]
     assert data["meta"]["T"] == 2 and data["meta"]["threads"] == 2
     assert data["meta"]["device"] == "cpu" and data["meta"]["device_name"]
-    assert data["meta"]["versions"]["torch"]
+    assert data["meta"]["versions"]["torch"] and data["meta"]["left_out"] == {}  # both installed
     assert "| fused |" in result.output and "fused_over_ann_bT" in result.output
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
@@ -133,3 +133,17 @@ def test_bench_accelerate_times_a_plugin_as_written_and_accelerated(tmp_path):
     assert len(out["seconds"]["original"]) == len(out["seconds"]["accelerated"]) == 2
     assert out["ratio"] > 0 and [line.split(" ")[0] for line in out["neurons"]] == ["n1", "n2"]
     assert all(": fused," in line for line in out["neurons"]) and "| accelerated |" in result.output
+
+
+def test_bench_kernels_names_a_library_it_left_out(monkeypatch):
+    import importlib.util
+
+    from snnleak.bench import kernels
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m: None if m == "spikingjelly" else real(m)
+    )
+    assert kernels.left_out() == {
+        "spikingjelly": "spikingjelly is not installed here (pip install 'snnleak[bench]')"
+    }

@@ -22,6 +22,7 @@ each ratio is the median (and quartiles) of the per-round ratios, paired within 
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import re
@@ -143,11 +144,17 @@ def dlg_factories(cfg: KernelBenchConfig) -> dict[str, Callable[[], Callable[[],
         "fused": lambda: _dlg_case(snn("fused"), one, cfg),
         "spikingjelly": lambda: _dlg_case(spikingjelly(), one, cfg),
     }
+    for name in left_out():
+        del out[name]
+    return out
+
+
+def left_out() -> dict[str, str]:
+    """The cases whose library is not installed here, and how to get it."""
+    out = {}
     for name, module in (("snntorch_loop", "snntorch"), ("spikingjelly", "spikingjelly")):
-        try:
-            __import__(module)
-        except ImportError:
-            del out[name]
+        if importlib.util.find_spec(module) is None:
+            out[name] = f"{module} is not installed here (pip install 'snnleak[bench]')"
     return out
 
 
@@ -308,6 +315,7 @@ def run(cfg: KernelBenchConfig) -> dict:
         "config": asdict(cfg),
         "versions": package_versions(),
         "raw_ms": samples,
+        "left_out": left_out(),
         "note": "snntorch cases run detach_reset=True (snnTorch cannot represent a gradient "
         "through the reset); every other SNN case runs NeuronParams('if')",
     }

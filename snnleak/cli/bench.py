@@ -70,6 +70,8 @@ def kernels(
     )
     results = run(cfg)
     click.echo(markdown(results))
+    for name, why in results["meta"]["left_out"].items():
+        click.echo(f"left out {name}: {why}", err=True)
     click.echo(f"\nwrote {write_json_atomic(out_dir / 'bench.json', results)}")
     click.echo(f"wrote {chart(results, out_dir / 'bench.png')}")
 
