@@ -11,39 +11,14 @@ from snnleak.errors import ConfigError
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce.plan import cells_for, sweep_cells
 from snnleak.reproduce.preset import AdaptivePlan, FigurePlan, with_model
+from tests.plugin_sources import ST_PLUGIN
 
 pytest.importorskip("snntorch")
-
-PLUGIN = """
-import snntorch as snn
-from snntorch import surrogate
-from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self, shape, classes, timesteps):
-        super().__init__()
-        self.timesteps = timesteps
-        self.conv = nn.Conv2d(shape[0], 4, 3, stride=2, padding=1)
-        self.lif = snn.Leaky(beta=0.5, spike_grad=surrogate.atan())
-        self.fc = nn.Linear(4 * ((shape[1] + 1) // 2) * ((shape[2] + 1) // 2), classes)
-
-    def forward(self, x):
-        mem, out = self.lif.init_leaky(), 0
-        for _ in range(self.timesteps):
-            spk, mem = self.lif(self.conv(x), mem)
-            out = out + self.fc(spk.flatten(1))
-        return out
-
-
-def make(shape, classes, timesteps):
-    return Net(shape, classes, timesteps)
-"""
 
 
 def _tiny(tmp_path):
     path = tmp_path / "net.py"
-    path.write_text(PLUGIN)
+    path.write_text(ST_PLUGIN)
     quick = load_preset("quick")
     tiny = replace(
         quick,
