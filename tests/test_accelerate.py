@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from snnleak.accelerate import accelerate
-from snnleak.gradients import dummy_gradients, gradient_distance
 from snnleak.neurons.module import SpikingNeuron
+from tests.conftest import equal_to_second_order
 from tests.plugin_sources import ST_PLUGIN
 
 sj_functional = pytest.importorskip("spikingjelly.activation_based.functional")
@@ -56,18 +56,9 @@ def test_accelerated_spikingjelly_equals_the_original_to_second_order(nodes):
     assert [r.params is not None for r in report] == [True, True]
     assert isinstance(fast.node_a, SpikingNeuron) and fast.node_a.backend == "fused"
     assert not isinstance(model.node_a, SpikingNeuron)  # the user's model is unchanged
-    x = (torch.rand(3, 12, dtype=torch.float64) * 2).requires_grad_()
+    x = torch.rand(3, 12, dtype=torch.float64) * 2
     y = torch.tensor([0, 2, 3])
-    true = [g.detach() for g in dummy_gradients(model, x.detach() * 0.9, y)]
-    outs = []
-    for m in (model, fast):
-        logits = m(x)
-        grads = dummy_gradients(m, x, y)
-        (dx,) = torch.autograd.grad(gradient_distance(grads, true), x)  # second order
-        outs.append([logits.detach(), *[g.detach() for g in grads], dx])
-    assert outs[0][0].abs().sum() > 0 and outs[0][-1].abs().sum() > 0
-    for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+    equal_to_second_order(model, fast, x, y, 0.9)
 
 
 def test_every_neuron_left_alone_is_named_with_its_reason():

@@ -11,9 +11,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from snnleak.accelerate import accelerate
-from snnleak.gradients import dummy_gradients, gradient_distance
+from snnleak.gradients import dummy_gradients
 from snnleak.neurons.foreign import SmoothSpike, neuron_modules, smooth
 from snnleak.neurons.leaky import FusedLeaky, LeakyParams
+from tests.conftest import equal_to_second_order
 
 snn = pytest.importorskip("snntorch")
 surrogate = pytest.importorskip("snntorch.surrogate")
@@ -86,20 +87,6 @@ class Hidden(nn.Module):
         return total
 
 
-def _compare(model, fast, x, y):
-    true = [g.detach() for g in dummy_gradients(model, x.detach() * 0.8, y)]
-    outs = []
-    for m in (model, fast):
-        dummy = x.clone().requires_grad_()
-        logits = m(dummy)
-        grads = dummy_gradients(m, dummy, y)
-        (dx,) = torch.autograd.grad(gradient_distance(grads, true), dummy)  # second order
-        outs.append([logits.detach(), *[g.detach() for g in grads], dx])
-    assert outs[0][0].abs().sum() > 0 and outs[0][-1].abs().sum() > 0
-    for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
-
-
 @pytest.mark.parametrize(
     "leaky",
     [
@@ -120,7 +107,7 @@ def test_an_accelerated_snntorch_csnn_equals_the_original_to_second_order(leaky)
     faithful(model)
     calls = []
     fast.conv2.register_forward_hook(lambda *a: calls.append(1))
-    _compare(model, fast, x, torch.tensor([1, 3]))
+    equal_to_second_order(model, fast, x, torch.tensor([1, 3]), 0.8)
     assert len(calls) == 2  # conv2 ran once per forward, on all T steps together (not T times)
 
 
@@ -131,7 +118,7 @@ def test_init_hidden_models_are_time_batched_too():
     fast, report = accelerate(model, example=x[:1])
     assert all(r.params is not None for r in report), [r.line() for r in report]
     faithful(model)
-    _compare(model, fast, x * 4, torch.tensor([0, 1, 2]))
+    equal_to_second_order(model, fast, x * 4, torch.tensor([0, 1, 2]), 0.8)
 
 
 def test_float32_as_written_equal_spikes_and_close_gradients():
@@ -265,4 +252,4 @@ def test_spikingjelly_single_step_nodes_are_time_batched():
     x = torch.rand(2, 1, 10, 10, dtype=torch.float64) * 3
     fast, report = accelerate(model, example=x[:1])
     assert all(r.params is not None for r in report), [r.line() for r in report]
-    _compare(model, fast, x, torch.tensor([1, 3]))
+    equal_to_second_order(model, fast, x, torch.tensor([1, 3]), 0.8)
