@@ -19,7 +19,7 @@ import statistics
 import torch
 
 from snnleak import data, metrics
-from snnleak.attacks import AttackSpec, build_attack
+from snnleak.attacks import build_attack, spec_of
 from snnleak.attacks.analytic import observed_features
 from snnleak.attacks.priors import total_variation
 from snnleak.attacks.proxy import smooth_copy
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=None, help="through the smooth copy")
     args = ap.parse_args()
     split, public = data.load("mnist-5k", "test"), data.load("mnist-5k", "train")
-    spec = AttackSpec(
+    spec = spec_of(
         "learned",
         "snn",
         "mnist-5k",

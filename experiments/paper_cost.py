@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import torch
 
 from snnleak import data
-from snnleak.attacks.config import AttackSpec, LBFGSConfig, Thresholding
+from snnleak.attacks.config import AttackSpec, LBFGSConfig, Thresholding, spec_of
 from snnleak.attacks.factory import build_attack
 from snnleak.client import observe
 from snnleak.data import DatasetInfo
@@ -50,8 +49,8 @@ def seconds_per_step(spec: AttackSpec, info: DatasetInfo, steps: int) -> float:
         x = (x < 0.1).float()
     xb = x.unsqueeze(1) if info.modality == "events" else x.unsqueeze(0)
     obs = observe(victim, xb, torch.tensor([1]), info.modality)
-    build_attack(replace(spec, iterations=1)).reconstruct(obs, trial_rng(0, 0, "attack"))
-    attack = build_attack(replace(spec, iterations=steps))  # timed after that warm-up step
+    build_attack(spec.with_(iterations=1)).reconstruct(obs, trial_rng(0, 0, "attack"))
+    attack = build_attack(spec.with_(iterations=steps))  # timed after that warm-up step
     start = time.perf_counter()
     rec = attack.reconstruct(obs, trial_rng(0, 0, "attack"))
     return (time.perf_counter() - start) / max(1, rec.steps)
@@ -72,7 +71,7 @@ def main() -> None:
     for attack in ("dlg", "idlg", "grnn"):
         for paper, _ in t4.datasets:
             for model in ("ann", "snn"):
-                spec = AttackSpec(
+                spec = spec_of(
                     attack,
                     model,
                     "digits",  # only its name is checked; the shapes are the paper's
@@ -87,7 +86,7 @@ def main() -> None:
     for attack in ("dlg", "idlg"):
         # Algorithm 1: one optimisation serves every threshold; Algorithm 2: one per threshold
         for mode, runs in (("post", 1), ("in", len(t5.thresholds))):
-            spec = AttackSpec(
+            spec = spec_of(
                 attack,
                 "snn",
                 "dvs-synth",

@@ -9,16 +9,40 @@ anything on it, and the copy draws from the server's own generators.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 from torch import nn
 
 from snnleak import data, layout
 from snnleak.defenses import Defense
 from snnleak.defenses import apply as apply_defense
+from snnleak.errors import ConfigError
 from snnleak.gradients import parameter_gradients
 from snnleak.local_training import LocalTraining, pseudo_gradient
 from snnleak.seeding import derived_seed, trial_rng
 from snnleak.threat import Observation, received, server_copy
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """What the client does with its items, all of it known to the server: its batch size B
+    (the update is its mean gradient over B items), its local training (FedAvg; one full-batch
+    step is FedSGD) and its defense (:mod:`snnleak.defenses`: ``dp:C:S``, ``topk:F``,
+    ``quant:B``). Checked when built."""
+
+    batch: int = 1
+    local: LocalTraining = field(default_factory=LocalTraining)
+    defense: str = "none"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ConfigError(f"--batch must be a positive integer, got {self.batch!r}")
+        Defense.parse(self.defense)
+
+    def local_training(self) -> LocalTraining | None:
+        """The client's local training, or None for one full-batch step (FedSGD)."""
+        return None if self.local.single_step(self.batch) else self.local
 
 
 def client_indices(split_size: int, index: int, batch: int, rng: torch.Generator) -> list[int]:

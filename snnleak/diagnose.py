@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from snnleak import data, layout, metrics
-from snnleak.attacks.config import AttackSpec
+from snnleak.attacks.config import spec_of
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.gradients import matching_loss
 from snnleak.reporting import model_name
@@ -53,7 +53,7 @@ class Landscape:
 
 def _victims(model: str, dataset: str, samples: int, seed: int, timesteps: int, split: str):
     """(item, label, observation) of the first ``samples`` items, each its own victim."""
-    spec = AttackSpec("idlg", model, dataset, timesteps=timesteps, split=split)
+    spec = spec_of("idlg", model, dataset, timesteps=timesteps, split=split)
     items = data.load(dataset, split)
     for i in sample_order(len(items), seed)[:samples]:
         x, y = items[i]

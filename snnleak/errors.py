@@ -28,3 +28,9 @@ class BackendUnavailable(SnnleakError, RuntimeError):
 
 class UnsupportedConfiguration(SnnleakError, ValueError):
     """A backend cannot represent the requested neuron configuration."""
+
+
+def choose(what: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` naming ``what`` and the choices unless ``value`` is one."""
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")

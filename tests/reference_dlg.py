@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from snnleak.attacks import thresholding
-from snnleak.attacks.config import DLGConfig
+from snnleak.attacks.dlg import DLGConfig
 from snnleak.attacks.iterates import IterateTracker, finish
 from snnleak.attacks.primitives import infer_label, initial_dummy
 from snnleak.attacks.thresholding import HALVINGS, binarise
@@ -55,8 +55,8 @@ def reference_dlg(
 
     track, steps, stuck = IterateTracker(), 0, False
     searched = thresholding.searched(cfg.threshold, cfg.lbfgs.line_search)
-    for step in range(cfg.iterations + 1):
-        last = step == cfg.iterations or stuck
+    for step in range(cfg.lbfgs_steps + 1):
+        last = step == cfg.lbfgs_steps or stuck
         if last:  # the final iterate is measured as it is reported
             thresholding.before_final(x, obs.modality)
         before = state()
@@ -67,7 +67,7 @@ def reference_dlg(
         steps = step + 1
         if searched:  # a fresh L-BFGS from each projection
             stuck = not projected_search(
-                variables, previous, loss, cfg.threshold.tau, lambda: (float(closure()), x.grad)
+                variables, previous, loss, cfg.threshold.level, lambda: (float(closure()), x.grad)
             )
             opt.state.clear()
         else:

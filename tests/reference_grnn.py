@@ -25,7 +25,7 @@ def reference_grnn(attack: GRNN, obs: Observation, rng: torch.Generator) -> Reco
     with torch.no_grad():
         x, probs = gen(z)
     initial = (x.detach().clone(), probs.detach().clone())
-    for step in range(cfg.iterations):
+    for step in range(cfg.rmsprop_steps):
         opt.zero_grad(set_to_none=True)
         x, probs = gen(z)
         dummy = dummy_gradients(obs.model, x, probs)

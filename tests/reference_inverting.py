@@ -37,7 +37,7 @@ def reference_inverting(
         return float(matching_loss(obs.model, x, label, true).detach())
 
     track, ends = IterateTracker(), []  # (objective, end of the restart)
-    milestones = [round(cfg.iterations * f) for f in (3 / 8, 5 / 8, 7 / 8)]
+    milestones = [round(cfg.adam_steps * f) for f in (3 / 8, 5 / 8, 7 / 8)]
     for restart in range(cfg.restarts):
         x = initial_dummy(obs, rng).requires_grad_(True)
         if restart == 0:
@@ -45,7 +45,7 @@ def reference_inverting(
         opt = torch.optim.Adam([x], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
         objective = math.inf
-        for _ in range(cfg.iterations):
+        for _ in range(cfg.adam_steps):
             loss = cosine_objective(model, x, label, true, flat_true)
             loss = loss + cfg.tv * total_variation(x)
             objective = float(loss.detach())
@@ -65,4 +65,4 @@ def reference_inverting(
     for i in [*(i for i in range(len(ends)) if i != kept), kept]:
         track.record(on_victim(ends[i][1]), (ends[i][1], label))
     track.last = (ends[kept][1], label)
-    return finish(track, cfg.iterations * cfg.restarts, cfg.threshold, track.last, obs.modality)
+    return finish(track, cfg.adam_steps * cfg.restarts, cfg.threshold, track.last, obs.modality)

@@ -22,7 +22,7 @@ from snnleak.threat import Observation
 FAST_PROXY = ProxyConfig(alphas=(1.0, 4.0), stage_steps=6, polish_steps=4, max_iter=10)
 ATTACKS = {
     "proxy": lambda: SmoothProxy(FAST_PROXY),
-    "ig": lambda: InvertingGradients(InvertingConfig(iterations=120, restarts=1)),
+    "ig": lambda: InvertingGradients(InvertingConfig(adam_steps=120, restarts=1)),
     "analytic": lambda: AnalyticInversion(AnalyticConfig(feature_steps=5, proxy=FAST_PROXY)),
 }
 
@@ -295,12 +295,12 @@ def test_victims_drawn_from_one_seed_do_not_share_a_decoder():
 
 
 def test_round_victims_share_one_model_and_fresh_ones_do_not():
-    from snnleak.attacks import AttackSpec
+    from snnleak.attacks import spec_of
     from snnleak.models.victims import build_victim
     from snnleak.seeding import victim_rng
 
     info = data.load("digits", "train").info
-    victim = AttackSpec("learned", "snn", "digits", timesteps=2).victim
+    victim = spec_of("learned", "snn", "digits", timesteps=2).victim
 
     def weights(index: int, victims: str) -> torch.Tensor:
         model = build_victim(victim, info, victim_rng(0, index, victims))
@@ -338,7 +338,9 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
         ),
     )
     cells = ablation_cells(tiny, "fused")
-    victims = {(c.spec.timesteps, c.spec.neuron, c.spec.surrogate) for c in cells}
+    victims = {
+        (c.spec.victim.timesteps, c.spec.victim.neuron, c.spec.victim.surrogate) for c in cells
+    }
     assert victims == {
         (1, "if", "atan"),
         (2, "if", "atan"),
@@ -346,12 +348,14 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
         (20, "lif", "atan"),
         (20, "if", "triangle"),
     }
-    assert sum(c.spec.encoding == "poisson" for c in cells) == 1
-    assert sum(c.spec.victim_init == "torch" for c in cells) == 1
-    assert sum(c.spec.detach_reset for c in cells) == 1
-    assert sum(c.spec.smooth_forward for c in cells) == 1
+    assert sum(c.spec.victim.encoding == "poisson" for c in cells) == 1
+    assert sum(c.spec.victim.init == "torch" for c in cells) == 1
+    assert sum(c.spec.victim.detach_reset for c in cells) == 1
+    assert sum(c.spec.victim.smooth_forward for c in cells) == 1
     assert len(cells) == 9 and all(c.spec.model == "snn" for c in cells)
-    assert {c.spec.backend for c in cells if c.spec.surrogate == "triangle"} == {"reference"}
+    assert {c.spec.victim.backend for c in cells if c.spec.victim.surrogate == "triangle"} == {
+        "reference"
+    }
     load_judge("mnist-5k", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("ablations", tiny, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
@@ -399,12 +403,12 @@ def test_poisson_coding_hides_the_clients_draw_from_the_server():
 
 
 def test_the_spec_builds_the_victim_it_names():
-    from snnleak.attacks import AttackSpec
+    from snnleak.attacks import spec_of
     from snnleak.models.victims import build_victim
     from snnleak.seeding import trial_rng
 
     info = data.load("digits", "train").info
-    spec = AttackSpec(
+    spec = spec_of(
         "idlg",
         "snn",
         "digits",
@@ -422,7 +426,7 @@ def test_the_spec_builds_the_victim_it_names():
 
 
 def test_the_learned_attacks_train_on_all_public_items_unless_told(monkeypatch):
-    from snnleak.attacks import AttackSpec, learned
+    from snnleak.attacks import learned, spec_of
     from snnleak.attacks.factory import build_attack, check_public
 
     public = data.public_split("digits", "train")
@@ -436,15 +440,15 @@ def test_the_learned_attacks_train_on_all_public_items_unless_told(monkeypatch):
     )
     obs, _ = _observation("ann")
     for aux, want in ((0, 359 - 32), (16, 16)):  # all but the 32 rehearsal items
-        spec = AttackSpec("learned", "ann", "digits", aux_items=aux, decoder="ridge")
+        spec = spec_of("learned", "ann", "digits", aux_items=aux, decoder="ridge")
         build_attack(spec, public).reconstruct(obs, torch.Generator().manual_seed(0))
         assert seen[-1] == want
     with pytest.raises(
         ConfigError, match="holds 327 items besides its rehearsal items; pass at most that, or 0"
     ):
-        check_public(AttackSpec("learned", "ann", "digits", aux_items=1000), public)
+        check_public(spec_of("learned", "ann", "digits", aux_items=1000), public)
     with pytest.raises(ConfigError, match="--aux-items must be 0"):
-        AttackSpec("learned", "ann", "digits", aux_items=1)
+        spec_of("learned", "ann", "digits", aux_items=1)
 
 
 def test_the_ablations_vary_the_public_set_of_the_learned_attacks_only():
@@ -461,7 +465,7 @@ def test_the_ablations_vary_the_public_set_of_the_learned_attacks_only():
         attacks=("idlg", "learned"), public_items=(64, 0),
     )  # fmt: skip
     cells = ablation_cells(replace(quick, ablations=plan), "fused")
-    publics = sorted((c.spec.attack, c.spec.aux_items) for c in cells)
+    publics = sorted((c.spec.attack, c.spec.settings.aux_items) for c in cells)
     assert publics == [("idlg", 0), ("learned", 0), ("learned", 64)]
 
 
@@ -518,7 +522,7 @@ def test_the_public_subset_is_a_sample_of_every_class():
 def test_no_decoder_trains_on_the_rehearsal_items_and_a_rehearsal_attacks_them():
     """The rehearsal items (the attacker's own clients) are outside every public subset; a
     rehearsal cell attacks exactly them, and its learned attack's public split is its own."""
-    from snnleak.attacks import AttackSpec
+    from snnleak.attacks import spec_of
     from snnleak.attacks.factory import public_of
     from snnleak.attacks.learned import public_subset, rehearsal_items
     from snnleak.trials.loop import Cell, chosen_items
@@ -526,10 +530,10 @@ def test_no_decoder_trains_on_the_rehearsal_items_and_a_rehearsal_attacks_them()
     kept = rehearsal_items(4000)
     assert len(kept) == 32 and not set(kept) & set(public_subset(4000, 4000).tolist())
     assert len(public_subset(4000, 4000)) == 3968 and rehearsal_items(10) == [5, 6]
-    spec = AttackSpec("learned", "snn", "mnist-5k", split="train", rehearsal=True)
+    spec = spec_of("learned", "snn", "mnist-5k", split="train", rehearsal=True)
     assert chosen_items(Cell(spec, 8), 4000, seed=3) == kept[:8]
     assert public_of(spec).split == "train"  # its own split, less the items it attacks
-    client = AttackSpec("learned", "snn", "mnist-5k", split="test")
+    client = spec_of("learned", "snn", "mnist-5k", split="test")
     assert public_of(client).split == "train" and client.config_id() != spec.config_id()
     with pytest.raises(ConfigError, match="8 rehearsal items asked, mnist-5k keeps 2"):
         chosen_items(Cell(spec, 8), 10, seed=0)

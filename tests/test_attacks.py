@@ -10,12 +10,12 @@ from click.testing import CliRunner
 from snnleak import data
 from snnleak.attacks import (
     GRNN,
-    AttackSpec,
     DLGConfig,
     GradientInversion,
     GRNNConfig,
     LBFGSConfig,
     Thresholding,
+    spec_of,
     thresholding,
 )
 from snnleak.attacks.grnn import original_wasserstein, wasserstein
@@ -34,7 +34,7 @@ def digits_judge(tmp_path_factory):
 
 
 def test_idlg_recovers_every_label_on_the_ann(tmp_path):
-    spec = AttackSpec("idlg", "ann", "digits", iterations=1)
+    spec = spec_of("idlg", "ann", "digits", iterations=1)
     records = run_trials(spec, 10, 0, tmp_path, judge=None)
     assert len(records) == 10 and all(r["label_correct"] for r in records)
 
@@ -45,7 +45,7 @@ def test_dlg_and_idlg_reconstruct_digits_from_the_ann(tmp_path, attack, digits_j
     # with a line search, L-BFGS cannot leave the solution it found (without one, DLG's last
     # iterate sometimes collapses after reaching it: docs/fidelity.md, B1)
     lbfgs = LBFGSConfig(line_search="strong_wolfe")
-    spec = AttackSpec(attack, "ann", "digits", iterations=40, lbfgs=lbfgs)
+    spec = spec_of(attack, "ann", "digits", iterations=40, lbfgs=lbfgs)
     records = run_trials(spec, 3, 0, tmp_path, judge=digits_judge)
     ssim = sum(r["ssim"] for r in records) / len(records)
     assert ssim >= 0.9, [r["ssim"] for r in records]
@@ -68,7 +68,7 @@ def test_snn_attack_gives_the_same_reconstruction_with_reference_and_fused(attac
     """A short run (10 matching-loss evaluations, float64). Over long runs L-BFGS amplifies
     1e-16 rounding differences until a spike flips: the landscape is discontinuous, so longer
     runs are compared statistically, not element by element."""
-    cfg = DLGConfig(iterations=2, lbfgs=LBFGSConfig(max_iter=5))
+    cfg = DLGConfig(lbfgs_steps=2, lbfgs=LBFGSConfig(max_iter=5))
     outs = []
     for backend in ("reference", "fused"):
         obs = _snn_observation(backend)
@@ -97,11 +97,11 @@ def _event_observation():
 
 def test_thresholding_algorithm_1_binarises_the_final_reconstruction():
     obs = _event_observation()
-    plain = GradientInversion(DLGConfig(iterations=2), False).reconstruct(
+    plain = GradientInversion(DLGConfig(lbfgs_steps=2), False).reconstruct(
         obs, torch.Generator().manual_seed(0)
     )
     post = GradientInversion(
-        DLGConfig(iterations=2, threshold=Thresholding(0.3, "post")), False
+        DLGConfig(lbfgs_steps=2, threshold=Thresholding(0.3, "post")), False
     ).reconstruct(obs, torch.Generator().manual_seed(0))
     assert plain.x.shape == (20, 1, 2, 32, 32) and not torch.equal(plain.x, plain.x.round())
     torch.testing.assert_close(post.x, (plain.x > 0.3).float(), rtol=0, atol=0)
@@ -109,7 +109,7 @@ def test_thresholding_algorithm_1_binarises_the_final_reconstruction():
 
 def test_thresholding_algorithm_2_keeps_the_dummy_binary_during_optimisation():
     obs = _event_observation()
-    cfg = DLGConfig(iterations=3, threshold=Thresholding(0.05, "in"))
+    cfg = DLGConfig(lbfgs_steps=3, threshold=Thresholding(0.05, "in"))
     rec = GradientInversion(cfg, True).reconstruct(obs, torch.Generator().manual_seed(0))
     assert set(rec.x.unique().tolist()) <= {0.0, 1.0} and rec.steps == 3
 
@@ -122,7 +122,7 @@ def test_algorithm_2_under_a_line_search_descends_through_binary_tensors(monkeyp
 
     obs = _event_observation()
     lbfgs = LBFGSConfig(max_iter=4, line_search="strong_wolfe")
-    cfg = DLGConfig(iterations=3, lbfgs=lbfgs, threshold=Thresholding(0.1, "in"))
+    cfg = DLGConfig(lbfgs_steps=3, lbfgs=lbfgs, threshold=Thresholding(0.1, "in"))
     seen = []
     forward = StackedLeNet.forward
     monkeypatch.setattr(
@@ -168,14 +168,14 @@ def test_grnn_lowers_its_loss():
     x, y = split[0]
     model = LeNet((1, 28, 28), 10, rng=torch.Generator().manual_seed(0))
     obs = observe(model, x.unsqueeze(0), torch.tensor([y]), "image")
-    rec = GRNN(GRNNConfig(iterations=60)).reconstruct(obs, torch.Generator().manual_seed(0))
+    rec = GRNN(GRNNConfig(rmsprop_steps=60)).reconstruct(obs, torch.Generator().manual_seed(0))
     assert rec.steps == 60 and rec.losses[-1] < 0.5 * rec.losses[0]
     assert rec.x.shape == (1, 1, 28, 28) and rec.x.min() >= 0 and rec.x.max() <= 1
 
 
 def test_grnn_on_events_emits_t_frames():
     obs = _event_observation()
-    rec = GRNN(GRNNConfig(iterations=2)).reconstruct(obs, torch.Generator().manual_seed(0))
+    rec = GRNN(GRNNConfig(rmsprop_steps=2)).reconstruct(obs, torch.Generator().manual_seed(0))
     assert rec.x.shape == (20, 1, 2, 32, 32) and rec.x.min() >= 0
 
 
@@ -194,15 +194,13 @@ def test_a_diverging_trial_is_recorded_as_diverged(tmp_path, monkeypatch):
         return type(obs)(**{**obs.__dict__, "gradients": tuple(g * 1e30 for g in obs.gradients)})
 
     monkeypatch.setattr(runner, "observe", exploding)
-    records = run_trials(
-        AttackSpec("dlg", "ann", "digits", iterations=5), 2, 0, tmp_path, judge=None
-    )
+    records = run_trials(spec_of("dlg", "ann", "digits", iterations=5), 2, 0, tmp_path, judge=None)
     assert all(r["diverged"] and r["nonfinite"] for r in records) and len(records) == 2
     assert all(r["mse"] == r["mse"] for r in records)  # the kept reconstruction is finite
 
 
 def test_resume_skips_recorded_trials_and_writes_no_duplicates(tmp_path, monkeypatch):
-    spec = AttackSpec("idlg", "ann", "digits", iterations=2)
+    spec = spec_of("idlg", "ann", "digits", iterations=2)
     first = run_trials(spec, 2, 0, tmp_path, judge=None)
     calls = []
     from snnleak.trials import runner
@@ -218,7 +216,7 @@ def test_resume_skips_recorded_trials_and_writes_no_duplicates(tmp_path, monkeyp
 
 def test_records_carry_seed_config_and_versions(tmp_path):
     (record,) = run_trials(
-        AttackSpec("dlg", "ann", "digits", iterations=1), 1, 5, tmp_path, judge=None
+        spec_of("dlg", "ann", "digits", iterations=1), 1, 5, tmp_path, judge=None
     )
     assert record["seed"] == 5 and record["config"]["attack"] == "dlg"
     assert record["versions"]["torch"] and record["config_id"]

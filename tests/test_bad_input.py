@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from snnleak import data
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.judges import JudgeCheckpointError, judge_path, load_judge
@@ -94,7 +94,7 @@ def test_a_preset_that_is_not_utf8_is_one_line(tmp_path):
 
 
 def test_a_run_too_large_for_memory_says_what_it_needs(tmp_path):
-    spec = AttackSpec("dlg", "snn", "patches", timesteps=100000)
+    spec = spec_of("dlg", "snn", "patches", timesteps=100000)
     info = data.load("patches", "test").info
     assert step_memory(spec, info, 1) > available_memory()  # the premise, on any machine here
     args = ["attack", "--attack", "dlg", "--model", "snn", "--dataset", "patches"]
@@ -110,7 +110,7 @@ def test_a_run_too_large_for_memory_says_what_it_needs(tmp_path):
     )
     assert "ask for at most" in line
     # the estimate is an upper bound, but not an absurd one: T = 20 fits easily
-    assert step_memory(AttackSpec("dlg", "snn", "patches"), info, 8) < 2**30
+    assert step_memory(spec_of("dlg", "snn", "patches"), info, 8) < 2**30
 
 
 @pytest.mark.parametrize(("command", "first"), [("attack", "mnist"), ("reproduce", "mnist")])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from snnleak import metrics
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.errors import ConfigError
 from snnleak.reproduce import load_preset
 from snnleak.reproduce.adaptive_plan import parse_adaptive
@@ -28,23 +28,23 @@ def test_trial_i_attacks_broadcast_model_i_mod_n():
     for i in range(4):
         assert torch.equal(four[i], four[i + 4])
         assert all(not torch.equal(four[i], four[j]) for j in range(4) if j != i)
-    spec = AttackSpec("idlg", "ann", "digits", victims="round", broadcasts=3)
+    spec = spec_of("idlg", "ann", "digits", victims="round", broadcasts=3)
     assert [spec.broadcast_of(i) for i in range(5)] == [0, 1, 2, 0, 1]
-    assert AttackSpec("idlg", "ann", "digits").broadcast_of(7) is None
+    assert spec_of("idlg", "ann", "digits").broadcast_of(7) is None
 
 
 def test_broadcasts_need_the_round_protocol_and_keep_old_ids():
     with pytest.raises(ConfigError, match="--broadcasts 2 needs --victims round"):
-        AttackSpec("idlg", "ann", "digits", broadcasts=2)
+        spec_of("idlg", "ann", "digits", broadcasts=2)
     with pytest.raises(ConfigError, match="--broadcasts must be a positive integer"):
-        AttackSpec("idlg", "ann", "digits", victims="round", broadcasts=0)
-    spec = AttackSpec("idlg", "ann", "digits", victims="round")
-    assert spec.config_id() == replace(spec, broadcasts=1).config_id()
-    assert spec.config_id() != replace(spec, broadcasts=4).config_id()
+        spec_of("idlg", "ann", "digits", victims="round", broadcasts=0)
+    spec = spec_of("idlg", "ann", "digits", victims="round")
+    assert spec.config_id() == spec.with_(broadcasts=1).config_id()
+    assert spec.config_id() != spec.with_(broadcasts=4).config_id()
 
 
 def test_records_say_which_broadcast_model_they_attacked(tmp_path):
-    spec = AttackSpec("idlg", "ann", "digits", iterations=1, victims="round", broadcasts=2)
+    spec = spec_of("idlg", "ann", "digits", iterations=1, victims="round", broadcasts=2)
     records = run_trials(spec, 3, 0, tmp_path, judge=None)
     assert [r["broadcast"] for r in records] == [r["sample_index"] % 2 for r in records]
 

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from snnleak import data, metrics
-from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks import LBFGSConfig, spec_of
 from snnleak.attacks.labels import label_counts, recover_labels
 from snnleak.cli import cli
 from snnleak.client import observe
@@ -58,9 +58,7 @@ def test_matching_undoes_a_permutation():
 def test_idlg_on_a_batch_of_four_reconstructs_each_item(tmp_path):
     # DLG's own optimiser (lr 1, no line search) stalls at B = 4; the sweep's choice does not
     lbfgs = LBFGSConfig(line_search="strong_wolfe")
-    spec = AttackSpec(
-        "idlg", "ann", "digits", iterations=60, batch=4, lbfgs=lbfgs, loss_norm="global"
-    )
+    spec = spec_of("idlg", "ann", "digits", iterations=60, batch=4, lbfgs=lbfgs, loss_norm="global")
     records = run_trials(spec, 2, 0, tmp_path, judge=None)
     for r in records:
         assert len(r["items"]) == 4 and len(r["true_label"]) == 4
@@ -80,11 +78,11 @@ def test_idlg_on_a_batch_of_four_reconstructs_each_item(tmp_path):
 def test_bad_batches_are_one_line(kwargs, fragment):
     base = {"attack": "idlg", "model": "ann", "dataset": "digits"}
     with pytest.raises(ConfigError, match=fragment):
-        AttackSpec(**{**base, **kwargs})
+        spec_of(**{**base, **kwargs})
 
 
 def test_client_batches_run_as_k_trials_together(tmp_path):
-    spec = AttackSpec("idlg", "ann", "digits", batch=2, iterations=2)
+    spec = spec_of("idlg", "ann", "digits", batch=2, iterations=2)
     together = run_trials(spec, 2, 0, tmp_path / "k", judge=None, batch_trials=2)
     alone = run_trials(spec, 2, 0, tmp_path / "one", judge=None)
     for a, b in zip(together, alone, strict=True):
@@ -151,7 +149,7 @@ def test_stacked_public_batch_updates_equal_what_a_client_sends(kind):
 def test_the_learned_decoder_reconstructs_a_client_batch_on_the_ann(tmp_path):
     """The ridge decoder (closed form: no chaotic optimisation) at B = 4, one fit for a round's
     clients: the items it returns, matched to the private ones, are recognisable."""
-    spec = AttackSpec("learned", "ann", "digits", batch=4, decoder="ridge", victims="round")
+    spec = spec_of("learned", "ann", "digits", batch=4, decoder="ridge", victims="round")
     records = run_trials(spec, 3, 0, tmp_path, judge=None)
     ssims = sorted(it["ssim"] for r in records for it in r["items"])
     assert all(len(r["items"]) == 4 and r["label_correct"] for r in records)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from snnleak import data
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.client import observe, own_generators
 from snnleak.federated.flower import (
     Federation,
@@ -84,7 +84,7 @@ def test_a_clients_generators_are_its_own_per_client_and_round():
 
 
 def test_two_clients_in_a_round_draw_differently_in_a_federation():
-    spec = AttackSpec("idlg", "snn", "digits", timesteps=3, encoding="poisson", batch=2)
+    spec = spec_of("idlg", "snn", "digits", timesteps=3, encoding="poisson", batch=2)
     fed = Federation(spec, clients=2, rounds=1, attack_rounds=(1,))
     split = data.load("digits", "train")
     model = build_global(fed, split.info, torch.device("cpu"))
@@ -99,18 +99,18 @@ def test_two_clients_in_a_round_draw_differently_in_a_federation():
     # and a client's round runs without Flower: its weights move by its update
     new = client_train(fed, state, split, 0, 1, torch.device("cpu"))
     names = [n for n, _ in model.named_parameters()]
-    update = update_from(state, new, names, fed.spec.local_lr * fed.steps())
+    update = update_from(state, new, names, fed.spec.client.local.lr * fed.steps())
     assert all(torch.isfinite(u).all() for u in update) and any(u.abs().sum() > 0 for u in update)
 
 
 def test_the_server_update_from_weights_is_the_gradient_of_a_fedsgd_client():
-    fed = Federation(AttackSpec("idlg", "ann", "digits"), clients=2, rounds=1, attack_rounds=(1,))
+    fed = Federation(spec_of("idlg", "ann", "digits"), clients=2, rounds=1, attack_rounds=(1,))
     split = data.load("digits", "train")
     model = build_global(fed, split.info, torch.device("cpu"))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     new = client_train(fed, state, split, 1, 1, torch.device("cpu"))
     names = [n for n, _ in model.named_parameters()]
-    got = update_from(state, new, names, fed.spec.local_lr * fed.steps())
+    got = update_from(state, new, names, fed.spec.client.local.lr * fed.steps())
     x, y = round_batch(fed, split, parts_of(fed, split), 1, 1)
     want = parameter_gradients(model.train(), x, torch.tensor(y))
     for g, w in zip(got, want, strict=True):

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.cli import cli
 from snnleak.io import FolderError, claim_folder
 from snnleak.trials.outputs import ReconstructionFiles
@@ -21,7 +21,7 @@ from snnleak.trials.records import RecordLog, RecordWriteError, read_records, re
 from snnleak.trials.runner import run_trials
 
 VOLATILE = ("seconds",)
-SPEC = AttackSpec("idlg", "ann", "digits", iterations=2)
+SPEC = spec_of("idlg", "ann", "digits", iterations=2)
 
 
 def _record(i: int) -> dict:
@@ -192,7 +192,7 @@ def test_outputs_are_written_before_their_record_and_remade_on_resume(tmp_path, 
 
 
 def test_a_resumed_k_trial_attack_writes_what_an_uninterrupted_one_does(tmp_path):
-    spec = replace(SPEC, attack="dlg")
+    spec = SPEC.with_(attack="dlg")
     full = run_trials(spec, 5, 0, tmp_path / "full", judge=None, batch_trials=3)
 
     class StopAfterOne:

@@ -4,13 +4,12 @@ the attack seeing only the defended update."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
 
 from snnleak import defenses
-from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks import LBFGSConfig, spec_of
 from snnleak.attacks.config import LATER_DEFAULTS
 from snnleak.defenses import Defense
 from snnleak.errors import ConfigError
@@ -109,10 +108,8 @@ def test_the_attack_sees_only_the_defended_update(tmp_path):
     # a line search: the undefended ANN reconstructs on any CPU (DLG's own L-BFGS can leave the
     # solution it found, depending on the float rounding)
     wolfe = LBFGSConfig(line_search="strong_wolfe")
-    plain = AttackSpec("idlg", "ann", "mnist-5k", iterations=30, lbfgs=wolfe)
-    strong = AttackSpec(
-        "idlg", "ann", "mnist-5k", iterations=30, lbfgs=wolfe, defense="dp:0.01:1.0"
-    )
+    plain = spec_of("idlg", "ann", "mnist-5k", iterations=30, lbfgs=wolfe)
+    strong = spec_of("idlg", "ann", "mnist-5k", iterations=30, lbfgs=wolfe, defense="dp:0.01:1.0")
     clean = run_trials(plain, 2, 0, tmp_path / "a", judge=None)
     noisy = run_trials(strong, 2, 0, tmp_path / "b", judge=None)
     assert all(r["ssim"] > 0.9 for r in clean)  # undefended: the ANN reconstructs
@@ -122,19 +119,18 @@ def test_the_attack_sees_only_the_defended_update(tmp_path):
 
 
 def test_old_config_ids_are_kept_without_a_defense_or_batch():
-    spec = AttackSpec("dlg", "snn", "digits")
-    assert spec.config_id() != AttackSpec("dlg", "snn", "digits", defense="quant:8").config_id()
+    spec = spec_of("dlg", "snn", "digits")
+    assert spec.config_id() != spec_of("dlg", "snn", "digits", defense="quant:8").config_id()
     # the id of a spec without a defense does not mention the field added later
-    import dataclasses
     import hashlib
     import json
 
-    fields = dataclasses.asdict(spec)
+    fields = spec.flat()
     for later in LATER_DEFAULTS:
         del fields[later]
     del fields["decoder"]  # read by the learned attacks only: not part of DLG's id
     blob = json.dumps(fields, sort_keys=True, default=str)
     assert spec.config_id() == hashlib.sha256(blob.encode()).hexdigest()[:12]
-    assert AttackSpec("dlg", "snn", "digits", decoder="ridge").config_id() == spec.config_id()
-    learned = AttackSpec("learned", "snn", "digits")
-    assert replace(learned, decoder="ridge").config_id() != learned.config_id()
+    assert spec_of("dlg", "snn", "digits", decoder="ridge").config_id() == spec.config_id()
+    learned = spec_of("learned", "snn", "digits")
+    assert learned.with_(decoder="ridge").config_id() != learned.config_id()

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from snnleak import device as devices
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.errors import ConfigError
 from snnleak.trials.runner import run_trials
 
@@ -37,22 +37,22 @@ def test_the_guard_itself_catches_a_missing_device(meta_default):
 @pytest.mark.parametrize(
     "spec",
     [
-        AttackSpec("dlg", "snn", "digits", backend="fused", timesteps=3, iterations=2),
-        AttackSpec("idlg", "ann", "digits", iterations=2),
-        AttackSpec("grnn", "snn", "digits", backend="reference", timesteps=2, iterations=2),
-        AttackSpec("dlg", "snn", "dvs-synth", backend="fused", iterations=1),
-        AttackSpec(
+        spec_of("dlg", "snn", "digits", backend="fused", timesteps=3, iterations=2),
+        spec_of("idlg", "ann", "digits", iterations=2),
+        spec_of("grnn", "snn", "digits", backend="reference", timesteps=2, iterations=2),
+        spec_of("dlg", "snn", "dvs-synth", backend="fused", iterations=1),
+        spec_of(
             "dlg", "snn", "digits", timesteps=2, iterations=1, encoding="poisson", neuron="lif"
         ),
         *(
-            AttackSpec(a, "snn", "digits", backend="fused", timesteps=2, iterations=1, aux_items=n)
+            spec_of(a, "snn", "digits", backend="fused", timesteps=2, iterations=1, aux_items=n)
             for a, n in (("proxy", 0), ("ig", 0), ("analytic", 0), ("learned", 16))
         ),
     ],
-    ids=lambda s: f"{s.attack}-{s.model}-{s.dataset}-{s.encoding}",
+    ids=lambda s: f"{s.attack}-{s.model}-{s.dataset}-{s.victim.encoding}",
 )
 def test_an_attack_creates_no_tensor_without_its_device(spec, tmp_path, meta_default):
-    k = 2 if spec.encoding == "direct" else 1
+    k = 2 if spec.victim.encoding == "direct" else 1
     records = run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=k, device=devices.CPU)
     assert len(records) == 2
     for r in records:
@@ -61,7 +61,7 @@ def test_an_attack_creates_no_tensor_without_its_device(spec, tmp_path, meta_def
 
 
 def test_k_and_solo_trials_agree_under_the_guard(tmp_path, meta_default):
-    spec = AttackSpec("idlg", "snn", "digits", backend="fused", timesteps=2, iterations=2)
+    spec = spec_of("idlg", "snn", "digits", backend="fused", timesteps=2, iterations=2)
     solo = run_trials(spec, 2, 0, tmp_path / "a", judge=None, device=torch.device("cpu"))
     assert all(math.isfinite(r["mse"]) for r in solo)
 
@@ -98,7 +98,7 @@ def test_cuda_without_a_gpu_names_the_fix():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 def test_cuda_attack_matches_cpu(backend, tmp_path):
-    spec = AttackSpec("idlg", "snn", "digits", backend=backend, timesteps=4, iterations=3)
+    spec = spec_of("idlg", "snn", "digits", backend=backend, timesteps=4, iterations=3)
     cpu = run_trials(spec, 2, 0, tmp_path / "cpu", judge=None, device=torch.device("cpu"))
     gpu = run_trials(spec, 2, 0, tmp_path / "gpu", judge=None, device=devices.resolve("cuda"))
     for a, b in zip(cpu, gpu, strict=True):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from snnleak import data
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.attacks.analytic import observed_features
 from snnleak.attacks.augment import augmented, deform
 from snnleak.attacks.decoders import MLPSettings, public_features
@@ -58,7 +58,7 @@ def test_the_features_decoder_reconstructs_an_image_of_the_clients_shape():
 
 def test_the_features_decoder_says_what_it_needs():
     with pytest.raises(ConfigError, match="run it on image data"):
-        AttackSpec("learned", "snn", "dvs-synth", decoder="features")
+        spec_of("learned", "snn", "dvs-synth", decoder="features")
 
 
 def _batch_update(cls, items):

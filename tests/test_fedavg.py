@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks import LBFGSConfig, spec_of
 from snnleak.errors import ConfigError
 from snnleak.gradients import parameter_gradients
 from snnleak.local_training import LocalTraining, pseudo_gradient
@@ -67,14 +67,14 @@ def test_one_full_batch_step_is_the_gradient():
 
 
 def test_the_spec_says_fedsgd_or_fedavg():
-    assert AttackSpec("idlg", "ann", "digits").local_training() is None
-    assert AttackSpec("idlg", "ann", "digits", batch=4, local_batch=4).local_training() is None
-    fedavg = AttackSpec("idlg", "ann", "digits", batch=4, local_batch=2).local_training()
+    assert spec_of("idlg", "ann", "digits").client.local_training() is None
+    assert spec_of("idlg", "ann", "digits", batch=4, local_batch=4).client.local_training() is None
+    fedavg = spec_of("idlg", "ann", "digits", batch=4, local_batch=2).client.local_training()
     assert fedavg == LocalTraining(1, 2, 0.1) and fedavg.steps(4) == 2
     with pytest.raises(ConfigError, match="--local-lr"):
-        AttackSpec("idlg", "ann", "digits", local_lr=0.0)
+        spec_of("idlg", "ann", "digits", local_lr=0.0)
     with pytest.raises(ConfigError, match="--update-attack"):
-        AttackSpec("idlg", "ann", "digits", update_attack="guess")
+        spec_of("idlg", "ann", "digits", update_attack="guess")
 
 
 def test_simulating_the_local_steps_reconstructs_a_fedavg_client(tmp_path):
@@ -85,7 +85,7 @@ def test_simulating_the_local_steps_reconstructs_a_fedavg_client(tmp_path):
         lbfgs=LBFGSConfig(line_search="strong_wolfe"),
         loss_norm="global",
     )
-    spec = AttackSpec("idlg", "ann", "digits", update_attack="simulate", **common)
+    spec = spec_of("idlg", "ann", "digits", update_attack="simulate", **common)
     records = run_trials(spec, 2, 0, tmp_path / "sim", judge=None)
     assert all(r["label_correct"] for r in records)
     assert all(r["ssim"] > 0.9 for r in records)  # an ANN must reconstruct

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.federated.flower import Federation
@@ -67,7 +67,7 @@ def test_the_server_update_is_the_clients_gradient(federation):
     out, _ = federation
     kept = torch.load(out / "ann" / "federation.pt", weights_only=False)
     # the global init and the client's draw depend on the seed, the clients and B only
-    fed = Federation(AttackSpec("idlg", "ann", "digits"), clients=2, rounds=2, attack_rounds=(1, 2))
+    fed = Federation(spec_of("idlg", "ann", "digits"), clients=2, rounds=2, attack_rounds=(1, 2))
     split = data.load("digits", "train", seed=0)
     model = build_global(fed, split.info, torch.device("cpu"))
     model.load_state_dict(kept["globals"][1])
@@ -105,4 +105,4 @@ def test_dirichlet_skews_the_labels():
 )
 def test_bad_federations_are_one_line(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
-        Federation(AttackSpec("idlg", "ann", "digits"), **kwargs)
+        Federation(spec_of("idlg", "ann", "digits"), **kwargs)

@@ -17,8 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from snnleak import data
 from snnleak.attacks import DLGConfig, GradientInversion, LBFGSConfig, graphs
 from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
-from snnleak.attacks.config import GRNNConfig, Thresholding
-from snnleak.attacks.grnn import GRNN
+from snnleak.attacks.config import Thresholding
+from snnleak.attacks.grnn import GRNN, GRNNConfig
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
@@ -186,8 +186,8 @@ ATTACKS = {
         lambda: GradientInversion(DLGConfig(3, WOLFE, threshold=Thresholding(0.5, "in")), True),
         "events",
     ),
-    "grnn": (lambda: GRNN(GRNNConfig(iterations=3)), SNN),
-    "ig": (lambda: InvertingGradients(InvertingConfig(iterations=4, restarts=2)), SNN),
+    "grnn": (lambda: GRNN(GRNNConfig(rmsprop_steps=3)), SNN),
+    "ig": (lambda: InvertingGradients(InvertingConfig(adam_steps=4, restarts=2)), SNN),
     "proxy": (lambda: SmoothProxy(PROXY), SNN),
     "analytic": (lambda: AnalyticInversion(AnalyticConfig(feature_steps=2, proxy=PROXY)), SNN),
     "learned-proxy": (

@@ -8,9 +8,8 @@ import torch
 from reference_grnn import reference_grnn
 
 from snnleak import data
-from snnleak.attacks import AttackSpec
-from snnleak.attacks.config import GRNNConfig
-from snnleak.attacks.grnn import GRNN
+from snnleak.attacks import spec_of
+from snnleak.attacks.grnn import GRNN, GRNNConfig
 from snnleak.client import observe
 from snnleak.models import LeNet, LeNet5SNN
 from snnleak.trials.runner import run_unit
@@ -36,7 +35,7 @@ def _observations(model: str):
     [("ann", "sorted", "glu"), ("snn", "original", "glu"), ("snn", "original", "upsample")],
 )
 def test_grnn_k_trials_and_each_single_trial_equal_the_reference(model, wasserstein, generator):
-    attack = GRNN(GRNNConfig(iterations=3, wasserstein=wasserstein, generator=generator))
+    attack = GRNN(GRNNConfig(rmsprop_steps=3, wasserstein=wasserstein, generator=generator))
     obs = _observations(model)
     solo = [
         reference_grnn(attack, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
@@ -54,7 +53,7 @@ def test_grnn_k_trials_and_each_single_trial_equal_the_reference(model, wasserst
 
 
 def test_k_trial_grnn_on_events_starts_where_solo_does():
-    spec = AttackSpec("grnn", "snn", "dvs-synth", backend="fused", iterations=1)
+    spec = spec_of("grnn", "snn", "dvs-synth", backend="fused", iterations=1)
     split = data.load("dvs-synth", "train")
     solo = [run_unit(spec, split, [i], 0, judge=None)[0].record for i in (0, 1)]
     batched = [t.record for t in run_unit(spec, split, [0, 1], 0, judge=None)]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from snnleak import data, metrics
-from snnleak.attacks import AttackSpec
+from snnleak.attacks import spec_of
 from snnleak.evaluation import scores
 from snnleak.evaluation.reference import Pool, Reference, identify, priors
 from snnleak.threat import Reconstruction
@@ -99,7 +99,7 @@ def test_beating_the_oracle_compares_the_records_own_ssim(mnist):
 
 
 def test_a_record_carries_identification_and_priors(tmp_path):
-    spec = AttackSpec("idlg", "ann", "digits", iterations=1)
+    spec = spec_of("idlg", "ann", "digits", iterations=1)
     (r,) = run_trials(spec, 1, 0, tmp_path, judge=None)
     ident, prior = r["identification"], r["prior"]
     assert ident["pool"] == "digits/train" and ident["pool_size"] == len(data.load("digits"))

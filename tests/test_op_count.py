@@ -17,8 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from snnleak import data
 from snnleak.attacks import DLGConfig, GradientInversion, LBFGSConfig
 from snnleak.attacks.analytic import AnalyticConfig, AnalyticInversion
-from snnleak.attacks.config import GRNNConfig, Thresholding
-from snnleak.attacks.grnn import GRNN
+from snnleak.attacks.config import Thresholding
+from snnleak.attacks.grnn import GRNN, GRNNConfig
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.proxy import ProxyConfig, SmoothProxy
@@ -76,9 +76,9 @@ CASES = {
         ),
         True,
     ),
-    "grnn": (lambda n: GRNN(GRNNConfig(iterations=n)), False),
+    "grnn": (lambda n: GRNN(GRNNConfig(rmsprop_steps=n)), False),
     "ig": (
-        lambda n: InvertingGradients(InvertingConfig(iterations=n, restarts=1, on="proxy")),
+        lambda n: InvertingGradients(InvertingConfig(adam_steps=n, restarts=1, on="proxy")),
         False,
     ),
     "analytic": (  # its feature inversion's steps: one more feature step

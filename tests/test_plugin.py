@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks import LBFGSConfig, spec_of
 from snnleak.cli import cli
 from snnleak.errors import ConfigError
 from snnleak.models import plugin
@@ -93,7 +93,7 @@ def plugin_file(tmp_path):
 
 def test_a_plugin_victim_is_attacked_and_reconstructs(plugin_file, tmp_path):
     wolfe = LBFGSConfig(line_search="strong_wolfe")  # converges on any CPU
-    spec = AttackSpec("idlg", f"{plugin_file}:make", "digits", iterations=20, lbfgs=wolfe)
+    spec = spec_of("idlg", f"{plugin_file}:make", "digits", iterations=20, lbfgs=wolfe)
     records = run_trials(spec, 2, 0, tmp_path / "out", judge=None)
     assert [r["label_correct"] for r in records] == [True, True]
     assert all(r["ssim"] > 0.9 for r in records)  # an ANN must reconstruct
@@ -151,7 +151,7 @@ def test_attack_cli_refuses_a_broken_plugin_before_any_work(plugin_file, tmp_pat
 
 @pytest.mark.parametrize("attack", ["idlg", "dlg", "proxy", "ig", "analytic", "grnn"])
 def test_a_plugin_runs_k_trials_together_as_alone(plugin_file, tmp_path, attack):
-    spec = AttackSpec(attack, f"{plugin_file}:make", "digits", iterations=2)
+    spec = spec_of(attack, f"{plugin_file}:make", "digits", iterations=2)
     together = run_trials(spec, 2, 0, tmp_path / "k", judge=None, batch_trials=2)
     alone = run_trials(spec, 2, 0, tmp_path / "one", judge=None)
     for a, b in zip(together, alone, strict=True):
@@ -167,7 +167,7 @@ def test_a_plugin_runs_k_trials_together_as_alone(plugin_file, tmp_path, attack)
 def test_a_plugin_record_describes_its_own_victim(plugin_file, tmp_path):
     import hashlib
 
-    spec = AttackSpec("idlg", f"{plugin_file}:leaky", "digits", timesteps=2, iterations=1)
+    spec = spec_of("idlg", f"{plugin_file}:leaky", "digits", timesteps=2, iterations=1)
     (r,) = run_trials(spec, 1, 0, tmp_path, judge=None)
     victim = r["victim"]
     assert victim["factory"] == f"{plugin_file}:leaky" and victim["timesteps"] == 2
@@ -177,7 +177,7 @@ def test_a_plugin_record_describes_its_own_victim(plugin_file, tmp_path):
     assert lif["beta"] == 0.5 and lif["threshold"] == 1.0 and lif["reset_mechanism"] == "subtract"
     assert r["backend"] is None
     assert not {"neuron", "surrogate", "victim_init", "backend"} & set(r["config"])
-    (builtin,) = run_trials(AttackSpec("idlg", "snn", "digits", timesteps=2, iterations=1), 1, 0,
+    (builtin,) = run_trials(spec_of("idlg", "snn", "digits", timesteps=2, iterations=1), 1, 0,
                             tmp_path / "b", judge=None)  # fmt: skip
     assert "victim" not in builtin and builtin["config"]["neuron"] == "if"
 
@@ -185,7 +185,7 @@ def test_a_plugin_record_describes_its_own_victim(plugin_file, tmp_path):
 def test_the_proxy_smooths_a_plugins_snntorch_neurons(plugin_file, tmp_path):
     """Its three continuation stages run (a model without neurons the proxy can smooth would
     get one stage), and no neuron is left spiking."""
-    spec = AttackSpec("proxy", f"{plugin_file}:leaky", "digits", timesteps=2, iterations=1)
+    spec = spec_of("proxy", f"{plugin_file}:leaky", "digits", timesteps=2, iterations=1)
     (r,) = run_trials(spec, 1, 0, tmp_path, judge=None)
     assert r["steps"] == 3 * 1 + 20  # three stages of one step, then the polish
     assert "left_spiking" not in r.get("attack_details", {})

@@ -13,10 +13,10 @@ from reference_dlg import reference_dlg
 
 from snnleak import data
 from snnleak.attacks import (
-    AttackSpec,
     DLGConfig,
     GradientInversion,
     LBFGSConfig,
+    spec_of,
 )
 from snnleak.attacks.grnn import GLUGenerator
 from snnleak.attacks.iterates import IterateTracker, convergence
@@ -89,7 +89,7 @@ def test_the_reconstruction_is_the_last_iterate_and_the_best_rides_along(infer_l
     along, its loss exact when every iterate is projected (``clamp="step"``); under ``"final"``
     it is the projection of the iterate with the lowest loss."""
     obs = _digits_observation()
-    cfg = DLGConfig(iterations=8, clamp=clamp)
+    cfg = DLGConfig(lbfgs_steps=8, clamp=clamp)
     rec = GradientInversion(cfg, infer_label).reconstruct(obs, torch.Generator().manual_seed(0))
     weights = layer_weights(list(obs.gradients), cfg.loss_norm)
 
@@ -127,7 +127,7 @@ def test_convergence_summary():
 
 
 def test_records_hold_the_convergence_and_the_best_iterate(tmp_path):
-    (r,) = run_trials(AttackSpec("idlg", "ann", "digits", iterations=3), 1, 0, tmp_path, judge=None)
+    (r,) = run_trials(spec_of("idlg", "ann", "digits", iterations=3), 1, 0, tmp_path, judge=None)
     assert r["split"] == "train" and r["loss_initial"] >= r["loss_min"]
     assert r["loss_final"] == r["loss_trajectory"][-1] and r["steps"] == 3
     assert r["best_iterate"]["mse"] <= 1 and r["relative_mismatch"] >= 0
@@ -143,7 +143,7 @@ def test_loss_normalisation_weights_and_k_trials_equal_solo(norm):
     else:
         assert w == pytest.approx([1 / s for s in squares])
     assert layer_weights(list(obs[0].gradients), "none") is None
-    cfg = DLGConfig(iterations=2, loss_norm=norm)
+    cfg = DLGConfig(lbfgs_steps=2, loss_norm=norm)
     gens = [torch.Generator().manual_seed(i) for i in (5, 6)]
     solo = [reference_dlg(cfg, True, o, g) for o, g in zip(obs, gens, strict=True)]
     gens = [torch.Generator().manual_seed(i) for i in (5, 6)]
@@ -154,7 +154,7 @@ def test_loss_normalisation_weights_and_k_trials_equal_solo(norm):
 
 
 def test_strong_wolfe_trials_together(tmp_path):
-    spec = AttackSpec(
+    spec = spec_of(
         "dlg", "ann", "digits", iterations=2, lbfgs=LBFGSConfig(line_search="strong_wolfe")
     )
     records = run_trials(spec, 2, 0, tmp_path, judge=None, batch_trials=2)
@@ -194,9 +194,11 @@ def test_a_preset_takes_its_optimiser_per_model_and_dataset():
     assert preset.optimiser_of("snn", "mnist-5k") == Optimiser()  # not listed: the default
     cells = table4_cells(preset, "fused", ("idlg",))
     mnist = {c.spec.model: c.spec for c in cells if c.spec.dataset == "mnist-5k"}
-    assert mnist["ann"].lbfgs.line_search == "strong_wolfe" and mnist["snn"].lbfgs.lr == 1.0
+    assert mnist["ann"].settings.lbfgs.line_search == "strong_wolfe" and mnist["snn"].settings.lbfgs.lr == 1.0
     # Table V puts the observable choice beside the default
-    table5 = {(c.spec.lbfgs.lr, c.spec.loss_norm) for c in table5_cells(preset, "fused")}
+    table5 = {
+        (c.spec.settings.lbfgs.lr, c.spec.settings.loss_norm) for c in table5_cells(preset, "fused")
+    }
     assert table5 == {(1.0, "global"), (0.1, "layer")}
     doc["optimiser"] = {"ann": {"dvs-synth": {}}}
     with pytest.raises(ConfigError, match="takes no event data"):

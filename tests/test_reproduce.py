@@ -142,8 +142,8 @@ def test_table5_pairs_both_algorithms_per_threshold(tmp_path):
                     "sample_index": i,
                     "true_label": 1,
                     "judge_truth_label": 1,
-                    "success": (i == 0) == (spec.threshold.mode == "post"),
-                    "l2": 10.0 * spec.threshold.tau,
+                    "success": (i == 0) == (spec.settings.threshold.mode == "post"),
+                    "l2": 10.0 * spec.settings.threshold.level,
                 }
     from snnleak import data
 

@@ -42,9 +42,9 @@ def test_reproduce_adaptive_attacks_a_plugin_accelerated(tmp_path):
 
     preset, ref = _tiny(tmp_path)
     cells = cells_for("adaptive", preset, preset.backend)
-    assert {c.spec.model for c in cells} == {ref} and all(c.spec.accelerate for c in cells)
+    assert {c.spec.model for c in cells} == {ref} and all(c.spec.victim.accelerate for c in cells)
     idlg = next(c for c in cells if c.spec.attack == "idlg")
-    assert idlg.spec.lbfgs.line_search == "strong_wolfe"  # a plug-in's default optimiser
+    assert idlg.spec.settings.lbfgs.line_search == "strong_wolfe"  # a plug-in's default optimiser
     load_judge("digits", cache_dir=tmp_path / "cache", log=lambda m: None)
     result = reproduce(Run("adaptive", preset, tmp_path / "out", cache_dir=tmp_path / "cache"))
     (table,) = result.tables
@@ -58,8 +58,11 @@ def test_sweep_tunes_a_plugin_and_other_targets_refuse_one(tmp_path):
     preset, ref = _tiny(tmp_path)
     cells = sweep_cells(preset, preset.backend)
     assert {c.spec.model for c in cells} == {ref}
-    assert all(c.spec.accelerate for c in cells)
-    assert {c.spec.lbfgs.line_search for c in cells} == {"none", "strong_wolfe"}  # the grid
+    assert all(c.spec.victim.accelerate for c in cells)
+    assert {c.spec.settings.lbfgs.line_search for c in cells} == {
+        "none",
+        "strong_wolfe",
+    }  # the grid
     with pytest.raises(ConfigError, match="--model applies to reproduce adaptive and sweep"):
         cells_for("table4", preset, preset.backend)
     with pytest.raises(ConfigError, match="--model takes a plug-in"):

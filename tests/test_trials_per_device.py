@@ -37,12 +37,12 @@ def test_a_plan_without_a_device_slices_as_the_cpu():
 
 
 def test_auto_fits_the_memory():
-    from snnleak.attacks import AttackSpec
+    from snnleak.attacks import spec_of
     from snnleak.data import info_of
     from snnleak.reproduce.batching import MEMORY_SHARE
     from snnleak.trials.memory import step_memory
 
-    spec = AttackSpec("dlg", "snn", "digits")
+    spec = spec_of("dlg", "snn", "digits")
     one = step_memory(spec, info_of("digits"), 1)
     assert batch_of(AutoBatch(True, int(3.5 * one / MEMORY_SHARE)), 100, spec) == 3
     assert batch_of(AutoBatch(True, int(7.5 * one / MEMORY_SHARE), graphs=True), 100, spec) == 3
@@ -94,16 +94,16 @@ def test_attack_takes_batch_trials_auto(tmp_path):
 
 
 def test_auto_runs_learned_attacks_on_fresh_victims_one_at_a_time():
-    from snnleak.attacks import AttackSpec
+    from snnleak.attacks import spec_of
     from snnleak.reproduce.batching import AutoBatch, batch_of
     from snnleak.reproduce.sections import AUTO
 
     cpu = AutoBatch(False, 8 << 30)
     for setting in (AUTO, cpu):
-        assert batch_of(setting, 32, AttackSpec("learned", "snn", "digits")) == 1
-        assert batch_of(setting, 32, AttackSpec("learned", "snn", "digits", victims="round")) > 1
-        assert batch_of(setting, 32, AttackSpec("analytic", "snn", "digits")) > 1
-    assert batch_of(4, 32, AttackSpec("learned-proxy", "snn", "digits")) == 4
+        assert batch_of(setting, 32, spec_of("learned", "snn", "digits")) == 1
+        assert batch_of(setting, 32, spec_of("learned", "snn", "digits", victims="round")) > 1
+        assert batch_of(setting, 32, spec_of("analytic", "snn", "digits")) > 1
+    assert batch_of(4, 32, spec_of("learned-proxy", "snn", "digits")) == 4
 
 
 def test_planning_knows_the_real_sets_shapes_without_reading_them():

@@ -12,7 +12,7 @@ from reference_inverting import reference_inverting
 from reference_proxy import reference_proxy
 
 from snnleak import data
-from snnleak.attacks import AttackSpec, DLGConfig, GradientInversion, LBFGSConfig
+from snnleak.attacks import DLGConfig, GradientInversion, LBFGSConfig, spec_of
 from snnleak.attacks.config import Thresholding
 from snnleak.attacks.lbfgs import RowLBFGS
 from snnleak.client import observe
@@ -135,16 +135,16 @@ def _observations(cls, dtype=torch.float64, batch=1, **kw):
             LeNet5SNN,
             {"timesteps": 4, "backend": "fused"},
             False,
-            DLGConfig(iterations=2, lbfgs=LBFGSConfig(max_iter=5)),
+            DLGConfig(lbfgs_steps=2, lbfgs=LBFGSConfig(max_iter=5)),
         ),
         (
             LeNet5SNN,
             {"timesteps": 4, "backend": "reference"},
             True,
-            DLGConfig(iterations=2, lbfgs=LBFGSConfig(max_iter=5)),
+            DLGConfig(lbfgs_steps=2, lbfgs=LBFGSConfig(max_iter=5)),
         ),
-        (LeNet, {}, True, DLGConfig(iterations=2, lbfgs=LBFGSConfig(max_iter=5))),
-        (LeNet, {}, True, DLGConfig(iterations=2, lbfgs=WOLFE)),
+        (LeNet, {}, True, DLGConfig(lbfgs_steps=2, lbfgs=LBFGSConfig(max_iter=5))),
+        (LeNet, {}, True, DLGConfig(lbfgs_steps=2, lbfgs=WOLFE)),
         (LeNet5SNN, {"timesteps": 4, "backend": "fused"}, False, DLGConfig(2, WOLFE)),
         ("events", {}, True, DLGConfig(3, WOLFE, threshold=Thresholding(0.5, "in"))),
         ("events", {}, False, DLGConfig(3, LBFGSConfig(max_iter=5), Thresholding(0.5, "in"))),
@@ -177,7 +177,7 @@ def test_k_trials_and_each_single_trial_equal_the_reference(cls, kw, infer, cfg)
 
 
 def test_runner_runs_trials_together_and_records_them(tmp_path):
-    spec = AttackSpec(
+    spec = spec_of(
         "idlg",
         "snn",
         "digits",
@@ -252,7 +252,7 @@ def test_inverting_k_trials_and_each_single_trial_equal_the_reference(on):
     from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 
     obs = _observations(LeNet5SNN, timesteps=4, backend="fused")
-    cfg = InvertingConfig(iterations=6, restarts=2, on=on)
+    cfg = InvertingConfig(adam_steps=6, restarts=2, on=on)
     solo = [
         reference_inverting(cfg, o, torch.Generator().manual_seed(5 + i)) for i, o in enumerate(obs)
     ]
@@ -326,7 +326,7 @@ def test_k_trials_on_any_victim_equal_the_reference(kind, infer):
     the one-by-one evaluator, each equal to the plain reference."""
     from snnleak.attacks.victims import EachVictim, stack_victims
 
-    cfg = DLGConfig(iterations=2, lbfgs=LBFGSConfig(max_iter=4))
+    cfg = DLGConfig(lbfgs_steps=2, lbfgs=LBFGSConfig(max_iter=4))
     obs = _any_victims(kind)
     if kind != "batch-4":
         assert isinstance(stack_victims(obs, update_attack=cfg.update_attack), EachVictim)

@@ -12,15 +12,15 @@ from snnleak.attacks.base import Attack, TrialsAttack, reconstruct_many
 from snnleak.attacks.config import (
     ATTACK_KINDS,
     ATTACKS,
+    AttackSettings,
     AttackSpec,
-    DLGConfig,
-    GRNNConfig,
     LBFGSConfig,
     Thresholding,
+    spec_of,
 )
-from snnleak.attacks.dlg import GradientInversion
+from snnleak.attacks.dlg import DLGConfig, GradientInversion
 from snnleak.attacks.factory import build_attack
-from snnleak.attacks.grnn import GRNN
+from snnleak.attacks.grnn import GRNN, GRNNConfig
 from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 from snnleak.attacks.learned import LearnedConfig, LearnedInversion
 from snnleak.attacks.primitives import infer_label, initial_dummy
@@ -33,6 +33,7 @@ __all__ = [
     "AnalyticConfig",
     "AnalyticInversion",
     "Attack",
+    "AttackSettings",
     "AttackSpec",
     "DLGConfig",
     "GRNNConfig",
@@ -50,4 +51,5 @@ __all__ = [
     "infer_label",
     "initial_dummy",
     "reconstruct_many",
+    "spec_of",
 ]

@@ -1,18 +1,23 @@
-"""Typed, frozen attack configurations, validated when built: the optimisers, the attacks and
-:class:`AttackSpec`, everything that determines one trial besides its seed and item."""
+"""Typed, frozen attack configurations, validated when built: the optimisers, each attack's own
+configuration, the attacker's settings and :class:`AttackSpec`, everything that determines one
+trial besides its seed and item, split by owner: the victim (:class:`VictimSpec`), the client
+(:class:`~snnleak.client.ClientSpec`) and the attacker (:class:`AttackSettings`).
+
+The CLI, the presets and the records speak one flat mapping of option names (``model``,
+``batch``, ``iterations``, ...); :func:`spec_of` builds a spec from it and
+:meth:`AttackSpec.flat` gives it back, which is what a record stores and its config id hashes."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
-from snnleak.errors import ConfigError
-from snnleak.models.lenet import INITS
-from snnleak.models.lenet_snn import ENCODINGS
+from snnleak.client import ClientSpec
+from snnleak.errors import ConfigError, choose
+from snnleak.local_training import LocalTraining
 from snnleak.models.victims import VictimSpec
-from snnleak.neurons.surrogate import SURROGATES
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,6 @@ CLAMPS = ("final", "step")
 # an MLP on the exact last-layer features the update gives, per item (images)
 DECODERS = ("mlp", "ridge", "features")
 VICTIM_PROTOCOLS = ("fresh", "round")  # a victim per trial, or one per run (a round's clients)
-NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
-SURROGATE_FAMILIES = tuple(SURROGATES)  # ATan everywhere; the others on the reference backend
 
 
 @dataclass(frozen=True)
@@ -100,57 +103,17 @@ class LBFGSConfig:
 @dataclass(frozen=True)
 class Thresholding:
     """Spike-domain binarisation: Algorithm 1 (``post``: once, after the optimisation) or
-    Algorithm 2 (``in``: after every optimiser step), at threshold ``tau`` in (0, 1)."""
+    Algorithm 2 (``in``: after every optimiser step), at ``level`` in (0, 1) (the paper's tau;
+    records keep that key)."""
 
-    tau: float
+    level: float
     mode: Literal["post", "in"] = "post"
 
     def __post_init__(self) -> None:
-        if not 0 < self.tau < 1:
-            raise ConfigError(f"--threshold must be in (0, 1), got {self.tau}")
+        if not 0 < self.level < 1:
+            raise ConfigError(f"--threshold must be in (0, 1), got {self.level}")
         if self.mode not in THRESHOLD_MODES:
             raise ConfigError(f"--threshold-mode must be 'post' or 'in', got {self.mode!r}")
-
-
-@dataclass(frozen=True)
-class DLGConfig:
-    iterations: int = 300
-    lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
-    threshold: Thresholding | None = None
-    loss_norm: str = "global"
-    update_attack: str = "simulate"  # a multi-step FedAvg update: simulate, or approx
-    clamp: str = "final"  # images into [0, 1]: once at the end, or after every step
-
-    def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
-        _choice("loss normalisation", self.loss_norm, LOSS_NORMS)
-        _choice("clamp", self.clamp, CLAMPS)
-
-
-@dataclass(frozen=True)
-class GRNNConfig:
-    """GRNN (Ren et al.): RMSprop on a generator; loss = ||dG - dW||^2 + WD + tv * TV."""
-
-    iterations: int = 1000
-    lr: float = 1e-4
-    momentum: float = 0.99
-    tv_weight: float = 1e-3  # the original's value for LeNet
-    noise_dim: int = 128
-    wasserstein: Literal["original", "sorted"] = "original"
-    generator: Literal["glu", "upsample"] = "glu"
-    threshold: Thresholding | None = None
-
-    def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
-        _choice("GRNN wasserstein", self.wasserstein, GRNN_WASSERSTEIN)
-        _choice("GRNN generator", self.generator, GRNN_GENERATORS)
-
-
-def _choice(what: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
 
 
 # fields added after records were first written: at their default they are left out of
@@ -176,40 +139,56 @@ REHEARSAL_ITEMS = 32
 
 
 @dataclass(frozen=True)
-class AttackSpec:
-    """One attack configuration on one dataset: a trial is this, an item and a seed."""
+class AttackSettings:
+    """The attacker's choices, as ``snnleak attack`` takes them; :mod:`snnleak.attacks.factory`
+    makes each attack's own configuration of the ones it reads."""
 
-    attack: str
-    model: str
-    dataset: str
-    backend: str = "fused"
-    timesteps: int = 20  # T of the spiking victim on images (event data bring their own T)
-    iterations: int | None = None  # default: the attack's own (DLG/iDLG 300, GRNN 1000)
+    # the attack's main step count, None for its own default: DLG/iDLG's L-BFGS steps
+    # (DLGConfig.lbfgs_steps), GRNN's RMSprop steps, the proxy's L-BFGS steps per continuation
+    # stage, Inverting Gradients' Adam steps (the option and the records call it "iterations")
+    steps: int | None = None
     threshold: Thresholding | None = None
     lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
-    grnn_wasserstein: str = "original"
-    split: str = "train"  # the paper attacks a client's training items
     loss_norm: str = "global"
-    grnn_generator: str = "glu"
-    neuron: str = "if"  # the SNN victim's neuron: IF (the paper's) or LIF
-    surrogate_alpha: float = 2.0  # the SNN victim's surrogate sharpness
-    surrogate: str = "atan"  # the SNN victim's surrogate family (others: reference backend)
-    encoding: str = "direct"  # the SNN victim's image code: direct, or poisson (rate coding)
-    defense: str = "none"  # the client's defense (snnleak.defenses): dp:C:S, topk:F, quant:B
-    batch: int = 1  # the client's batch size B (the update is its mean gradient over B items)
-    local_epochs: int = 1  # FedAvg: the client's local epochs over its B items
-    local_batch: int = 0  # FedAvg: its mini-batch size (0: all B items at once)
-    local_lr: float = 0.1  # FedAvg: its SGD learning rate
-    update_attack: str = "simulate"  # a multi-step update: simulate the steps, or approx
-    victim_init: str = "dlg"  # the victim's initial weights: DLG's U(-0.5, 0.5), or torch's
-    detach_reset: bool = False  # the SNN victim: no gradient through the reset (SpikingJelly's)
-    smooth_forward: bool = False  # fires the surrogate's primitive: a smooth control, no SNN
-    accelerate: bool = False  # a plug-in's neurons on the fused op where exact (accelerate.py)
     clamp: str = "final"  # DLG/iDLG: images into [0, 1] once at the end, or after every step
+    update_attack: str = "simulate"  # a multi-step update: simulate the steps, or approx
+    grnn_wasserstein: str = "original"
+    grnn_generator: str = "glu"
     # the learned attacks: how many of the attacker's public items train the decoder (0: all of
     # them, every item of the split the victims' items are not from), and which decoder
     aux_items: int = 0
-    decoder: str = "mlp"  # Learning To Invert's MLP, or the ridge baseline
+    decoder: str = "mlp"  # Learning To Invert's MLP, its ridge baseline, or last-layer features
+
+    def __post_init__(self) -> None:
+        from snnleak.local_training import UPDATE_ATTACKS
+
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--iterations must be at least 1, got {self.steps}")
+        choose("--grnn-wasserstein", self.grnn_wasserstein, GRNN_WASSERSTEIN)
+        choose("--grnn-generator", self.grnn_generator, GRNN_GENERATORS)
+        choose("--loss-norm", self.loss_norm, LOSS_NORMS)
+        choose("--clamp", self.clamp, CLAMPS)
+        choose("--decoder", self.decoder, DECODERS)
+        choose("--update-attack", self.update_attack, UPDATE_ATTACKS)
+        if isinstance(self.aux_items, bool) or not isinstance(self.aux_items, int):
+            raise ConfigError(f"--aux-items must be an integer, got {self.aux_items!r}")
+        if self.aux_items == 1 or self.aux_items < 0:
+            raise ConfigError(
+                f"--aux-items must be 0 (every public item) or at least 2, got {self.aux_items}"
+            )
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack configuration on one dataset: a trial is this, an item and a seed. Each
+    owner's part checks itself; this checks how they meet (the dataset, the attack)."""
+
+    attack: str
+    dataset: str
+    victim: VictimSpec
+    client: ClientSpec = field(default_factory=ClientSpec)
+    settings: AttackSettings = field(default_factory=AttackSettings)
+    split: str = "train"  # the paper attacks a client's training items
     # fresh: every trial attacks a victim of its own (the paper's protocol); round: every trial
     # of a run is a client of a federation round, which shares that round's broadcast model
     victims: str = "fresh"
@@ -220,127 +199,82 @@ class AttackSpec:
 
     def __post_init__(self) -> None:
         from snnleak import data
-        from snnleak.neurons import BACKENDS
 
-        if self.attack not in ATTACKS:
-            raise ConfigError(
-                f"unknown attack {self.attack!r}; choose one of: {', '.join(ATTACKS)}"
-            )
-        if self.model not in MODELS and ":" not in self.model:
-            raise ConfigError(
-                f"unknown model {self.model!r}; choose 'ann', 'snn' or your own as "
-                "path/to/file.py:factory or package.module:factory"
-            )
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"unknown backend {self.backend!r}; choose one of: {', '.join(BACKENDS)}"
-            )
-        _choice("--grnn-wasserstein", self.grnn_wasserstein, GRNN_WASSERSTEIN)
-        _choice("--grnn-generator", self.grnn_generator, GRNN_GENERATORS)
-        _choice("--split", self.split, SPLITS)
-        _choice("--loss-norm", self.loss_norm, LOSS_NORMS)
-        _choice("--neuron", self.neuron, NEURONS)
-        _choice("--encoding", self.encoding, ENCODINGS)
-        _choice("--surrogate", self.surrogate, SURROGATE_FAMILIES)
-        _choice("--victim-init", self.victim_init, INITS)
-        _choice("--clamp", self.clamp, CLAMPS)
-        _choice("--decoder", self.decoder, DECODERS)
-        _choice("--victims", self.victims, VICTIM_PROTOCOLS)
+        choose("attack", self.attack, ATTACKS)
+        choose("--split", self.split, SPLITS)
+        choose("--victims", self.victims, VICTIM_PROTOCOLS)
         b = self.broadcasts
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ConfigError(f"--broadcasts must be a positive integer, got {b!r}")
         if b > 1 and self.victims != "round":
             raise ConfigError(f"--broadcasts {b} needs --victims round (clients of rounds)")
-        if isinstance(self.aux_items, bool) or not isinstance(self.aux_items, int):
-            raise ConfigError(f"--aux-items must be an integer, got {self.aux_items!r}")
-        if self.aux_items == 1 or self.aux_items < 0:
-            raise ConfigError(
-                f"--aux-items must be 0 (every public item) or at least 2, got {self.aux_items}"
-            )
-        for flag in ("detach_reset", "smooth_forward", "rehearsal", "accelerate"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        if self.accelerate and ":" not in self.model:
-            raise ConfigError("--accelerate speeds up a plug-in's neurons; ours take --backend")
-        if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
-            raise ConfigError(
-                f"the {self.surrogate} surrogate runs on the reference backend only; "
-                "pass --backend reference"
-            )
-        alpha = self.surrogate_alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
-            raise ConfigError(f"--surrogate-alpha must be a number, got {alpha!r}")
-        if not alpha > 0:
-            raise ConfigError(f"--surrogate-alpha must be positive, got {alpha}")
-        if data.get_dataset(self.dataset).modality == "events" and self.model == "ann":
+        if not isinstance(self.rehearsal, bool):
+            raise ConfigError(f"rehearsal must be True or False, got {self.rehearsal!r}")
+        image = data.get_dataset(self.dataset).modality == "image"
+        if not image and self.victim.model == "ann":
             raise ConfigError(
                 f"dataset {self.dataset!r} is event data, which the ANN LeNet cannot take; "
                 "use --model snn"
             )
-        from snnleak.defenses import Defense
-
-        Defense.parse(self.defense)
-        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
-            raise ConfigError(f"--batch must be a positive integer, got {self.batch!r}")
-        if self.batch > 1 and self.attack not in CLIENT_BATCH_ATTACKS:
+        batch = self.client.batch
+        if batch > 1 and self.attack not in CLIENT_BATCH_ATTACKS:
             raise ConfigError(
-                f"--batch {self.batch} applies to {', '.join(CLIENT_BATCH_ATTACKS)}; "
+                f"--batch {batch} applies to {', '.join(CLIENT_BATCH_ATTACKS)}; "
                 f"run {self.attack} with --batch 1"
             )
-        from snnleak.local_training import UPDATE_ATTACKS
-
-        self.local_training()  # checks the values
-        _choice("--update-attack", self.update_attack, UPDATE_ATTACKS)
-        image = data.get_dataset(self.dataset).modality == "image"
-        features = self.decoder == "features" and self.attack in PUBLIC_DATA_ATTACKS
+        if batch > 1 and not image:
+            raise ConfigError("--batch > 1 is built for image data; run event data with --batch 1")
+        features = self.settings.decoder == "features" and self.attack in PUBLIC_DATA_ATTACKS
         if features and not image:
             raise ConfigError(
                 "--decoder features decodes images from their last-layer features: run it on "
                 "image data, or use --decoder mlp"
             )
-        if self.batch > 1 and not image:
-            raise ConfigError("--batch > 1 is built for image data; run event data with --batch 1")
-        t = self.timesteps
-        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
-            raise ConfigError(f"--timesteps must be a positive integer, got {t!r}")
-        if self.iterations is not None and self.iterations < 1:
-            raise ConfigError(f"--iterations must be at least 1, got {self.iterations}")
 
     @property
-    def victim(self) -> VictimSpec:
-        """The victim this spec attacks (:func:`snnleak.models.victims.build_victim`)."""
-        return VictimSpec(
-            self.model,
-            backend=self.backend,
-            timesteps=self.timesteps,
-            neuron=self.neuron,
-            surrogate_alpha=float(self.surrogate_alpha),
-            surrogate=self.surrogate,
-            encoding=self.encoding,
-            init=self.victim_init,
-            detach_reset=self.detach_reset,
-            smooth_forward=self.smooth_forward,
-            accelerate=self.accelerate,
-        )
+    def model(self) -> str:
+        """The victim's model name: a key field of every record."""
+        return self.victim.model
 
     def broadcast_of(self, index: int) -> int | None:
         """The broadcast model trial ``index`` attacks (``victims="round"``), else None."""
         return index % self.broadcasts if self.victims == "round" else None
 
-    def local_training(self):
-        """The client's local training, or None for one full-batch step (FedSGD)."""
-        from snnleak.local_training import LocalTraining
+    def flat(self) -> dict:
+        """The spec as one flat mapping of option names: what a record stores as ``config``."""
+        v, c, a = self.victim, self.client, self.settings
+        threshold = a.threshold and {"tau": a.threshold.level, "mode": a.threshold.mode}
+        return {
+            "attack": self.attack,
+            "model": v.model,
+            "dataset": self.dataset,
+            **{VICTIM_KEYS.get(k, k): getattr(v, k) for k in VICTIM_FIELDS},
+            "defense": c.defense,
+            "batch": c.batch,
+            "local_epochs": c.local.epochs,
+            "local_batch": c.local.batch,
+            "local_lr": c.local.lr,
+            "iterations": a.steps,
+            "threshold": threshold,
+            "lbfgs": asdict(a.lbfgs),
+            **{k: getattr(a, k) for k in SETTING_FIELDS},
+            "split": self.split,
+            "victims": self.victims,
+            "broadcasts": self.broadcasts,
+            "rehearsal": self.rehearsal,
+        }
 
-        cfg = LocalTraining(self.local_epochs, self.local_batch, float(self.local_lr))
-        return None if cfg.single_step(self.batch) else cfg
+    def with_(self, **changes) -> AttackSpec:
+        """This spec with some flat options (:meth:`flat`'s names) changed."""
+        return spec_of(**{**self.flat(), **changes})
 
     def config_id(self) -> str:
         """A short hash of everything that determines a trial's result besides its seed."""
-        fields = asdict(self)
+        fields = self.flat()
         if self.attack not in PUBLIC_DATA_ATTACKS:
             del fields["decoder"]  # read by the learned attacks only
         else:
-            if self.aux_items:
+            if self.settings.aux_items:
                 fields["aux_sample"] = "seeded"  # once the first N items: their records differ
             fields["rehearsal_items"] = REHEARSAL_ITEMS  # kept out of the fit since 0.1.0
         for name, default in LATER_DEFAULTS.items():  # fields added later leave old ids alone
@@ -348,3 +282,42 @@ class AttackSpec:
                 del fields[name]
         blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# the flat names of the victim's fields where they differ from VictimSpec's own
+VICTIM_KEYS = {"init": "victim_init"}
+VICTIM_FIELDS = tuple(f.name for f in fields(VictimSpec) if f.name != "model")
+SETTING_FIELDS = tuple(
+    f.name for f in fields(AttackSettings) if f.name not in ("steps", "threshold", "lbfgs")
+)
+
+
+def spec_of(attack: str, model: str, dataset: str, **flat) -> AttackSpec:
+    """The spec that the flat options ``flat`` (:meth:`AttackSpec.flat`'s names; ``threshold``
+    a :class:`Thresholding` or its record form) make, each given to its owner."""
+    unknown = set(flat) - FLAT_NAMES
+    if unknown:
+        raise ConfigError(f"unknown spec field(s) {', '.join(sorted(unknown))}")
+    threshold = flat.pop("threshold", None)
+    if isinstance(threshold, dict):
+        threshold = Thresholding(threshold["tau"], threshold.get("mode", "post"))
+    lbfgs = flat.pop("lbfgs", LBFGSConfig())
+    if isinstance(lbfgs, dict):
+        lbfgs = LBFGSConfig(**lbfgs)
+    owned = {k: VICTIM_KEYS.get(k, k) for k in VICTIM_FIELDS}  # VictimSpec's name: the flat one
+    victim = VictimSpec(model, **{k: flat.pop(f) for k, f in owned.items() if f in flat})
+    local = {k: flat.pop(f"local_{k}") for k in ("epochs", "batch", "lr") if f"local_{k}" in flat}
+    client = {k: flat.pop(k) for k in ("batch", "defense") if k in flat}
+    client = ClientSpec(local=LocalTraining(**local), **client)
+    steps = flat.pop("iterations", None)
+    own = {k: flat.pop(k) for k in SETTING_FIELDS if k in flat}
+    settings = AttackSettings(steps, threshold, lbfgs, **own)
+    return AttackSpec(attack, dataset, victim, client, settings, **flat)
+
+
+FLAT_NAMES = {
+    *(VICTIM_KEYS.get(k, k) for k in VICTIM_FIELDS),
+    *SETTING_FIELDS,
+    *("defense", "batch", "local_epochs", "local_batch", "local_lr", "iterations"),
+    *("threshold", "lbfgs", "split", "victims", "broadcasts", "rehearsal"),
+}

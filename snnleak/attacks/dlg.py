@@ -31,11 +31,12 @@ DLG/iDLG on ``torch.optim.LBFGS`` lives in the tests as the reference every K = 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 
 from snnleak.attacks import thresholding
-from snnleak.attacks.config import DLGConfig
+from snnleak.attacks.config import CLAMPS, LOSS_NORMS, LBFGSConfig, Thresholding
 from snnleak.attacks.graphs import graphed
 from snnleak.attacks.iterates import TrialsTracker, finish
 from snnleak.attacks.lbfgs import RowLBFGS
@@ -46,8 +47,25 @@ from snnleak.attacks.victims import (
     stack_victims,
     stacked_matching_loss,
 )
+from snnleak.errors import ConfigError, choose
 from snnleak.gradients import layer_weights
 from snnleak.threat import Observation, Reconstruction
+
+
+@dataclass(frozen=True)
+class DLGConfig:
+    lbfgs_steps: int = 300  # optimiser steps, each up to lbfgs.max_iter evaluations
+    lbfgs: LBFGSConfig = field(default_factory=LBFGSConfig)
+    threshold: Thresholding | None = None
+    loss_norm: str = "global"
+    update_attack: str = "simulate"  # a multi-step FedAvg update: simulate, or approx
+    clamp: str = "final"  # images into [0, 1]: once at the end, or after every step
+
+    def __post_init__(self) -> None:
+        if self.lbfgs_steps < 1:
+            raise ConfigError(f"lbfgs_steps must be >= 1, got {self.lbfgs_steps}")
+        choose("loss normalisation", self.loss_norm, LOSS_NORMS)
+        choose("clamp", self.clamp, CLAMPS)
 
 
 class GradientInversion:
@@ -133,8 +151,8 @@ class GradientInversion:
 
         initial = state(v)
         stuck = torch.zeros_like(active)  # Algorithm 2's searches that found nothing lower
-        for step in range(cfg.iterations + 1):
-            final = step == cfg.iterations
+        for step in range(cfg.lbfgs_steps + 1):
+            final = step == cfg.lbfgs_steps
             last = stuck | final  # these rows are only evaluated, as they are reported
             with torch.no_grad():
                 x = v[:, :nx]
@@ -153,7 +171,7 @@ class GradientInversion:
                 break
             if searched:  # Algorithm 2 under a line search: a fresh L-BFGS from each projection
                 found = thresholding.projected_search_rows(
-                    v, before, losses, nx, cfg.threshold.tau, evaluate, active
+                    v, before, losses, nx, cfg.threshold.level, evaluate, active
                 )
                 stuck = active & ~found
                 opt.reset()

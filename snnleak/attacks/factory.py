@@ -1,8 +1,8 @@
 """From an :class:`~snnleak.attacks.config.AttackSpec` to the attack it names: one builder per
-name in a registry (:data:`BUILDERS`), each building the attack's own typed configuration.
-
-``iterations`` is DLG/iDLG/GRNN's optimiser steps, the proxy's steps per continuation stage and
-Inverting Gradients' Adam steps; ``None`` keeps each attack's own default.
+name in a registry (:data:`BUILDERS`), each making the attack's own typed configuration of the
+attacker's settings. The settings' one step count goes to the count each attack names for what
+it counts (DLG's ``lbfgs_steps``, GRNN's ``rmsprop_steps``, the proxy's ``stage_steps``, Inverting
+Gradients' ``adam_steps``); ``None`` keeps each attack's own default.
 """
 
 from __future__ import annotations
@@ -12,36 +12,48 @@ from pathlib import Path
 
 from snnleak import data
 from snnleak.attacks.base import Attack
-from snnleak.attacks.config import AttackSpec, DLGConfig, GRNNConfig
+from snnleak.attacks.config import AttackSpec
 from snnleak.errors import ConfigError
 
+# the field of each attack's own configuration that the settings' step count sets
+STEP_FIELDS = {
+    "dlg": "lbfgs_steps",
+    "idlg": "lbfgs_steps",
+    "grnn": "rmsprop_steps",
+    "proxy": "stage_steps",
+    "ig": "adam_steps",
+}
 
-def _steps(spec: AttackSpec, name: str = "iterations") -> dict:
-    return {} if spec.iterations is None else {name: spec.iterations}
+
+def _steps(spec: AttackSpec, name: str) -> dict:
+    steps = spec.settings.steps
+    return {} if steps is None else {name: steps}
 
 
 def _dlg(spec: AttackSpec, public, cache) -> Attack:
-    from snnleak.attacks.dlg import GradientInversion
+    from snnleak.attacks.dlg import DLGConfig, GradientInversion
 
+    a = spec.settings
     cfg = DLGConfig(
-        lbfgs=spec.lbfgs,
-        threshold=spec.threshold,
-        loss_norm=spec.loss_norm,
-        update_attack=spec.update_attack,
-        clamp=spec.clamp,
-        **_steps(spec),
+        lbfgs=a.lbfgs,
+        threshold=a.threshold,
+        loss_norm=a.loss_norm,
+        update_attack=a.update_attack,
+        clamp=a.clamp,
+        **_steps(spec, STEP_FIELDS["dlg"]),
     )
     return GradientInversion(cfg, infer_label=spec.attack == "idlg")
 
 
 def _grnn(spec: AttackSpec, public, cache) -> Attack:
-    from snnleak.attacks.grnn import GRNN
+    from snnleak.attacks.grnn import GRNN, GRNNConfig
 
+    a = spec.settings
     cfg = GRNNConfig(
-        threshold=spec.threshold,
-        wasserstein=spec.grnn_wasserstein,
-        generator=spec.grnn_generator,
-        **_steps(spec),
+        threshold=a.threshold,
+        wasserstein=a.grnn_wasserstein,
+        generator=a.grnn_generator,
+        **_steps(spec, STEP_FIELDS["grnn"]),
     )
     return GRNN(cfg)
 
@@ -50,10 +62,10 @@ def _proxy_config(spec: AttackSpec):
     from snnleak.attacks.proxy import ProxyConfig
 
     return ProxyConfig(
-        threshold=spec.threshold,
-        max_iter=spec.lbfgs.max_iter,
+        threshold=spec.settings.threshold,
+        max_iter=spec.settings.lbfgs.max_iter,
         polish_steps=20,
-        **_steps(spec, "stage_steps"),
+        **_steps(spec, STEP_FIELDS["proxy"]),
     )
 
 
@@ -72,16 +84,18 @@ def _analytic(spec: AttackSpec, public, cache) -> Attack:
 def _inverting(spec: AttackSpec, public, cache) -> Attack:
     from snnleak.attacks.inverting import InvertingConfig, InvertingGradients
 
-    return InvertingGradients(InvertingConfig(threshold=spec.threshold, **_steps(spec)))
+    return InvertingGradients(
+        InvertingConfig(threshold=spec.settings.threshold, **_steps(spec, STEP_FIELDS["ig"]))
+    )
 
 
 def check_public(spec: AttackSpec, public: data.Split) -> None:
     """One clear error when the learned attacks ask for more public items than there are."""
     from snnleak.attacks.learned import fit_pool
 
-    if spec.aux_items > fit_pool(len(public)):
+    if spec.settings.aux_items > fit_pool(len(public)):
         raise ConfigError(
-            f"--aux-items {spec.aux_items}: the attacker's public split of {spec.dataset} "
+            f"--aux-items {spec.settings.aux_items}: the attacker's public split of {spec.dataset} "
             f"holds {fit_pool(len(public))} items besides its rehearsal items; pass at most "
             "that, or 0 for all of them"
         )
@@ -101,8 +115,8 @@ def _learned(spec: AttackSpec, public, cache) -> Attack:
     public = public if public is not None else public_of(spec)
     check_public(spec, public)
     cfg = LearnedConfig(
-        aux_items=spec.aux_items or fit_pool(len(public)),
-        decoder=spec.decoder,
+        aux_items=spec.settings.aux_items or fit_pool(len(public)),
+        decoder=spec.settings.decoder,
         then_proxy=spec.attack == "learned-proxy",
         proxy=_proxy_config(spec),
     )

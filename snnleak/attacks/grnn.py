@@ -10,7 +10,7 @@ the next one (S >= 8) and cropped, top-left. The published ``weight_init`` is ap
 generator's container modules, where its ``isinstance`` test never matches, so the published
 weights are torch's defaults, and so are ours. ``generator="upsample"`` is snnleak's earlier
 stand-in (linear seed, two upsampling convolutions). The weights are trained with RMSprop
-(lr 1e-4, momentum 0.99, 1000 iterations) to minimise
+(lr 1e-4, momentum 0.99, 1000 steps) to minimise
 
 .. math::
     \mathcal{L} = \sum_l \lVert \nabla_{W_l} L(G_x(z), G_y(z)) - \nabla_{W_l} L(x, y)\rVert^2
@@ -29,21 +29,43 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from snnleak.attacks.config import GRNNConfig
+from snnleak.attacks.config import GRNN_GENERATORS, GRNN_WASSERSTEIN, Thresholding
 from snnleak.attacks.graphs import graphed_call
 from snnleak.attacks.iterates import TrialsTracker, finish
 from snnleak.attacks.priors import grnn_total_variation
 from snnleak.attacks.rows import where_rows
 from snnleak.attacks.victims import check_alike, stack_victims, trial_gradients
 from snnleak.device import on_cpu
-from snnleak.errors import ConfigError
+from snnleak.errors import ConfigError, choose
 from snnleak.threat import Observation, Reconstruction
+
+
+@dataclass(frozen=True)
+class GRNNConfig:
+    """GRNN (Ren et al.): RMSprop on a generator; loss = ||dG - dW||^2 + WD + tv * TV."""
+
+    rmsprop_steps: int = 1000  # optimiser steps on the generator, one evaluation each
+    lr: float = 1e-4
+    momentum: float = 0.99
+    tv_weight: float = 1e-3  # the original's value for LeNet
+    noise_dim: int = 128
+    wasserstein: Literal["original", "sorted"] = "original"
+    generator: Literal["glu", "upsample"] = "glu"
+    threshold: Thresholding | None = None
+
+    def __post_init__(self) -> None:
+        if self.rmsprop_steps < 1:
+            raise ConfigError(f"rmsprop_steps must be >= 1, got {self.rmsprop_steps}")
+        choose("GRNN wasserstein", self.wasserstein, GRNN_WASSERSTEIN)
+        choose("GRNN generator", self.generator, GRNN_GENERATORS)
 
 
 class GLU(nn.Module):
@@ -238,7 +260,7 @@ class GRNN:
         active = torch.ones(k, dtype=torch.bool, device=x0.device)
         if stack.graphable:
             evaluate = graphed_call(evaluate, z)
-        for step in range(cfg.iterations):
+        for step in range(cfg.rmsprop_steps):
             opt.zero_grad(set_to_none=True)
             loss, x, probs, *grads = evaluate()
             active = track.record(loss, (x.detach().clone(), probs.detach().clone()), active)

@@ -39,7 +39,7 @@ from snnleak.threat import Observation, Reconstruction
 
 @dataclass(frozen=True)
 class InvertingConfig:
-    iterations: int = 200
+    adam_steps: int = 200  # Adam steps per restart
     restarts: int = 2
     lr: float = 0.1
     tv: float = 1e-2
@@ -48,8 +48,8 @@ class InvertingConfig:
     threshold: Thresholding | None = None
 
     def __post_init__(self) -> None:
-        if self.iterations < 1 or self.restarts < 1 or not self.lr > 0 or self.tv < 0:
-            raise ConfigError("inverting gradients needs iterations, restarts >= 1, lr > 0")
+        if self.adam_steps < 1 or self.restarts < 1 or not self.lr > 0 or self.tv < 0:
+            raise ConfigError("inverting gradients needs adam_steps, restarts >= 1, lr > 0")
         if self.on not in ("victim", "proxy"):
             raise ConfigError(f"inverting gradients runs on 'victim' or 'proxy', not {self.on!r}")
 
@@ -107,7 +107,7 @@ class InvertingGradients:
         track = TrialsTracker(k, starts.device)
         everyone = torch.ones(k, dtype=torch.bool, device=starts.device)
         track.record(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
-        milestones = [round(cfg.iterations * f) for f in (3 / 8, 5 / 8, 7 / 8)]
+        milestones = [round(cfg.adam_steps * f) for f in (3 / 8, 5 / 8, 7 / 8)]
         ends, objectives = [], []
         for restart in range(cfg.restarts):
             x = starts[restart].clone().requires_grad_(True)
@@ -124,7 +124,7 @@ class InvertingGradients:
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
             objective = torch.full((k,), float("inf"), dtype=x.dtype, device=x.device)
             alive = everyone.clone()
-            for _ in range(cfg.iterations):
+            for _ in range(cfg.adam_steps):
                 value, grad = evaluate()
                 alive &= torch.isfinite(value)
                 objective = torch.where(alive, value, objective)
@@ -155,6 +155,6 @@ class InvertingGradients:
         out = []
         for i, t in enumerate(track.trackers()):
             t.last = (best_end[i], labels[i])
-            steps = cfg.iterations * cfg.restarts
+            steps = cfg.adam_steps * cfg.restarts
             out.append(finish(t, steps, cfg.threshold, t.last, obs0.modality))
         return out

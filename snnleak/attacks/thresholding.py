@@ -46,14 +46,14 @@ def after_step(
     if modality == "image" and clamp == "step":
         x.clamp_(0, 1)
     if threshold is not None and threshold.mode == "in":
-        x.copy_(binarise(x, threshold.tau))
+        x.copy_(binarise(x, threshold.level))
 
 
 @torch.no_grad()
 def start(x: torch.Tensor, threshold: Thresholding | None) -> None:
     """In place, on the initial dummy: Algorithm 2 starts from a binary spike tensor."""
     if threshold is not None and threshold.mode == "in":
-        x.copy_(binarise(x, threshold.tau))
+        x.copy_(binarise(x, threshold.level))
 
 
 def searched(threshold: Thresholding | None, line_search: str) -> bool:
@@ -76,7 +76,7 @@ def project(x: torch.Tensor, modality: str) -> torch.Tensor:
 def after_optimisation(x: torch.Tensor, threshold: Thresholding | None) -> torch.Tensor:
     """Algorithm 1; under Algorithm 2 the iterates are binary already, and this also binarises
     the one that is not (the initial dummy, when it is the best iterate)."""
-    return x if threshold is None else binarise(x, threshold.tau)
+    return x if threshold is None else binarise(x, threshold.level)
 
 
 def projected_search_rows(

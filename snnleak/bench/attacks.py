@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks import AttackSpec, LBFGSConfig, spec_of
 from snnleak.device import cuda_options, describe, resolve, using
 from snnleak.errors import ConfigError
 from snnleak.hostmem import keep_freed_memory
@@ -57,8 +57,8 @@ class AttackBenchConfig:
         return self.samples or max(self.ks)
 
 
-def spec_of(cfg: AttackBenchConfig, attack: str) -> AttackSpec:
-    return AttackSpec(
+def bench_spec(cfg: AttackBenchConfig, attack: str) -> AttackSpec:
+    return spec_of(
         attack,
         cfg.model,
         cfg.dataset,
@@ -85,10 +85,10 @@ def run(cfg: AttackBenchConfig, progress=lambda line: None) -> dict:
     modes = (False, True) if graphed else (False,)  # with CUDA graphs or not
     curves = {}
     for attack in cfg.attacks:
-        spec = spec_of(cfg, attack)
+        spec = bench_spec(cfg, attack)
         for k in cfg.ks:  # untimed, one step at each K: data, imports, kernels per shape
             for mode in modes:
-                _timed(replace(spec, iterations=1), k, k, device, mode)
+                _timed(spec.with_(iterations=1), k, k, device, mode)
         seconds = {(k, m): [] for k in cfg.ks for m in modes}
         for _ in range(cfg.rounds):
             for k in cfg.ks:

@@ -8,7 +8,7 @@ import click
 
 from snnleak.attacks.config import ATTACKS, MODELS
 from snnleak.cli.common import device_option, interrupted_hint
-from snnleak.cli.spec_options import spec_of, spec_options
+from snnleak.cli.spec_options import spec_from_options, spec_options
 
 
 def _model_choice(value: str) -> str:
@@ -73,19 +73,21 @@ def attack(
     from snnleak.trials.outputs import ReconstructionFiles, summary_table
     from snnleak.trials.runner import check_cell, run_trials
 
-    spec = spec_of(attack, model, dataset, spec_settings)
+    spec = spec_from_options(attack, model, dataset, spec_settings)
     # everything that can fail on the input fails here, before any judge is trained
     where = resolve(device)
     items = data.load(dataset, spec.split, root=data_root)
     batch_trials = trials_together(batch_trials, spec, items.info, where, samples)
     check_cell(Cell(spec, samples, batch_trials), items, seed, data_root)
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
-    if spec.accelerate:  # what it does with each of the model's neurons
+    if spec.victim.accelerate:  # what it does with each of the model's neurons
         from snnleak.models import plugin
         from snnleak.models.victims import accelerated
 
         info = items.info
-        model = plugin.build(spec.model, info.input_shape, info.num_classes, spec.timesteps, seed)
+        model = plugin.build(
+            spec.model, info.input_shape, info.num_classes, spec.victim.timesteps, seed
+        )
         for replaced in accelerated(model, info)[1]:
             echo(replaced.line())
     with claim_folder(out_dir), interrupted_hint(out_dir):

@@ -71,7 +71,7 @@ def fl(**kw) -> None:
     Rerunning the same command resumes: finished rounds and recorded attacks are not redone."""
     from tqdm import tqdm
 
-    from snnleak.attacks import AttackSpec, LBFGSConfig
+    from snnleak.attacks import LBFGSConfig, spec_of
     from snnleak.device import resolve
     from snnleak.federated.flower import Federation
     from snnleak.federated.run import figure, leakage_rows, markdown, run_federation
@@ -82,7 +82,7 @@ def fl(**kw) -> None:
     fedavg = kw["algorithm"] == "fedavg"
     feds = []
     for model in models:  # everything is checked before any round runs
-        spec = AttackSpec(
+        spec = spec_of(
             kw["attack"],
             model,
             kw["dataset"],

@@ -8,18 +8,17 @@ import click
 from snnleak.attacks.config import (
     CLAMPS,
     DECODERS,
-    ENCODINGS,
     GRNN_GENERATORS,
     GRNN_WASSERSTEIN,
-    INITS,
     LINE_SEARCHES,
     LOSS_NORMS,
-    NEURONS,
     SPLITS,
-    SURROGATE_FAMILIES,
     THRESHOLD_MODES,
     VICTIM_PROTOCOLS,
 )
+from snnleak.models.lenet import INITS
+from snnleak.models.lenet_snn import ENCODINGS
+from snnleak.models.victims import NEURONS, SURROGATE_FAMILIES
 from snnleak.neurons import BACKENDS
 
 OPTIONS = [
@@ -225,9 +224,9 @@ def spec_options(command):
     return command
 
 
-def spec_of(attack: str, model: str, dataset: str, o: dict):
+def spec_from_options(attack: str, model: str, dataset: str, o: dict):
     """The :class:`~snnleak.attacks.AttackSpec` the options ``o`` (by parameter name) make."""
-    from snnleak.attacks import AttackSpec, LBFGSConfig, Thresholding
+    from snnleak.attacks import LBFGSConfig, Thresholding, spec_of
 
     threshold = (
         None if o["threshold"] is None else Thresholding(o["threshold"], o["threshold_mode"])
@@ -235,7 +234,7 @@ def spec_of(attack: str, model: str, dataset: str, o: dict):
     line_search = o["line_search"] or ("strong_wolfe" if ":" in model else "none")
     lbfgs = LBFGSConfig(lr=o["lr"], max_iter=o["lbfgs_max_iter"], line_search=line_search)
     direct = {k: v for k, v in o.items() if k not in SPEC_PARTS}
-    return AttackSpec(attack, model, dataset, threshold=threshold, lbfgs=lbfgs, **direct)
+    return spec_of(attack, model, dataset, threshold=threshold, lbfgs=lbfgs, **direct)
 
 
 # options that are parts of a field of the spec, not fields of their own

@@ -64,8 +64,8 @@ class Federation:
             )
 
     def steps(self) -> int:
-        local = self.spec.local_training()
-        return 1 if local is None else local.steps(self.spec.batch)
+        local = self.spec.client.local_training()
+        return 1 if local is None else local.steps(self.spec.client.batch)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,7 +80,7 @@ def round_batch(fed: Federation, split: data.Split, parts, client: int, rnd: int
     mine = parts[client]
     rng = client_rng(fed.seed, client, rnd, "batch")
     order = torch.randperm(len(mine), generator=rng, device="cpu").tolist()
-    return items_of(split, [mine[k] for k in order[: fed.spec.batch]])
+    return items_of(split, [mine[k] for k in order[: fed.spec.client.batch]])
 
 
 def client_update(fed: Federation, model: torch.nn.Module, x, y, client: int, rnd: int):
@@ -90,9 +90,9 @@ def client_update(fed: Federation, model: torch.nn.Module, x, y, client: int, rn
         x,
         y,
         data.get_dataset(fed.spec.dataset).modality,
-        Defense.parse(fed.spec.defense),
+        Defense.parse(fed.spec.client.defense),
         client_rng(fed.seed, client, rnd, "defense"),
-        fed.spec.local_training(),
+        fed.spec.client.local_training(),
     )
 
 
@@ -118,7 +118,7 @@ def client_train(
     update = client_update(fed, local, x.to(device), torch.tensor(y, device=device), client, rnd)
     with torch.no_grad():
         for p, g in zip(local.parameters(), update, strict=True):
-            p.sub_(fed.spec.local_lr * fed.steps() * g)
+            p.sub_(fed.spec.client.local.lr * fed.steps() * g)
     return {k: v.detach().cpu() for k, v in local.state_dict().items()}
 
 
@@ -157,7 +157,7 @@ class CuriousFedAvg(_fedavg()):
     def __init__(self, fed: Federation, names: list[str], kept: dict, **kwargs) -> None:
         super().__init__(**kwargs)
         self.fed, self.names, self.kept = fed, names, kept
-        self.lr_steps = fed.spec.local_lr * fed.steps()
+        self.lr_steps = fed.spec.client.local.lr * fed.steps()
 
     def configure_train(self, server_round, arrays, config, grid):
         if server_round in self.fed.attack_rounds:
@@ -204,7 +204,7 @@ def simulate(fed: Federation, device: torch.device, log=print) -> dict:
         split = data.load(fed.spec.dataset, "train", root=fed.data_root, seed=0)
         state = msg.content["arrays"].to_torch_state_dict()
         new = client_train(fed, state, split, cid, rnd, torch.device(where))
-        metrics = MetricRecord({"num-examples": fed.spec.batch, "partition-id": cid})
+        metrics = MetricRecord({"num-examples": fed.spec.client.batch, "partition-id": cid})
         content = RecordDict({"arrays": ArrayRecord(new), "metrics": metrics})
         return Message(content=content, reply_to=msg)
 

@@ -94,12 +94,17 @@ def attack_unit(
     model.load_state_dict(kept["globals"][rnd])
     update = [g.to(device) for g in kept["updates"][(rnd, client)]]
     obs = received(
-        model, update, spec.batch, info.input_shape, info.modality, spec.local_training()
+        model,
+        update,
+        spec.client.batch,
+        info.input_shape,
+        info.modality,
+        spec.client.local_training(),
     )
     start = time.perf_counter()
     rec = build_attack(spec).reconstruct(obs, trial_rng(fed.seed, index, "attack"))
     x, y = round_batch(fed, split, parts_of(fed, split), client, rnd)
-    if spec.batch == 1:
+    if spec.client.batch == 1:
         x, y = x[0], y[0]
     context = {
         "split": "train",

@@ -17,29 +17,66 @@ from snnleak import layout
 from snnleak.accelerate import accelerate
 from snnleak.data import DatasetInfo
 from snnleak.device import CPU, on_cpu
+from snnleak.errors import ConfigError, choose
 from snnleak.models import plugin
-from snnleak.models.lenet import LeNet
-from snnleak.models.lenet_snn import LeNet5SNN
+from snnleak.models.lenet import INITS, LeNet
+from snnleak.models.lenet_snn import ENCODINGS, LeNet5SNN
 from snnleak.neurons import NeuronParams
+from snnleak.neurons.surrogate import SURROGATES
 from snnleak.seeding import derived_seed
+
+NEURONS = ("if", "lif")  # the SNN victim's neuron (LIF: tau = 2)
+SURROGATE_FAMILIES = tuple(SURROGATES)  # ATan everywhere; the others on the reference backend
 
 
 @dataclass(frozen=True)
 class VictimSpec:
-    """Everything that makes a trial's victim besides its seed (checked by the attack spec
-    that carries it, :class:`snnleak.attacks.config.AttackSpec`)."""
+    """Everything that makes a trial's victim besides its seed, checked when built. The
+    messages name the ``snnleak attack`` option that sets each field."""
 
     model: str  # "ann", "snn", or a plug-in reference
     backend: str = "fused"
-    timesteps: int = 20
-    neuron: str = "if"
-    surrogate_alpha: float = 2.0
-    surrogate: str = "atan"
-    encoding: str = "direct"
-    init: str = "dlg"
-    detach_reset: bool = False
-    smooth_forward: bool = False
+    timesteps: int = 20  # T of the spiking victim on images (event data bring their own T)
+    neuron: str = "if"  # IF (the paper's) or LIF
+    surrogate_alpha: float = 2.0  # the surrogate's sharpness
+    surrogate: str = "atan"  # its family (the others: the reference backend)
+    encoding: str = "direct"  # the image code: direct, or poisson (rate coding)
+    init: str = "dlg"  # the initial weights: DLG's U(-0.5, 0.5), or torch's
+    detach_reset: bool = False  # no gradient through the reset (SpikingJelly's)
+    smooth_forward: bool = False  # fires the surrogate's primitive: a smooth control, no SNN
     accelerate: bool = False  # a plug-in's neurons on the fused op where exact
+
+    def __post_init__(self) -> None:
+        from snnleak.neurons import BACKENDS
+
+        if self.model not in ("ann", "snn") and ":" not in self.model:
+            raise ConfigError(
+                f"unknown model {self.model!r}; choose 'ann', 'snn' or your own as "
+                "path/to/file.py:factory or package.module:factory"
+            )
+        choose("backend", self.backend, tuple(BACKENDS))
+        choose("--neuron", self.neuron, NEURONS)
+        choose("--encoding", self.encoding, ENCODINGS)
+        choose("--surrogate", self.surrogate, SURROGATE_FAMILIES)
+        choose("--victim-init", self.init, INITS)
+        for flag in ("detach_reset", "smooth_forward", "accelerate"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
+        if self.accelerate and not plugin.is_plugin(self.model):
+            raise ConfigError("--accelerate speeds up a plug-in's neurons; ours take --backend")
+        if self.surrogate != "atan" and self.backend == "fused" and self.model == "snn":
+            raise ConfigError(
+                f"the {self.surrogate} surrogate runs on the reference backend only; "
+                "pass --backend reference"
+            )
+        alpha = self.surrogate_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+            raise ConfigError(f"--surrogate-alpha must be a number, got {alpha!r}")
+        if not alpha > 0:
+            raise ConfigError(f"--surrogate-alpha must be positive, got {alpha}")
+        t = self.timesteps
+        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+            raise ConfigError(f"--timesteps must be a positive integer, got {t!r}")
 
 
 def accelerated(model: torch.nn.Module, info: DatasetInfo):

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from snnleak import data
 from snnleak.attacks.config import (
     ATTACKS,
-    ENCODINGS,
-    INITS,
     PUBLIC_DATA_ATTACKS,
-    SURROGATE_FAMILIES,
     VICTIM_PROTOCOLS,
 )
 from snnleak.errors import ConfigError
+from snnleak.models.lenet import INITS
+from snnleak.models.lenet_snn import ENCODINGS
+from snnleak.models.victims import SURROGATE_FAMILIES
 from snnleak.reproduce.sections import dataset_name, take
 
 RESETS = ("gradient", "detached")  # the reset's spike: differentiated through, or detached

@@ -29,7 +29,8 @@ from snnleak.reproduce.tables import asr_stat, cell_records, loss_ratio
 def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
     for c in cells:
         s = c.spec
-        mine = tuple(getattr(s, k) for k in BASE_VICTIM)
+        flat = s.flat()
+        mine = tuple(flat[k] for k in BASE_VICTIM)
         if s.attack == attack and mine == tuple(victim[k] for k in BASE_VICTIM):
             return c
     return None

@@ -27,7 +27,7 @@ from snnleak import data
 from snnleak import device as devices
 from snnleak.attacks.base import reconstruct_many
 from snnleak.attacks.config import AttackSpec
-from snnleak.attacks.factory import build_attack
+from snnleak.attacks.factory import STEP_FIELDS, build_attack
 from snnleak.client import observe
 from snnleak.models.victims import build_victim
 from snnleak.reproduce.batching import resolve_batches
@@ -59,10 +59,10 @@ class CostRow:
 
 def steps_of(spec: AttackSpec) -> int:
     """Optimiser steps of one trial: the spec's, or its attack's default."""
-    if spec.iterations is not None:
-        return spec.iterations
+    if spec.settings.steps is not None:
+        return spec.settings.steps
     config = getattr(build_attack(spec), "config", None)
-    return int(getattr(config, "iterations", 1))
+    return int(getattr(config, STEP_FIELDS.get(spec.attack, ""), 1))
 
 
 def seconds_per_step(
@@ -85,8 +85,8 @@ def seconds_per_step(
         for i in range(k)
     ]
     rngs = [trial_rng(0, i, "attack") for i in range(k)]
-    reconstruct_many(build_attack(replace(spec, iterations=1)), observations, rngs)  # warm-up
-    attack = build_attack(replace(spec, iterations=steps))
+    reconstruct_many(build_attack(spec.with_(iterations=1)), observations, rngs)  # warm-up
+    attack = build_attack(spec.with_(iterations=steps))
     rngs = [trial_rng(0, i, "attack") for i in range(k)]
     devices.synchronize(device)
     start = time.perf_counter()
@@ -97,8 +97,8 @@ def seconds_per_step(
 
 def _kind(spec: AttackSpec) -> AttackSpec:
     """The spec with what does not change a step's cost made equal (so it is timed once)."""
-    threshold = spec.threshold and replace(spec.threshold, tau=0.5)
-    return replace(spec, iterations=None, split="train", threshold=threshold)
+    threshold = spec.settings.threshold and replace(spec.settings.threshold, level=0.5)
+    return spec.with_(iterations=None, split="train", threshold=threshold)
 
 
 def estimate(

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from snnleak import leakage
-from snnleak.attacks import AttackSpec, LBFGSConfig
+from snnleak.attacks import LBFGSConfig, spec_of
 from snnleak.defenses import Defense, privacy
 from snnleak.federated.flower import Federation
 from snnleak.federated.run import run_federation
@@ -28,7 +28,7 @@ def federations(
     out = []
     for model in plan.models:
         for defense in plan.defenses:
-            spec = AttackSpec(
+            spec = spec_of(
                 plan.attack,
                 model,
                 plan.dataset,

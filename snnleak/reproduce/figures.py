@@ -113,14 +113,14 @@ def threshold_sweep(path: Path, table5: Table, data_label: str, chance: float) -
     series: dict[tuple[str, str, str], list] = {}
     optimisers = list(dict.fromkeys(row[col["Optimiser"]] for row in table5.rows))
     for row in table5.rows:
-        tau, attack, opt = row[col["Threshold"]], row[col["Attack"]], row[col["Optimiser"]]
+        level, attack, opt = row[col["Threshold"]], row[col["Attack"]], row[col["Optimiser"]]
         for mode, a, d in (("post", "Post ASR (%)", "Post l2"), ("in", "In ASR (%)", "In l2")):
             asr, l2 = row[col[a]], row[col[d]]
             series.setdefault((attack, mode, opt), []).append(
-                (tau, asr.mean if asr else np.nan, l2.mean if l2 else np.nan)
+                (level, asr.mean if asr else np.nan, l2.mean if l2 else np.nan)
             )
     for (attack, mode, opt), pts in sorted(series.items()):
-        tau, asr, l2 = np.array(pts, dtype=float).T
+        level, asr, l2 = np.array(pts, dtype=float).T
         style = "-o" if mode == "post" else "--s"
         # the default optimiser drawn full; the observable choice beside it, lighter
         kw = {
@@ -128,16 +128,16 @@ def threshold_sweep(path: Path, table5: Table, data_label: str, chance: float) -
             "alpha": 1.0 if optimisers.index(opt) == 0 else 0.45,
             "label": f"{attack} ({mode}; {opt})",
         }
-        axes[0][0].plot(tau, asr, style, **kw)
-        axes[0][1].plot(tau, l2, style, **kw)
+        axes[0][0].plot(level, asr, style, **kw)
+        axes[0][1].plot(level, l2, style, **kw)
     for key in ("dlg", "idlg"):
         pts = sorted((t, v) for (t, a), v in reported.TABLE5.items() if a == key)
-        tau = [t for t, _ in pts]
+        level = [t for t, _ in pts]
         for mode, j in (("post", 0), ("in", 2)):
             style = "-o" if mode == "post" else "--s"
             kw = {"color": COLOURS[attack_name(key)], "label": f"{attack_name(key)} ({mode})"}
-            axes[1][0].plot(tau, [v[j] for _, v in pts], style, **kw)
-            axes[1][1].plot(tau, [v[j + 1] for _, v in pts], style, **kw)
+            axes[1][0].plot(level, [v[j] for _, v in pts], style, **kw)
+            axes[1][1].plot(level, [v[j + 1] for _, v in pts], style, **kw)
     axes[0][0].axhline(chance, color="gray", lw=0.8, label="chance")
     axes[1][0].axhline(100 / reported.TABLE5_CLASSES, color="gray", lw=0.8, label="chance")
     for r, who in enumerate((f"ours, {data_label}", "paper, DVS128 Gesture")):

@@ -18,6 +18,7 @@ from snnleak.attacks.config import (
     AttackSpec,
     LBFGSConfig,
     Thresholding,
+    spec_of,
 )
 from snnleak.errors import ConfigError
 from snnleak.reproduce.ablation_plan import ablation_applies, ablation_points
@@ -97,7 +98,7 @@ def table4_cell(
     the (model, dataset) (GRNN and the adaptive attacks bring their own optimisers)."""
     p = preset.table4
     opt = preset.optimiser_of(model, dataset) if attack in ("dlg", "idlg") else Optimiser()
-    spec = AttackSpec(
+    spec = spec_of(
         attack,
         model,
         dataset,
@@ -149,7 +150,7 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
     p = preset.table5
 
     def spec(attack: str, threshold: Thresholding | None, opt: Optimiser) -> AttackSpec:
-        return AttackSpec(
+        return spec_of(
             attack,
             "snn",
             p.dataset,
@@ -175,10 +176,10 @@ def table5_cells(preset: Preset, backend: str) -> list[Cell]:
                     paper_dataset="DVS128 Gesture",
                 )
             )
-            for tau in p.thresholds:
+            for level in p.thresholds:
                 cells.append(
                     Cell(
-                        spec(attack, Thresholding(tau, "in"), opt),
+                        spec(attack, Thresholding(level, "in"), opt),
                         p.samples,
                         batch_of(batch, p.samples, spec(attack, None, opt)),
                         table="table5",
@@ -231,7 +232,7 @@ def sweep_spec(
     preset: Preset, backend: str, model: str, dataset: str, opt: Optimiser
 ) -> AttackSpec:
     p = preset.sweep
-    return AttackSpec(
+    return spec_of(
         p.attack,
         model,
         dataset,
@@ -330,11 +331,10 @@ def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
                 split=a.split,
                 victims=a.victims,
             )
-            spec = replace(
-                base.spec,
+            spec = base.spec.with_(
                 **victim,
                 # the fused kernels implement ATan only
-                backend=base.spec.backend if victim["surrogate"] == "atan" else "reference",
+                backend=base.spec.victim.backend if victim["surrogate"] == "atan" else "reference",
             )
             cells.append(replace(base, spec=spec))
     return cells

@@ -24,8 +24,8 @@ def cell_records(cell: Cell, items: list[int], seed: int, by_key: dict) -> dict[
     """The records of ``cell`` on ``items``, per post threshold (``None``: the cell's own)."""
     out = {}
     for spec in cell.specs():
-        tau = spec.threshold.tau if cell.post_thresholds else None
-        out[tau] = [by_key[k] for i in items if (k := trial_key(spec, i, seed)) in by_key]
+        level = spec.settings.threshold.level if cell.post_thresholds else None
+        out[level] = [by_key[k] for i in items if (k := trial_key(spec, i, seed)) in by_key]
     return out
 
 
@@ -90,14 +90,14 @@ def judge_accuracy(rs: list) -> Stat | None:
 def optimiser_name(spec) -> str:
     """A spec's DLG/iDLG optimiser in a table: the default (DLG's L-BFGS on the scale-free
     loss), or its settings."""
-    lb = spec.lbfgs
-    if (lb.lr, lb.line_search, spec.loss_norm) == (1.0, "none", "global"):
+    lb = spec.settings.lbfgs
+    if (lb.lr, lb.line_search, spec.settings.loss_norm) == (1.0, "none", "global"):
         return "default (DLG's L-BFGS)"
     parts = [f"lr {lb.lr:g}"]
     if lb.line_search != "none":
         parts.append("strong Wolfe")
-    if spec.loss_norm != "none":
-        parts.append(f"{spec.loss_norm} norm")
+    if spec.settings.loss_norm != "none":
+        parts.append(f"{spec.settings.loss_norm} norm")
     return ", ".join(parts)
 
 
@@ -111,19 +111,19 @@ def table5(
         s = cell.spec
         opt = optimiser_name(s)
         order.setdefault(opt, len(order))
-        for tau, rs in cell_records(cell, chosen[cell], seed, by_key).items():
-            if tau is None:
-                inside[(s.threshold.tau, s.attack, opt)] = rs
+        for level, rs in cell_records(cell, chosen[cell], seed, by_key).items():
+            if level is None:
+                inside[(s.settings.threshold.level, s.attack, opt)] = rs
             else:
-                post[(tau, s.attack, opt)] = rs
+                post[(level, s.attack, opt)] = rs
     rows = []
     keys = sorted(set(post) | set(inside), key=lambda k: (order[k[2]], k[0], k[1] != "dlg"))
-    for tau, attack, opt in keys:
-        p, i = post.get((tau, attack, opt), []), inside.get((tau, attack, opt), [])
+    for level, attack, opt in keys:
+        p, i = post.get((level, attack, opt), []), inside.get((level, attack, opt), [])
         rows.append(
             (
                 opt,
-                tau,
+                level,
                 attack_name(attack),
                 len(p),
                 asr_stat(p, iterate),
@@ -137,7 +137,7 @@ def table5(
                 count(p, "diverged"),
                 loss_ratio(i),
                 count(i, "diverged"),
-                *reported.TABLE5.get((tau, attack), (None,) * 4),
+                *reported.TABLE5.get((level, attack), (None,) * 4),
             )
         )
     label, note = data_label(info, "DVS128 Gesture")

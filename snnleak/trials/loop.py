@@ -16,7 +16,7 @@ plan (cells -> fixed units) -> skip what is done -> run -> write outputs -> appe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -46,7 +46,7 @@ class Cell:
         """The configurations this cell records (one per post threshold, else its own)."""
         if not self.post_thresholds:
             return [self.spec]
-        return [replace(self.spec, threshold=Thresholding(t, "post")) for t in self.post_thresholds]
+        return [self.spec.with_(threshold=Thresholding(t, "post")) for t in self.post_thresholds]
 
     def keys(self, index: int, seed: int) -> list[tuple]:
         return [trial_key(s, index, seed) for s in self.specs()]

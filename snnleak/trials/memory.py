@@ -24,14 +24,14 @@ def step_memory(spec: AttackSpec, info: data.DatasetInfo, trials: int) -> int:
         t, c, h, w = info.input_shape
         dummy = t * c * h * w
     else:
-        (c, h, w), t = info.input_shape, (spec.timesteps if spec.model == "snn" else 1)
+        (c, h, w), t = info.input_shape, (spec.victim.timesteps if spec.model == "snn" else 1)
         dummy = c * h * w
     elements = c * h * w
     for stride in STRIDES:
         h = (h + 2 * PADDING - KERNEL) // stride + 1
         w = (w + 2 * PADDING - KERNEL) // stride + 1
         elements += CHANNELS * h * w
-    history = 2 * spec.lbfgs.history_size * dummy * 4
+    history = 2 * spec.settings.lbfgs.history_size * dummy * 4
     return trials * (t * elements * BYTES_PER_ACTIVATION + history)
 
 
@@ -54,7 +54,7 @@ def check_memory(spec: AttackSpec, info: data.DatasetInfo, trials: int) -> None:
     need, have = step_memory(spec, info, trials), available_memory()
     if need > have:
         gib = 2**30
-        t = info.input_shape[0] if info.modality == "events" else spec.timesteps
+        t = info.input_shape[0] if info.modality == "events" else spec.victim.timesteps
         raise ConfigError(
             f"one attack step at T={t} with {trials} trial(s) together needs about "
             f"{need / gib:.1f} GiB, but only "

@@ -92,7 +92,7 @@ def trial_key(spec: AttackSpec, index: int, seed: int) -> tuple:
     fields = {
         "attack": spec.attack,
         "model": spec.model,
-        "backend": None if is_plugin(spec.model) else spec.backend,  # a plug-in's is its own
+        "backend": None if is_plugin(spec.model) else spec.victim.backend,  # a plug-in's is its own
         "dataset": spec.dataset,
         "sample_index": index,
         "seed": seed,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -75,15 +75,15 @@ def observe_trial(
     round, :func:`~snnleak.seeding.victim_rng`), the client's data (``item``, else
     :func:`~snnleak.client.client_batch`), its defense and local training."""
     info = split.info
-    x, y = item if item is not None else client_batch(split, index, spec.batch, seed)
+    x, y = item if item is not None else client_batch(split, index, spec.client.batch, seed)
     rng = victim_rng(seed, index, spec.victims, spec.broadcasts)
     victim = build_victim(spec.victim, info, rng, device)
-    if spec.batch > 1:
+    if spec.client.batch > 1:
         xb, label = x.to(device), torch.tensor(y, device=device)
     else:
         xb, label = layout.as_batch(x, info.modality).to(device), torch.tensor([y], device=device)
-    defense, noise = Defense.parse(spec.defense), trial_rng(seed, index, "defense")
-    return observe(victim, xb, label, info.modality, defense, noise, spec.local_training())
+    defense, noise = Defense.parse(spec.client.defense), trial_rng(seed, index, "defense")
+    return observe(victim, xb, label, info.modality, defense, noise, spec.client.local_training())
 
 
 def run_unit(
@@ -104,19 +104,19 @@ def run_unit(
 
     With ``post_thresholds`` (Algorithm 1 only: binarisation after the optimisation, which the
     optimisation never sees) one optimisation serves every threshold: the trials returned are
-    those of ``spec`` with ``Thresholding(tau, "post")`` for each ``tau``, exactly what running
+    those of ``spec`` with ``Thresholding(level, "post")`` for each ``level``, exactly what running
     each of those specs alone would give. Victims, updates and attacks run on ``device``; the
     metrics are computed on the CPU. ``public``: the attacker's public split (the learned
     attacks; default: the embedded set's other split). ``reference``: what the evaluation holds
     each reconstruction against (:func:`reference_of`, built here when not given);
     ``decoder_cache``: where the learned attacks keep their decoder fits across runs."""
-    if post_thresholds and spec.threshold is not None:
+    if post_thresholds and spec.settings.threshold is not None:
         raise ConfigError("post_thresholds needs a spec without its own threshold")
     info = split.info
     attack = build_attack(spec, public, decoder_cache)
     reference = reference or reference_of(spec.dataset, split)
     start = time.perf_counter()
-    items = [client_batch(split, i, spec.batch, seed) for i in indices]
+    items = [client_batch(split, i, spec.client.batch, seed) for i in indices]
     observations = [
         observe_trial(spec, split, i, seed, device, item)
         for i, item in zip(indices, items, strict=True)
@@ -126,24 +126,24 @@ def run_unit(
     variants = (
         [(spec, None)]
         if not post_thresholds
-        else [(replace(spec, threshold=Thresholding(tau, "post")), tau) for tau in post_thresholds]
+        else [(spec.with_(threshold=Thresholding(v, "post")), v) for v in post_thresholds]
     )
     versions, where = package_versions(), describe(device)
     out = []
     for i, (x, y), rec, obs in zip(indices, items, recs, observations, strict=True):
-        for variant, tau in variants:
+        for variant, level in variants:
             shown = rec
-            if tau is not None:
+            if level is not None:
                 shown = replace(
                     rec,
-                    x=thresholding.binarise(rec.x, tau),
-                    best_x=thresholding.binarise(rec.best.x, tau),
+                    x=thresholding.binarise(rec.x, level),
+                    best_x=thresholding.binarise(rec.best.x, level),
                 )
             context = {
                 "split": split.split,
                 "seconds": round(seconds, 3),
                 "batch_trials": len(indices),
-                "shared_thresholds": len(variants) if tau is not None else 1,
+                "shared_thresholds": len(variants) if level is not None else 1,
                 "versions": versions,
                 **where,
             }
@@ -181,11 +181,11 @@ def make_trial(
     with ``reference``, the item-level fields (identification, prior baselines). A plug-in
     victim's record describes it (``victim``: :func:`~snnleak.models.plugin.describe`) and
     carries none of the built-in victim's fields (``backend`` is None)."""
-    defense = Defense.parse(spec.defense)
+    defense = Defense.parse(spec.client.defense)
     record = {
         "attack": spec.attack,
         "model": spec.model,
-        "backend": spec.backend,
+        "backend": spec.victim.backend,
         "dataset": spec.dataset,
         "synthetic": info.synthetic,
         "split": context["split"],
@@ -202,7 +202,7 @@ def make_trial(
         "steps": rec.steps,
         **({"attack_details": rec.details} if rec.details else {}),
         **{k: v for k, v in context.items() if k != "split"},
-        "config": asdict(spec),
+        "config": spec.flat(),
     }
     if plugin.is_plugin(spec.model):  # its own victim, described; no built-in victim's fields
         record["backend"] = None
