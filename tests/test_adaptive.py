@@ -315,7 +315,7 @@ def test_reproduce_ablations_varies_one_factor_at_a_time(tmp_path):
 
     from snnleak.judges import load_judge
     from snnleak.reproduce import Run, load_preset, reproduce
-    from snnleak.reproduce.plan import ablation_cells
+    from snnleak.reproduce.ablations import ablation_cells
     from snnleak.reproduce.preset import AblationPlan
 
     quick = load_preset("quick")
@@ -455,7 +455,7 @@ def test_the_ablations_vary_the_public_set_of_the_learned_attacks_only():
     from dataclasses import replace
 
     from snnleak.reproduce import load_preset
-    from snnleak.reproduce.plan import ablation_cells
+    from snnleak.reproduce.ablations import ablation_cells
     from snnleak.reproduce.preset import AblationPlan
 
     quick = load_preset("quick")

@@ -10,8 +10,8 @@ from snnleak import metrics
 from snnleak.attacks import spec_of
 from snnleak.errors import ConfigError
 from snnleak.reproduce import load_preset
+from snnleak.reproduce.adaptive import adaptive_cells
 from snnleak.reproduce.adaptive_plan import parse_adaptive
-from snnleak.reproduce.plan import adaptive_cells
 from snnleak.seeding import victim_rng
 from snnleak.trials.runner import run_trials
 

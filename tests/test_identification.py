@@ -149,7 +149,7 @@ def test_no_attack_reads_the_evaluation():
 
 
 def test_a_pool_item_is_its_own_nearest_neighbour():
-    from snnleak.reproduce.neighbours import nearest
+    from snnleak.reproduce.adaptive_figures import nearest
 
     pool = Pool.of(data.load("digits", "test"))
     (index, ssim), *rest = nearest(pool.items[7].numpy(), pool)

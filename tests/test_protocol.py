@@ -28,8 +28,9 @@ from snnleak.judges import JudgeCheckpointError, load_judge
 from snnleak.models import LeNet
 from snnleak.reproduce import Run, load_preset, reproduce
 from snnleak.reproduce import sweep as sweeping
-from snnleak.reproduce.plan import SWEEP_GRID, sweep_spec, table4_cells, table5_cells
+from snnleak.reproduce.plan import table4_cells, table5_cells
 from snnleak.reproduce.preset import PRESETS, Optimiser, SweepPlan, parse_preset
+from snnleak.reproduce.sweep import SWEEP_GRID, sweep_spec
 from snnleak.reproduce.tables import table2
 from snnleak.trials.records import trial_key
 from snnleak.trials.runner import run_trials
@@ -194,7 +195,10 @@ def test_a_preset_takes_its_optimiser_per_model_and_dataset():
     assert preset.optimiser_of("snn", "mnist-5k") == Optimiser()  # not listed: the default
     cells = table4_cells(preset, "fused", ("idlg",))
     mnist = {c.spec.model: c.spec for c in cells if c.spec.dataset == "mnist-5k"}
-    assert mnist["ann"].settings.lbfgs.line_search == "strong_wolfe" and mnist["snn"].settings.lbfgs.lr == 1.0
+    assert (
+        mnist["ann"].settings.lbfgs.line_search == "strong_wolfe"
+        and mnist["snn"].settings.lbfgs.lr == 1.0
+    )
     # Table V puts the observable choice beside the default
     table5 = {
         (c.spec.settings.lbfgs.lr, c.spec.settings.loss_norm) for c in table5_cells(preset, "fused")

@@ -9,8 +9,9 @@ import pytest
 
 from snnleak.errors import ConfigError
 from snnleak.reproduce import Run, load_preset, reproduce
-from snnleak.reproduce.plan import cells_for, sweep_cells
+from snnleak.reproduce.plan import cells_for
 from snnleak.reproduce.preset import AdaptivePlan, FigurePlan, with_model
+from snnleak.reproduce.sweep import sweep_cells
 from tests.plugin_sources import ST_PLUGIN
 
 pytest.importorskip("snntorch")

@@ -15,15 +15,18 @@ factor, one line per attack.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from snnleak import leakage
+from snnleak.attacks.config import PAPER_ATTACKS
 from snnleak.reporting import Stat, Table, attack_name
 from snnleak.reproduce import figures
 from snnleak.reproduce.ablation_plan import BASE_VICTIM, ablation_applies, ablation_points
-from snnleak.reproduce.plan import Cell
+from snnleak.reproduce.cells import table4_cell
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import asr_stat, cell_records, loss_ratio
+from snnleak.trials.loop import Cell
 
 
 def _cell_of(cells: list[Cell], attack: str, victim: dict) -> Cell | None:
@@ -123,3 +126,39 @@ def figure(path: Path, t: Table) -> Path:
     fig.suptitle("What makes SNN-LeNet resist: one factor at a time", fontsize=10)
     fig.tight_layout()
     return figures._save(fig, path)
+
+
+def ablation_cells(preset: Preset, backend: str) -> list[Cell]:
+    """The SNN victim at every ablation point, under each of the preset's ablation attacks
+    (a paper attack keeps Table IV's budget and optimiser; an adaptive one its defaults)."""
+    p, a = preset.table4, preset.ablations
+    cells = []
+    seen = set()
+    for factor, _, victim in ablation_points(a):
+        for attack in a.attacks:
+            if not ablation_applies(attack, factor):
+                continue
+            key = (attack, tuple(sorted(victim.items())))
+            if key in seen:  # the base victim is shared by the three factors
+                continue
+            seen.add(key)
+            base = table4_cell(
+                preset,
+                backend,
+                attack,
+                "snn",
+                "MNIST",
+                a.dataset,
+                samples=a.samples,
+                table="ablations",
+                iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else None,
+                split=a.split,
+                victims=a.victims,
+            )
+            spec = base.spec.with_(
+                **victim,
+                # the fused kernels implement ATan only
+                backend=base.spec.victim.backend if victim["surrogate"] == "atan" else "reference",
+            )
+            cells.append(replace(base, spec=spec))
+    return cells

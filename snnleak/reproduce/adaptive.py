@@ -27,15 +27,14 @@ the victim is that plug-in alone: the same rows, without the ANN - SNN gaps.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from snnleak import leakage, metrics
+from snnleak import data, leakage, metrics
 from snnleak.attacks.config import PAPER_ATTACKS
 from snnleak.attacks.picks import observable_pick, rehearsed_choice
 from snnleak.reporting import Stat, Table, attack_name, median, model_name
-from snnleak.reproduce import figures
-from snnleak.reproduce.plan import Cell
+from snnleak.reproduce.cells import table4_cell
+from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.tables import asr_stat, by_model, cell_records, data_label, loss_ratio
+from snnleak.trials.loop import Cell
 
 PICK = "Observable pick"
 REHEARSED = "Rehearsed pick"
@@ -307,43 +306,38 @@ def _solo_verdict(paper: str, model: str, per: dict, combined: dict, choice: str
     return f"{paper} on {model_name(model)}: " + "; ".join(parts) + "."
 
 
-def figure(
-    path: Path,
-    cells: list[Cell],
-    chosen: dict,
-    shown: dict,
-    seed: int,
-    by_key: dict,
-    array_path,
-) -> Path:
-    """Ground truth | the paper's attack | the observable pick | the rehearsed pick (when the
-    attacks were rehearsed), for LeNet and SNN-LeNet."""
-    rows = []
-    for paper in dict.fromkeys(c.paper_dataset for c in cells):
-        per, rehearsed = by_attack(
-            [c for c in cells if c.paper_dataset == paper], chosen, seed, by_key
+def adaptive_cells(preset: Preset, backend: str) -> list[Cell]:
+    """Table IV's data and victims under the paper's attacks and the adaptive ones: a paper
+    attack keeps Table IV's budget and optimiser; an adaptive one its own defaults. With
+    ``rehearse``, every attack also runs on that many of the attacker's own public items (the
+    rehearsal items no decoder trains on), on the clients' victims; with ``broadcasts``, the
+    clients of that many rounds (``samples`` each), the rehearsal items spread over them."""
+    p, a = preset.table4, preset.adaptive
+    datasets = [(paper, d) for paper, d in p.datasets if not a.datasets or d in a.datasets]
+    split = a.split or p.split
+    public = "train" if split == "test" else "test"
+    clients = a.samples * a.broadcasts
+    runs = [(split, clients, False)] + ([(public, a.rehearse, True)] if a.rehearse else [])
+    return [
+        table4_cell(
+            preset,
+            backend,
+            attack,
+            model,
+            paper,
+            dataset,
+            samples=samples,
+            table="adaptive",
+            iterations=p.iterations_of(attack) if attack in PAPER_ATTACKS else a.iterations,
+            split=where,
+            victims=a.victims,
+            broadcasts=a.broadcasts,
+            decoder=a.decoder,
+            rehearsal=rehearsal,
         )
-        mine = [c for c in cells if c.paper_dataset == paper and not c.spec.rehearsal]
-        cols_of = []
-        for model in per:
-            base = [c for c in mine if c.spec.model == model and c.spec.attack in PAPER_ATTACKS]
-            picks = [(PICK, observable_pick(per[model]))]
-            choice = rehearsed_choice(rehearsed[model])
-            if choice is not None:
-                picks.append((f"{REHEARSED}:\n{attack_name(choice)}", per[model].get(choice, {})))
-            cols_of.append((model, base[:1], picks))
-        for i in sorted(shown.get(mine[0], ())):
-            cols = []
-            for model, base, picks in cols_of:
-                for c in base:
-                    record = by_key.get(c.keys(i, seed)[0])
-                    cols.append(_column(attack_name(c.spec.attack), model, record, array_path))
-                for name, pick in picks:
-                    cols.append(_column(name, model, pick.get(i), array_path))
-            rows.append((f"{paper}\n({mine[0].spec.dataset} #{i})", cols))
-    return figures.reconstructions(path, rows, "The paper's attack and the attacker's picks")
-
-
-def _column(name: str, model: str, record: dict | None, array_path):
-    p = None if record is None else array_path(record)
-    return (f"{name}\n{model_name(model)}", p if p is not None and p.exists() else None)
+        for where, samples, rehearsal in runs
+        for attack in a.attacks
+        for paper, dataset in datasets
+        for model in preset.models
+        if not (model == "ann" and data.get_dataset(dataset).modality == "events")
+    ]

@@ -13,7 +13,8 @@ from snnleak import data, layout
 from snnleak.io import write_atomic
 from snnleak.reporting import Table, attack_name, model_name, to_csv, to_latex, to_markdown
 from snnleak.reproduce import figures
-from snnleak.reproduce.plan import FIGURE_ATTACKS, Cell
+from snnleak.reproduce.plan import FIGURE_ATTACKS
+from snnleak.trials.loop import Cell
 from snnleak.trials.outputs import reconstruction_name
 
 

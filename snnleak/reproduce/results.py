@@ -6,10 +6,11 @@ from pathlib import Path
 
 from snnleak import metrics
 from snnleak.reporting import Table
-from snnleak.reproduce import ablations, adaptive, figures, neighbours, table4, tables
+from snnleak.reproduce import ablations, adaptive, adaptive_figures, figures, table4, tables
 from snnleak.reproduce.outputs import array_path, reconstruction_figure, table6_items
-from snnleak.reproduce.plan import Cell, Plan
+from snnleak.reproduce.plan import Plan
 from snnleak.reproduce.preset import Preset
+from snnleak.trials.loop import Cell
 
 
 def _cells_of(cells: list[Cell], table: str) -> list[Cell]:
@@ -18,7 +19,7 @@ def _cells_of(cells: list[Cell], table: str) -> list[Cell]:
 
 def _neighbours(out: Path, cells: list[Cell], plan: Plan, seed: int, by_key: dict) -> list[Path]:
     """Per dataset of the adaptive study: its SNN clients' reconstructions beside their pool
-    neighbours (:mod:`snnleak.reproduce.neighbours`)."""
+    neighbours (:mod:`snnleak.reproduce.adaptive_figures`)."""
     made = []
     for paper in dict.fromkeys(c.paper_dataset for c in cells):
         mine = [c for c in cells if c.paper_dataset == paper]
@@ -27,7 +28,9 @@ def _neighbours(out: Path, cells: list[Cell], plan: Plan, seed: int, by_key: dic
         path = out / "figures" / f"adaptive-neighbours-{clients.spec.dataset}.png"
         shown = sorted(plan.shown.get(clients, ()))
         split = plan.split_of(clients)
-        fig = neighbours.figure(path, per, rehearsed, shown, split, lambda r: array_path(out, r))
+        fig = adaptive_figures.neighbours_figure(
+            path, per, rehearsed, shown, split, lambda r: array_path(out, r)
+        )
         made += [fig] if fig is not None else []
     return made
 
@@ -48,7 +51,7 @@ def tables_and_figures(
         mine = _cells_of(cells, "adaptive")
         made.append(adaptive.table(mine, chosen, seed, by_key, infos))
         figs.append(
-            adaptive.figure(
+            adaptive_figures.picks_figure(
                 out / "figures" / "adaptive.png",
                 mine,
                 chosen,

@@ -33,7 +33,7 @@ from snnleak.reproduce import sweep
 from snnleak.reproduce.batching import resolve_batches
 from snnleak.reproduce.executor import Task, check_executor, devices_of, execute
 from snnleak.reproduce.outputs import FigureArrays, write_table
-from snnleak.reproduce.plan import Plan, cells_for, sweep_cells
+from snnleak.reproduce.plan import Plan, cells_for
 from snnleak.reproduce.preset import Preset
 from snnleak.reproduce.results import tables_and_figures
 from snnleak.trials.loop import Cell, Unit, chosen_items, is_done, pending_units, run_units
@@ -187,7 +187,7 @@ def _sweep_choice(run, plan, records, outputs, bar, on_record, new: int) -> Resu
     backend = run.backend or preset.backend
     tune = {c.spec.dataset: plan.chosen[c] for c in plan.cells}  # a dataset's cells share them
     choice = sweep.choose(preset, backend, tune, seed, records.by_key)
-    cells = sweep_cells(planned(run), backend, choice)
+    cells = sweep.sweep_cells(planned(run), backend, choice)
     chosen = {c: chosen_items(c, len(plan.split_of(c)), seed) for c in cells}
     new += _run_cells(run, cells, chosen, records, outputs, bar, on_record)
     held_out = {c.spec.dataset: chosen[c][len(tune[c.spec.dataset]) :] for c in cells}

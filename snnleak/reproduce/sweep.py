@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 
-from snnleak import leakage
+from snnleak import data, leakage
+from snnleak.attacks.config import LINE_SEARCHES, LOSS_NORMS, AttackSpec, LBFGSConfig, spec_of
 from snnleak.reporting import Stat, Table, median, model_name
+from snnleak.reproduce.batching import batch_of
 from snnleak.reproduce.optimiser_plan import default_optimiser
-from snnleak.reproduce.plan import SWEEP_GRID, sweep_models, sweep_spec
 from snnleak.reproduce.preset import Optimiser, Preset
 from snnleak.reproduce.tables import asr_stat, count, loss_ratio
+from snnleak.trials.loop import Cell
 from snnleak.trials.records import trial_key
 
 Choice = dict[tuple[str, str], Optimiser]  # (model, dataset) -> the chosen optimiser
@@ -153,3 +155,59 @@ def table(
             f"To use the choice in a preset: {snippet(choice)}.",
         ),
     )
+
+
+# the optimiser grid of `reproduce sweep`: L-BFGS lr x line search x loss normalisation
+SWEEP_LRS = (1.0, 0.1, 0.01, 1e-3)
+SWEEP_GRID = tuple(
+    Optimiser(lr, line_search, norm)
+    for lr in SWEEP_LRS
+    for line_search in LINE_SEARCHES
+    for norm in LOSS_NORMS
+)
+
+
+def sweep_models(preset: Preset, dataset: str) -> tuple[str, ...]:
+    """The victims the sweep tunes on ``dataset``: the preset's (LeNet and SNN-LeNet, or a
+    plug-in), without the ANN LeNet on event data."""
+    events = data.get_dataset(dataset).modality == "events"
+    return tuple(m for m in preset.models if not (events and m == "ann"))
+
+
+def sweep_spec(
+    preset: Preset, backend: str, model: str, dataset: str, opt: Optimiser
+) -> AttackSpec:
+    p = preset.sweep
+    return spec_of(
+        p.attack,
+        model,
+        dataset,
+        accelerate=preset.accelerate and ":" in model,
+        backend=backend,
+        timesteps=p.timesteps,
+        iterations=p.iterations,
+        lbfgs=LBFGSConfig(
+            lr=opt.lr, max_iter=preset.table4.lbfgs_max_iter, line_search=opt.line_search
+        ),
+        split=preset.table4.split,
+        loss_norm=opt.loss_norm,
+    )
+
+
+def sweep_cells(preset: Preset, backend: str, chosen: dict | None = None) -> list[Cell]:
+    """The tuning cells (every grid point, ``tune`` items each, per model and dataset) or, given
+    the choice per (model, dataset), the evaluation cells: the chosen and the default optimiser on
+    ``tune + evaluate`` items (the first ``tune`` are the tuning items, already done)."""
+    p = preset.sweep
+    cells = []
+    for dataset in p.datasets:
+        for model in sweep_models(preset, dataset):
+            grid = SWEEP_GRID
+            if chosen is not None:
+                grid = tuple(dict.fromkeys([chosen[(model, dataset)], default_optimiser(model)]))
+            samples = p.tune if chosen is None else p.tune + p.evaluate
+            for opt in grid:
+                batch = preset.table4.batch_trials
+                spec = sweep_spec(preset, backend, model, dataset, opt)
+                cells.append(Cell(spec, samples, batch_of(batch, samples, spec), table="sweep"))
+    return cells

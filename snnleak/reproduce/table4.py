@@ -10,7 +10,6 @@ from dataclasses import replace
 from snnleak import leakage
 from snnleak.reporting import Stat, Table, attack_name, model_name
 from snnleak.reproduce import reported
-from snnleak.reproduce.plan import Cell
 from snnleak.reproduce.tables import (
     asr_stat,
     cell_records,
@@ -20,6 +19,7 @@ from snnleak.reproduce.tables import (
     loss_ratio,
     value,
 )
+from snnleak.trials.loop import Cell
 
 COLUMNS = (
     "Attack",

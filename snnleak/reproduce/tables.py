@@ -9,7 +9,7 @@ from __future__ import annotations
 from snnleak import data, leakage
 from snnleak.reporting import Stat, Table, attack_name, median
 from snnleak.reproduce import reported
-from snnleak.reproduce.plan import Cell
+from snnleak.trials.loop import Cell
 from snnleak.trials.records import trial_key
 
 PAPER_DATA = {

@@ -1,4 +1,6 @@
-"""The adaptive study's item-level figure: does a reconstruction point at the client's record?
+"""The adaptive study's figures: the paper's attack beside the attacker's picks
+(:func:`picks_figure`), and whether a reconstruction points at the client's record
+(:func:`neighbours_figure`).
 
 For each client the figures show, the SNN's rehearsed pick (or, without rehearsal, its
 observable pick) beside its nearest items of the identification pool (every item of the
@@ -16,10 +18,13 @@ import numpy as np
 import torch
 
 from snnleak import data
+from snnleak.attacks.config import PAPER_ATTACKS
 from snnleak.attacks.picks import observable_pick, rehearsed_choice
 from snnleak.evaluation.reference import Pool, scores
 from snnleak.reporting import attack_name, model_name
 from snnleak.reproduce import figures
+from snnleak.reproduce.adaptive import PICK, REHEARSED, by_attack
+from snnleak.trials.loop import Cell
 
 NEIGHBOURS = 4  # pool items shown per client
 
@@ -31,7 +36,9 @@ def nearest(x_hat: np.ndarray, pool: Pool, k: int = NEIGHBOURS) -> list[tuple[in
     return [(int(i), float(s)) for s, i in zip(top.values, top.indices, strict=True)]
 
 
-def figure(path: Path, per: dict, rehearsed: dict, shown: list[int], split: data.Split, array_path):
+def neighbours_figure(
+    path: Path, per: dict, rehearsed: dict, shown: list[int], split: data.Split, array_path
+):
     """``per`` / ``rehearsed``: one dataset's ``{model: {attack: {item: record}}}`` (clients,
     rehearsal); ``shown``: the client items whose arrays the run saved; ``split``: the clients'
     split, the identification pool. None for event data, or when no shown item was saved."""
@@ -69,3 +76,45 @@ def figure(path: Path, per: dict, rehearsed: dict, shown: list[int], split: data
 def _own_index(pool: Pool, truth: np.ndarray) -> int | None:
     hits = torch.nonzero(pool.copies(torch.from_numpy(truth))).flatten()
     return int(hits[0]) if len(hits) else None
+
+
+def picks_figure(
+    path: Path,
+    cells: list[Cell],
+    chosen: dict,
+    shown: dict,
+    seed: int,
+    by_key: dict,
+    array_path,
+) -> Path:
+    """Ground truth | the paper's attack | the observable pick | the rehearsed pick (when the
+    attacks were rehearsed), for LeNet and SNN-LeNet."""
+    rows = []
+    for paper in dict.fromkeys(c.paper_dataset for c in cells):
+        per, rehearsed = by_attack(
+            [c for c in cells if c.paper_dataset == paper], chosen, seed, by_key
+        )
+        mine = [c for c in cells if c.paper_dataset == paper and not c.spec.rehearsal]
+        cols_of = []
+        for model in per:
+            base = [c for c in mine if c.spec.model == model and c.spec.attack in PAPER_ATTACKS]
+            picks = [(PICK, observable_pick(per[model]))]
+            choice = rehearsed_choice(rehearsed[model])
+            if choice is not None:
+                picks.append((f"{REHEARSED}:\n{attack_name(choice)}", per[model].get(choice, {})))
+            cols_of.append((model, base[:1], picks))
+        for i in sorted(shown.get(mine[0], ())):
+            cols = []
+            for model, base, picks in cols_of:
+                for c in base:
+                    record = by_key.get(c.keys(i, seed)[0])
+                    cols.append(_column(attack_name(c.spec.attack), model, record, array_path))
+                for name, pick in picks:
+                    cols.append(_column(name, model, pick.get(i), array_path))
+            rows.append((f"{paper}\n({mine[0].spec.dataset} #{i})", cols))
+    return figures.reconstructions(path, rows, "The paper's attack and the attacker's picks")
+
+
+def _column(name: str, model: str, record: dict | None, array_path):
+    p = None if record is None else array_path(record)
+    return (f"{name}\n{model_name(model)}", p if p is not None and p.exists() else None)
