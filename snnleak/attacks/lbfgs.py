@@ -1,16 +1,20 @@
 """L-BFGS for K independent problems at once: ``torch.optim.LBFGS`` on each row of ``v [K, n]``.
 
 :class:`RowLBFGS` is torch's L-BFGS (with or without its strong-Wolfe line search) written
-as a state machine over evaluation **rounds**: in a round every trial's loss and gradient are
-evaluated at its current row of ``v`` (one batched call of ``evaluate`` on the trials still
-in their step: a trial that has finished costs nothing more), then every trial advances to the
-point where it next needs an evaluation, or finishes its step. Each trial keeps
-its own history, step length, line-search bracket, evaluation counts and stopping state, as
-``[K]`` and ``[K, n]`` tensors; every branch of torch's code is a mask, so the operations a
-round dispatches do not depend on K or on the trials' data (a test counts them). The one host
-read is which trials still run, once per round (``early_exit``; without it every round
-evaluates every trial, and a step runs its bounded number of rounds,
-:attr:`RowLBFGS.max_rounds`).
+as a state machine over evaluation **rounds**: in a round the trials still in their step are
+evaluated together at their rows of ``v`` (one call of ``evaluate``; a trial that has finished
+costs nothing more), then each advances to the point where it next needs an evaluation, or
+finishes its step.
+
+torch branches on a few numbers per trial (losses, directional derivatives, step lengths, the
+line search's bracket, counts), Python floats. Here they are ``[K]`` float64 arrays on the
+host, and each branch is a mask over them. The vectors (iterates, gradients, directions, the
+curvature pairs) stay ``[K, n]`` tensors on ``v``'s device, written only for the trials a
+branch selects: all of them as one operation, a subset as one indexed operation, none at no
+cost. So the operations a round dispatches do not depend on K (a test counts them), and a
+trial's round costs about what torch's own bookkeeping costs. A round brings its losses and
+three reductions of its gradients to the host in one transfer, a new direction two more: on a
+GPU these are the only syncs.
 
 Per trial the arithmetic is torch's, in torch's order, so each row follows a solo
 ``torch.optim.LBFGS`` up to float rounding (the batched dot products sum in another order;
@@ -19,34 +23,22 @@ tested in float64).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from snnleak.attacks.config import LBFGSConfig
-from snnleak.attacks.rows import (
-    Evaluate,
-    cubic_interpolate,
-    dot,
-    maximum,
-    minimum,
-    pair_products,
-    two_loop,
-    where_rows,
-)
-
-# torch's strong-Wolfe constants
-C1, C2 = 1e-4, 0.9
-# a trial's phase within a step: the evaluation it waits for, or done
-START, PLAIN, BRACKET, ZOOM, DONE = range(5)
+from snnleak.attacks.linesearch import DONE, PLAIN, START, WolfeRounds
+from snnleak.attacks.rows import Evaluate, Rows, dot, host, pair_products, two_loop
 
 
 class RowLBFGS:
     """K independent ``torch.optim.LBFGS`` (see the module docstring) on the rows of ``v``,
     which :meth:`step` updates in place."""
 
-    def __init__(self, v: torch.Tensor, cfg: LBFGSConfig, early_exit: bool = True) -> None:
+    def __init__(self, v: torch.Tensor, cfg: LBFGSConfig) -> None:
         if v.dim() != 2:
             raise ValueError("RowLBFGS optimises the rows of a [K, n] tensor")
-        self.v, self.cfg, self.early_exit = v, cfg, early_exit
+        self.v, self.cfg = v, cfg
         self.max_eval = cfg.max_iter * 5 // 4  # torch's default
         self.line_search = cfg.line_search == "strong_wolfe"
         # a trial evaluates at most max_eval + 1 times in a step (a line search may overrun)
@@ -56,30 +48,18 @@ class RowLBFGS:
     def reset(self) -> None:
         """Forget every trial's state, as ``optimizer.state.clear()`` does."""
         v, k = self.v, self.v.shape[0]
-        long = dict(dtype=torch.long, device=v.device)
-        self.n_iter = torch.zeros(k, **long)  # torch's state["n_iter"]
-        self.func_evals = torch.zeros(k, **long)
-        self.d, self.t = torch.zeros_like(v), v.new_zeros(k)
-        self.prev_flat_grad, self.prev_loss = torch.zeros_like(v), v.new_zeros(k)
-        self.h_diag = v.new_ones(k)
-        # the curvature pairs: a ring of history_size slots per trial, grown on demand
+        self.n_iter = np.zeros(k, np.int64)  # torch's state["n_iter"]
+        self.func_evals = np.zeros(k, np.int64)
+        self.t, self.prev_loss, self.h_diag = np.zeros(k), np.zeros(k), np.ones(k)
+        self.d_max = np.zeros(k)  # max |d|
+        self.d, self.prev_flat_grad = torch.zeros_like(v), torch.zeros_like(v)
+        # the curvature pairs: up to history_size slots per trial, oldest first, grown on demand
         self.dirs, self.stps = v.new_zeros(k, 0, v.shape[1]), v.new_zeros(k, 0, v.shape[1])
         self.ro, self.sy = v.new_zeros(k, 0), v.new_zeros(k, 0, 0)  # sy[i, j]: s_i . y_j
-        self.head, self.count = torch.zeros(k, **long), torch.zeros(k, **long)
-        self.pairs_bound = 0  # host-side bound on every trial's count, without reading it
+        self.count = np.zeros(k, np.int64)
 
-    def _grow(self) -> None:
-        """Room for one more pair in every trial's ring: below history_size slots no ring has
-        wrapped (each trial's head equals its count), so the slots are copied as they are."""
-        size = self.dirs.shape[1]
-        if self.pairs_bound < size or size == self.cfg.history_size:
-            return
-        new = min(self.cfg.history_size, max(2 * size, 4))
-        pad = (0, 0, 0, new - size)
-        self.dirs = torch.nn.functional.pad(self.dirs, pad)
-        self.stps = torch.nn.functional.pad(self.stps, pad)
-        self.ro = torch.nn.functional.pad(self.ro, (0, new - size))
-        self.sy = torch.nn.functional.pad(self.sy, (0, new - size, 0, new - size))
+    def tensor(self, values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=self.v.dtype, device=self.v.device)
 
     def step(self, evaluate: Evaluate, active: torch.Tensor | None = None) -> torch.Tensor:
         """One ``LBFGS.step`` of every trial in ``active`` (``[K]`` bool; default all); the
@@ -87,72 +67,103 @@ class RowLBFGS:
         first round evaluates all), as ``step`` returns it."""
         v = self.v
         k = v.shape[0]
-        if active is None:
-            active = torch.ones(k, dtype=torch.bool, device=v.device)
-        s = _StepState(self, active)
-        for round_ in range(self.max_rounds):
-            rows = None  # every trial
-            if round_ and self.early_exit:
-                rows = torch.nonzero(s.phase != DONE).flatten()
-                if not len(rows):
+        chosen = np.ones(k, bool) if active is None else active.detach().cpu().numpy()
+        s = _StepState(self, chosen.astype(bool))
+        orig_loss = None
+        with np.errstate(all="ignore"):  # torch's float arithmetic: inf and NaN as they come
+            for round_ in range(self.max_rounds):
+                running = Rows(s.phase != DONE, v.device)
+                if round_ and not running:
                     break
-                if len(rows) == k:
-                    rows = None
-            if rows is None:
-                loss_e, grad_e = (t.to(v.dtype) for t in evaluate(None))
-            else:  # the running trials only: a finished one costs nothing more
-                loss_r, grad_r = evaluate(rows)
-                loss_e = v.new_full((k,), float("nan")).index_copy(0, rows, loss_r.to(v.dtype))
-                grad_e = torch.zeros_like(v).index_copy(0, rows, grad_r.to(v.dtype))
-            if not round_:
-                s.orig_loss = loss_e.detach()
-            s.advance(loss_e, grad_e)
-        return s.orig_loss
+                if not round_ or running.all:
+                    loss_e, grad_e = (t.to(v.dtype) for t in evaluate(None))
+                else:  # the running trials only
+                    loss_r, grad_r = evaluate(running.index)
+                    loss_e = v.new_full((k,), float("nan"))
+                    loss_e = loss_e.index_copy(0, running.index, loss_r.to(v.dtype))
+                    grad_e = torch.zeros_like(v).index_copy(0, running.index, grad_r.to(v.dtype))
+                if not round_:
+                    orig_loss = loss_e.detach()
+                s.advance(loss_e, grad_e)
+        return orig_loss
+
+    def push(self, rows: Rows, y: torch.Tensor, s: torch.Tensor, ys, yy) -> None:
+        """The trials ``rows`` store the curvature pair (y, s), as torch's ``ys > 1e-10``
+        branch does: the oldest pair of a full history goes. Each trial's pairs lie oldest
+        first in its first ``count`` slots, as torch's lists do."""
+        idx, history = rows.idx, self.cfg.history_size
+        size = self.dirs.shape[1]
+        if size < history and (self.count[idx] == size).any():  # room for one more
+            new = min(history, max(2 * size, 4))
+            pad = (0, 0, 0, new - size)
+            self.dirs = torch.nn.functional.pad(self.dirs, pad)
+            self.stps = torch.nn.functional.pad(self.stps, pad)
+            self.ro = torch.nn.functional.pad(self.ro, (0, new - size))
+            self.sy = torch.nn.functional.pad(self.sy, (0, new - size, 0, new - size))
+        full = Rows(rows.mask & (self.count == history), self.v.device)
+        if full:  # the oldest pair goes: every slot moves down one
+            for pairs in (self.dirs, self.stps, self.ro):
+                full.put(pairs, full.take(pairs).roll(-1, 1))
+            full.put(self.sy, full.take(self.sy).roll((-1, -1), (1, 2)))
+        self.count[idx] = np.minimum(self.count[idx] + 1, history)
+        slot = self.count - 1
+        rows.put_at(self.dirs, slot, y)
+        rows.put_at(self.stps, slot, s)
+        rows.put_at(self.ro, slot, self.tensor(1.0 / ys))
+        pair_products(self.sy, rows, slot, self.stps, self.dirs)
+        self.h_diag[idx] = ys / yy
+
+    def direction(self, rows: Rows, g: torch.Tensor) -> torch.Tensor:
+        """The L-BFGS direction of the trials ``rows`` (none at their first iteration) from
+        their gradients ``g``: the two-loop recursion over the slots any of them holds."""
+        m = int(self.count[rows.idx].max())
+        return two_loop(
+            g.neg(),
+            rows.take(self.stps)[:, :m],
+            rows.take(self.dirs)[:, :m],
+            rows.take(self.ro)[:, :m],
+            self.tensor(self.h_diag[rows.idx]),
+            rows.take(self.sy)[:, :m, :m],
+        )
 
 
-class _StepState:
+class _StepState(WolfeRounds):
     """The per-step variables of every trial, and the transitions of one round."""
 
-    def __init__(self, opt: RowLBFGS, active: torch.Tensor) -> None:
+    def __init__(self, opt: RowLBFGS, active: np.ndarray) -> None:
         self.opt, v = opt, opt.v
-        k, dev = v.shape[0], v.device
-        long = dict(dtype=torch.long, device=dev)
-        self.phase = torch.where(active, START, DONE).to(**long)
-        nan = v.new_full((k,), float("nan"))
-        self.orig_loss, self.loss = nan.clone(), nan.clone()  # orig_loss: the first round's
+        k = v.shape[0]
+        self.phase = np.where(active, START, DONE)
+        self.loss, self.grad_max, self.grad_sum = np.full(k, np.nan), np.zeros(k), np.zeros(k)
         self.flat_grad = torch.zeros_like(v)
-        self.opt_cond = torch.zeros(k, dtype=torch.bool, device=dev)
-        self.current_evals = torch.zeros(k, **long)
-        self.local_iter = torch.zeros(k, **long)  # torch's n_iter within the step
-        if opt.line_search:  # the line search's variables (torch's _strong_wolfe)
-            self.x_init, self.d_norm = torch.zeros_like(v), v.new_zeros(k)
-            self.f, self.gtd = v.new_zeros(k), v.new_zeros(k)
-            self.t_prev, self.f_prev, self.gtd_prev = v.new_zeros(k), v.new_zeros(k), v.new_zeros(k)
-            self.g_prev = torch.zeros_like(v)
-            self.ls_iter, self.ls_evals = torch.zeros(k, **long), torch.zeros(k, **long)
-            self.max_ls = torch.zeros(k, **long)
-            self.done = torch.zeros(k, dtype=torch.bool, device=dev)
-            self.insuf = torch.zeros(k, dtype=torch.bool, device=dev)
-            self.bt, self.bf, self.bgtd = v.new_zeros(k, 2), v.new_zeros(k, 2), v.new_zeros(k, 2)
-            self.bg = v.new_zeros(k, 2, v.shape[1])
-            self.low = torch.zeros(k, **long)
-            self.ends = torch.arange(2, **long)  # a bracket's two ends
+        self.opt_cond = np.zeros(k, bool)
+        self.current_evals, self.local_iter = np.zeros(k, np.int64), np.zeros(k, np.int64)
+        if opt.line_search:
+            self._search_variables(v)
+
+    def rows(self, mask: np.ndarray) -> Rows:
+        return Rows(mask, self.opt.v.device)
 
     def advance(self, loss_e: torch.Tensor, grad_e: torch.Tensor) -> None:
         opt, cfg = self.opt, self.opt.cfg
-        phase = self.phase
+        size = grad_e.abs()
+        f_new, gtd_new, g_max, g_sum = host(
+            torch.stack([loss_e, dot(grad_e, opt.d), size.amax(1), size.sum(1)])
+        )
+        phase = self.phase.copy()
         # the step's first evaluation
         first = phase == START
-        self._accept(first, loss_e, grad_e)
-        self.current_evals = torch.where(first, 1, self.current_evals)
+        self._accept(self.rows(first), f_new, g_max, grad_e)
+        self.grad_sum[first] = g_sum[first]
+        self.current_evals[first] = 1
         opt.func_evals += first
-        self._finish(first & self.opt_cond)
+        self.phase[first & self.opt_cond] = DONE
         direction = first & ~self.opt_cond
         if opt.line_search:
-            check = self._line_search(loss_e, grad_e)
+            check = self._line_search(f_new, gtd_new, g_max, grad_e)
         else:  # the fixed step's evaluation
             check = phase == PLAIN
-            self._accept(check, loss_e, grad_e)
+            self._accept(self.rows(check), f_new, g_max, grad_e)
             self.current_evals += check
             opt.func_evals += check
         # the end of an iteration: torch's stopping conditions
@@ -160,191 +171,81 @@ class _StepState:
             (self.local_iter == cfg.max_iter)
             | (self.current_evals >= opt.max_eval)
             | self.opt_cond
-            | ((opt.d * opt.t[:, None]).abs().amax(1) <= cfg.tolerance_change)
-            | ((self.loss - opt.prev_loss).abs() < cfg.tolerance_change)
+            | (np.abs(opt.t) * opt.d_max <= cfg.tolerance_change)  # max |d t|
+            | (np.abs(self.loss - opt.prev_loss) < cfg.tolerance_change)
         )
-        self._finish(check & stop)
+        self.phase[check & stop] = DONE
         self._direction(direction | (check & ~stop))
 
-    def _accept(self, mask, loss, grad) -> None:
-        self.loss = torch.where(mask, loss, self.loss)
-        self.flat_grad = where_rows(mask, grad, self.flat_grad)
-        self.opt_cond = torch.where(
-            mask, grad.abs().amax(1) <= self.opt.cfg.tolerance_grad, self.opt_cond
-        )
+    def _accept(self, rows: Rows, loss, g_max, grad) -> None:
+        """The trials ``rows`` take (loss, gradient) as their current point; ``grad``: a
+        ``[K, n]`` tensor, or a function giving the rows' own."""
+        mask = rows.mask
+        self.loss[mask], self.grad_max[mask] = loss[mask], g_max[mask]
+        self.opt_cond[mask] = g_max[mask] <= self.opt.cfg.tolerance_grad
+        if rows:
+            rows.put(self.flat_grad, grad(rows) if callable(grad) else rows.take(grad))
 
-    def _finish(self, mask) -> None:
-        self.phase = torch.where(mask, DONE, self.phase)
-
-    def _direction(self, go: torch.Tensor) -> None:
-        """The start of an iteration for the trials in ``go``: the L-BFGS direction, the
+    def _direction(self, mask: np.ndarray) -> None:
+        """The start of an iteration for the trials in ``mask``: the L-BFGS direction, the
         initial step, and the first evaluation it asks for."""
-        opt, cfg = self.opt, self.opt.cfg
-        self.local_iter += go
-        opt.n_iter += go
-        first = opt.n_iter == 1
-        flat_grad = self.flat_grad
-        y = flat_grad - opt.prev_flat_grad
-        s = opt.d * opt.t[:, None]
-        ys = dot(y, s)
-        push = go & ~first & (ys > 1e-10)
-        opt.pairs_bound += 1
-        opt._grow()
-        slot = opt.head.remainder(opt.dirs.shape[1])
-        rows = torch.arange(len(slot), device=slot.device)
-        opt.dirs[rows, slot] = where_rows(push, y, opt.dirs[rows, slot])
-        opt.stps[rows, slot] = where_rows(push, s, opt.stps[rows, slot])
-        opt.ro[rows, slot] = torch.where(push, 1.0 / ys, opt.ro[rows, slot])
-        pair_products(opt.sy, rows, slot, push, opt.stps, opt.dirs)
-        opt.h_diag = torch.where(push, ys / dot(y, y), opt.h_diag)
-        opt.head = torch.where(push, (opt.head + 1) % cfg.history_size, opt.head)
-        opt.count = torch.where(push, (opt.count + 1).clamp(max=cfg.history_size), opt.count)
-        # the two-loop recursion, over the slots any trial may hold, newest pair first
-        # (column j: each trial's j-th newest pair), as two unit-triangular solves
-        size = opt.dirs.shape[1]
-        n_pairs = min(opt.pairs_bound, size)
-        back = torch.arange(n_pairs, device=slot.device)
-        order = (opt.head[:, None] - 1 - back).remainder(cfg.history_size).clamp(max=size - 1)
-        r = two_loop(
-            flat_grad.neg(),
-            opt.stps[rows[:, None], order],
-            opt.dirs[rows[:, None], order],
-            opt.ro[rows[:, None], order],
-            opt.h_diag,
-            opt.sy[rows[:, None, None], order[:, :, None], order[:, None, :]],
-        )
-        d = torch.where(first[:, None], flat_grad.neg(), r)
-        opt.d = where_rows(go, d, opt.d)
-        opt.prev_flat_grad = where_rows(go, flat_grad, opt.prev_flat_grad)
-        opt.prev_loss = torch.where(go, self.loss, opt.prev_loss)
-        t_first = minimum(torch.ones_like(opt.t), 1.0 / flat_grad.abs().sum(1)) * cfg.lr
-        opt.t = torch.where(go, torch.where(first, t_first, cfg.lr), opt.t)
-        gtd = dot(flat_grad, opt.d)
-        flat = go & (gtd > -cfg.tolerance_change)
-        self._finish(flat)
-        go = go & ~flat
-        v = opt.v
-        if not opt.line_search:
-            v.copy_(where_rows(go, v + opt.t[:, None] * opt.d, v))
-            last = self.local_iter == cfg.max_iter  # torch evaluates no more in the last one
-            self.phase = torch.where(go, torch.where(last, DONE, PLAIN), self.phase)
+        opt, cfg, k, dev = self.opt, self.opt.cfg, len(mask), self.opt.v.device
+        go = self.rows(mask)
+        if not go:
             return
-        # torch's _strong_wolfe, from its first evaluation
-        self.x_init = where_rows(go, v, self.x_init)
-        self.d_norm = torch.where(go, opt.d.abs().amax(1), self.d_norm)
-        self.f = torch.where(go, self.loss, self.f)
-        self.gtd = torch.where(go, gtd, self.gtd)
-        self.t_prev = torch.where(go, 0.0, self.t_prev)
-        self.f_prev = torch.where(go, self.loss, self.f_prev)
-        self.g_prev = where_rows(go, flat_grad, self.g_prev)
-        self.gtd_prev = torch.where(go, gtd, self.gtd_prev)
-        self.ls_iter, self.ls_evals = (torch.where(go, 0, n) for n in (self.ls_iter, self.ls_evals))
-        self.max_ls = torch.where(go, opt.max_eval - self.current_evals, self.max_ls)
-        self.done, self.insuf = self.done & ~go, self.insuf & ~go
-        self._request(go, opt.t, BRACKET)
-
-    def _request(self, mask: torch.Tensor, t: torch.Tensor, phase: int) -> None:
-        """The line search asks for the loss at x_init + t d."""
-        opt = self.opt
-        opt.t = torch.where(mask, t, opt.t)
-        opt.v.copy_(where_rows(mask, self.x_init + opt.t[:, None] * opt.d, opt.v))
-        self.phase = torch.where(mask, phase, self.phase)
-
-    def _set_bracket(self, mask, pos, t, f, g, gtd) -> None:
-        """Bracket end ``pos`` (``[K]``: 0 or 1) of the trials in ``mask`` := (t, f, g, gtd)."""
-        at = mask[:, None] & (self.ends == pos[:, None])  # [K, 2]: the entries set
-        self.bt = torch.where(at, t[:, None], self.bt)
-        self.bf = torch.where(at, f[:, None], self.bf)
-        self.bg = torch.where(at[:, :, None], g[:, None, :], self.bg)
-        self.bgtd = torch.where(at, gtd[:, None], self.bgtd)
-
-    def _order(self, mask) -> None:
-        """torch's low_pos: the bracket end with the lower loss (the first on a tie)."""
-        self.low = torch.where(mask, (self.bf[:, 0] > self.bf[:, 1]).long(), self.low)
-
-    def _line_search(self, f_new: torch.Tensor, g_new: torch.Tensor) -> torch.Tensor:
-        """The line search's evaluations of this round: the trials whose search ended, ready
-        for the end-of-iteration checks."""
-        opt = self.opt
-        t, d = opt.t, opt.d
-        zeros, ones = torch.zeros_like(self.low), torch.ones_like(self.low)
-        gtd_new = dot(g_new, d)
-        armijo_fails = f_new > self.f + C1 * t * self.gtd
-        curvature = gtd_new.abs() <= -C2 * self.gtd
-        # bracketing (torch's first loop)
-        bracketing = self.phase == BRACKET
-        self.ls_evals += bracketing
-        exhausted = bracketing & (self.ls_iter >= self.max_ls)
-        live = bracketing & ~exhausted
-        to_bracket = live & (armijo_fails | ((self.ls_iter > 1) & (f_new >= self.f_prev)))
-        wolfe = live & ~to_bracket & curvature
-        to_bracket = to_bracket | (live & ~to_bracket & ~wolfe & (gtd_new >= 0))
-        onward = live & ~to_bracket & ~wolfe
-        # ... out of evaluations: the bracket [0, t]
-        self._set_bracket(exhausted, zeros, torch.zeros_like(t), self.f, self.flat_grad, self.gtd)
-        self._set_bracket(exhausted, ones, t, f_new, g_new, gtd_new)
-        # ... a bracket around a Wolfe point
-        self._set_bracket(to_bracket, zeros, self.t_prev, self.f_prev, self.g_prev, self.gtd_prev)
-        self._set_bracket(to_bracket, ones, t, f_new, g_new, gtd_new)
-        self._order(exhausted | to_bracket)
-        # ... a Wolfe point itself: the bracket [t]
-        self._set_bracket(wolfe, zeros, t, f_new, g_new, gtd_new)
-        self.low = torch.where(wolfe, 0, self.low)
-        self.done = self.done | wolfe
-        self.insuf = self.insuf & ~to_bracket
-        # ... or extrapolate
-        t_next = cubic_interpolate(
-            self.t_prev, self.f_prev, self.gtd_prev, t, f_new, gtd_new,
-            t + 0.01 * (t - self.t_prev), t * 10,
-        )  # fmt: skip
-        self.t_prev = torch.where(onward, t, self.t_prev)
-        self.f_prev = torch.where(onward, f_new, self.f_prev)
-        self.g_prev = where_rows(onward, g_new, self.g_prev)
-        self.gtd_prev = torch.where(onward, gtd_new, self.gtd_prev)
-        self.ls_iter += onward
-        # zoom (torch's second loop): this round's zoom evaluations update the bracket
-        zooming = self.phase == ZOOM
-        self.ls_evals += zooming
-        rows = torch.arange(len(self.low), device=self.low.device)
-        low, high = self.low, 1 - self.low
-        raise_high = zooming & (armijo_fails | (f_new >= self.bf[rows, low]))
-        lower = zooming & ~raise_high
-        self.done = self.done | (lower & curvature)
-        collapse = lower & ~curvature & (gtd_new * (self.bt[rows, high] - self.bt[rows, low]) >= 0)
-        self._set_bracket(raise_high, high, t, f_new, g_new, gtd_new)
-        self._order(raise_high)
-        self._set_bracket(
-            collapse, high, self.bt[rows, low], self.bf[rows, low], self.bg[rows, low],
-            self.bgtd[rows, low],
-        )  # fmt: skip
-        self._set_bracket(lower, low, t, f_new, g_new, gtd_new)
-        # the zoom loop's head: go on, or end the search
-        head = to_bracket | zooming
-        tiny = (self.bt[:, 1] - self.bt[:, 0]).abs() * self.d_norm < opt.cfg.tolerance_change
-        ended = head & (self.done | (self.ls_iter >= self.max_ls) | tiny)
-        zoom = head & ~ended
-        t_zoom = cubic_interpolate(
-            self.bt[:, 0], self.bf[:, 0], self.bgtd[:, 0],
-            self.bt[:, 1], self.bf[:, 1], self.bgtd[:, 1],
-        )  # fmt: skip
-        b_max, b_min = maximum(self.bt[:, 0], self.bt[:, 1]), minimum(self.bt[:, 0], self.bt[:, 1])
-        eps = 0.1 * (b_max - b_min)
-        near = minimum(b_max - t_zoom, t_zoom - b_min) < eps
-        at_edge = self.insuf | (t_zoom >= b_max) | (t_zoom <= b_min)
-        moved = torch.where(
-            (t_zoom - b_max).abs() < (t_zoom - b_min).abs(), b_max - eps, b_min + eps
+        idx = go.idx
+        self.local_iter[idx] += 1
+        opt.n_iter[idx] += 1
+        first = opt.n_iter[idx] == 1
+        g = go.take(self.flat_grad)
+        d = g.neg()
+        if not first.all():  # the later iterations: a curvature pair, then the two loops
+            later = Rows.at(idx[~first], k, dev)
+            g_later = later.take(self.flat_grad)
+            y = g_later - later.take(opt.prev_flat_grad)
+            s = later.take(opt.d) * opt.tensor(opt.t[later.idx])[:, None]
+            ys, yy = host(torch.stack([dot(y, s), dot(y, y)]))
+            push = ys > 1e-10
+            if push.any():
+                among = Rows(push, dev)
+                pushed = Rows.at(later.idx[push], k, dev)
+                opt.push(pushed, among.take(y), among.take(s), ys[push], yy[push])
+            Rows(~first, dev).put(d, opt.direction(later, g_later))
+        go.put(opt.d, d)
+        go.put(opt.prev_flat_grad, g)
+        opt.prev_loss[idx] = self.loss[idx]
+        inverse = 1.0 / self.grad_sum[idx]  # torch's min(1, 1 / |g|_1) * lr
+        opt.t[idx] = np.where(first, np.where(inverse < 1.0, inverse, 1.0) * cfg.lr, cfg.lr)
+        gtd, d_max = host(torch.stack([dot(g, d), d.abs().amax(1)]))
+        opt.d_max[idx] = d_max
+        flat = gtd > -cfg.tolerance_change
+        self.phase[idx[flat]] = DONE
+        if flat.all():
+            return
+        steep = Rows(~flat, dev)
+        go, g, d, d_max, gtd = (
+            Rows.at(idx[~flat], k, dev),
+            steep.take(g),
+            steep.take(d),
+            d_max[~flat],
+            gtd[~flat],
         )
-        t_zoom = torch.where(near & at_edge, moved, t_zoom)
-        self.insuf = torch.where(zoom, near & ~at_edge, self.insuf)
-        self.ls_iter += zoom
-        self._request(onward, t_next, BRACKET)
-        self._request(zoom, t_zoom, ZOOM)
-        # the search's end: the bracket's low end
-        ended = ended | exhausted | wolfe
-        low = self.low
-        opt.t = torch.where(ended, self.bt[rows, low], opt.t)
-        self._accept(ended, self.bf[rows, low], self.bg[rows, low])
-        opt.v.copy_(where_rows(ended, self.x_init + opt.t[:, None] * d, opt.v))
-        self.current_evals += torch.where(ended, self.ls_evals, 0)
-        opt.func_evals += torch.where(ended, self.ls_evals, 0)
-        return ended
+        idx, v = go.idx, opt.v
+        if opt.line_search:
+            self._start_search(go, v, g, d_max, gtd)
+            return
+        go.put(v, go.take(v) + opt.tensor(opt.t[idx])[:, None] * d)
+        last = self.local_iter[idx] == cfg.max_iter  # torch evaluates no more in the last
+        self.phase[idx] = np.where(last, DONE, PLAIN)
+
+    def _request(self, rows: Rows, t: np.ndarray, phase: int | None = None) -> None:
+        """The trials ``rows`` step to x_init + t d (the line search asks for its loss there,
+        in ``phase``; or the search ended there)."""
+        if not rows:
+            return
+        opt = self.opt
+        opt.t[rows.idx] = t[rows.idx]
+        step = opt.tensor(opt.t[rows.idx])[:, None]
+        rows.put(opt.v, rows.take(self.x_init) + step * rows.take(opt.d))
+        if phase is not None:
+            self.phase[rows.idx] = phase

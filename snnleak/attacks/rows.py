@@ -1,11 +1,13 @@
 """Tensors whose leading dimension is K trials, one row each: what the attacks that run K
 trials together (:mod:`snnleak.attacks.lbfgs` and the attacks over it) select, merge and
-compare row by row."""
+compare row by row; and the row-wise L-BFGS's per-trial numbers, ``[K]`` float64 arrays on
+the host, as torch's L-BFGS computes them on Python floats."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 # evaluate(rows) -> loss [R] and gradient [R, n] of the trials `rows` (indices) at their rows
@@ -27,40 +29,41 @@ def where_rows(mask: torch.Tensor, a, b):
     return torch.where(mask, a, b)
 
 
-def maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(b > a, b, a)  # Python's max(a, b): a NaN in a stays
+def maximum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.where(b > a, b, a)  # Python's max(a, b): a NaN in a stays
 
 
-def minimum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.where(b < a, b, a)  # Python's min(a, b)
+def minimum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.where(b < a, b, a)  # Python's min(a, b)
 
 
-def cubic_interpolate(x1, f1, g1, x2, f2, g2, lo=None, hi=None) -> torch.Tensor:
-    """torch's ``_cubic_interpolate`` on ``[K]`` tensors: the minimiser of the cubic through
-    (x1, f1, g1) and (x2, f2, g2) within [lo, hi] (default: between x1 and x2)."""
+def cubic_interpolate(x1, f1, g1, x2, f2, g2, lo=None, hi=None) -> np.ndarray:
+    """torch's ``_cubic_interpolate`` on ``[K]`` float64 arrays: the minimiser of the cubic
+    through (x1, f1, g1) and (x2, f2, g2) within [lo, hi] (default: between x1 and x2)."""
     if lo is None:
-        lo = torch.where(x1 <= x2, x1, x2)
-        hi = torch.where(x1 <= x2, x2, x1)
+        lo = np.where(x1 <= x2, x1, x2)
+        hi = np.where(x1 <= x2, x2, x1)
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
-    d2 = d2_square.clamp(min=0).sqrt()
+    d2 = np.sqrt(np.maximum(d2_square, 0))
     forward = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
     backward = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-    min_pos = torch.where(x1 <= x2, forward, backward)
-    return torch.where(d2_square >= 0, minimum(maximum(min_pos, lo), hi), (lo + hi) / 2.0)
+    min_pos = np.where(x1 <= x2, forward, backward)
+    return np.where(d2_square >= 0, minimum(maximum(min_pos, lo), hi), (lo + hi) / 2.0)
 
 
 def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(a, b)
 
 
-def pair_products(sy, rows, slot, push, s, y) -> None:
-    """In place: ``sy[k, i, j]`` = :math:`s_i^\\top y_j` after row ``k``'s slot ``slot[k]`` of
-    ``s, y [K, m, n]`` took a new pair (where ``push``): that slot's row and column, in
-    :math:`O(m n)` where all of :math:`S Y^\\top` would cost :math:`O(m^2 n)`."""
-    new_s, new_y = s[rows, slot], y[rows, slot]
-    sy[rows, slot] = where_rows(push, torch.bmm(y, new_s[:, :, None])[..., 0], sy[rows, slot])
-    sy[rows, :, slot] = where_rows(push, torch.bmm(s, new_y[:, :, None])[..., 0], sy[rows, :, slot])
+def pair_products(sy, rows: Rows, slot: np.ndarray, s, y) -> None:
+    """In place: ``sy[k, i, j]`` = :math:`s_i^\\top y_j` after the trials ``rows`` took a new
+    pair into their slots ``slot`` (host ``[K]``) of ``s, y [K, m, n]``: that slot's row and
+    column, in :math:`O(m n)` where all of :math:`S Y^\\top` would cost :math:`O(m^2 n)`."""
+    new_s, new_y = rows.take_at(s, slot), rows.take_at(y, slot)
+    rows.put_at(sy, slot, torch.bmm(rows.take(y), new_s[:, :, None])[..., 0])
+    column = torch.bmm(rows.take(s), new_y[:, :, None])[..., 0]
+    rows.put_at(sy.transpose(1, 2), slot, column)
 
 
 def two_loop(
@@ -72,29 +75,79 @@ def two_loop(
     sy: torch.Tensor | None = None,
 ):
     r"""L-BFGS's two-loop recursion for K rows at once: ``q [K, n]`` (the negative gradient),
-    the pairs ``s, y [K, m, n]`` and ``ro [K, m]`` (:math:`1/y_j^\top s_j`) newest first,
+    the pairs ``s, y [K, m, n]`` and ``ro [K, m]`` (:math:`1/y_j^\top s_j`) oldest first,
     ``h_diag [K]``; returns :math:`H q`. ``sy [K, m, m]``, :math:`s_i^\top y_j` in the same
     order, when the caller keeps it (else it is computed here, :math:`O(m^2 n)`).
 
-    The first loop's :math:`a_j = \rho_j s_j^\top (q - \sum_{i<j} a_i y_i)` is the unit lower
-    triangular system :math:`(I + \mathrm{diag}(\rho) L) a = \rho \circ S q` with
-    :math:`L` the strictly lower part of :math:`S Y^\top`; the second loop's
-    :math:`c_j = a_j - \rho_j y_j^\top (r_0 + \sum_{i>j} c_i s_i)` the unit upper triangular
-    system :math:`(I + \mathrm{diag}(\rho) L^\top) c = a - \rho \circ Y r_0`. Torch's
-    loops, in a dozen operations whatever the history's length m instead of ten per pair.
-    A slot a trial does not hold is zero (its ``ro`` too), so its terms vanish."""
+    The first loop (newest to oldest) :math:`a_j = \rho_j s_j^\top (q - \sum_{i>j} a_i y_i)` is
+    the unit upper triangular system :math:`(I + \mathrm{diag}(\rho) U) a = \rho \circ S q`
+    with :math:`U` the strictly upper part of :math:`S Y^\top`; the second loop's (oldest to
+    newest) :math:`c_j = a_j - \rho_j y_j^\top (r_0 + \sum_{i<j} c_i s_i)` the unit lower
+    triangular system :math:`(I + \mathrm{diag}(\rho) U^\top) c = a - \rho \circ Y r_0`.
+    Torch's loops, in a dozen operations whatever the history's length m instead of ten per
+    pair. A slot a trial does not hold is zero (its ``ro`` too), so its terms vanish."""
     if s.shape[1] == 0:
         return q * h_diag[:, None]
-    strict = torch.tril(torch.bmm(s, y.mT) if sy is None else sy, -1)  # L
+    strict = torch.triu(torch.bmm(s, y.mT) if sy is None else sy, 1)  # U
     eye = torch.eye(s.shape[1], dtype=q.dtype, device=q.device)
     rhs = (ro * torch.bmm(s, q[:, :, None])[..., 0])[..., None]
     a = torch.linalg.solve_triangular(
-        eye + strict * ro[:, :, None], rhs, upper=False, unitriangular=True
+        eye + strict * ro[:, :, None], rhs, upper=True, unitriangular=True
     )
     q = q - torch.bmm(y.mT, a)[..., 0]
     r = q * h_diag[:, None]
     rhs = a - (ro * torch.bmm(y, r[:, :, None])[..., 0])[..., None]
     c = torch.linalg.solve_triangular(
-        eye + strict.mT * ro[:, :, None], rhs, upper=True, unitriangular=True
+        eye + strict.mT * ro[:, :, None], rhs, upper=False, unitriangular=True
     )
     return r + torch.bmm(s.mT, c)[..., 0]
+
+
+def host(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as float64 on the host (a copy)."""
+    return t.detach().to("cpu", torch.float64, copy=True).numpy()
+
+
+class Rows:
+    """The trials a branch selects (a ``[K]`` bool mask decided on the host), and how to read
+    and write their rows of a ``[K, ...]`` tensor: the whole tensor when it is every trial."""
+
+    def __init__(self, mask: np.ndarray, device: torch.device) -> None:
+        self.mask, self.idx = mask, mask.nonzero()[0]
+        self.all = len(self.idx) == len(mask)
+        self.index = None if self.all else torch.as_tensor(self.idx, device=device)
+
+    @classmethod
+    def at(cls, idx: np.ndarray, k: int, device: torch.device) -> Rows:
+        """The trials ``idx`` (indices) of ``k``."""
+        mask = np.zeros(k, bool)
+        mask[idx] = True
+        return cls(mask, device)
+
+    def __bool__(self) -> bool:
+        return len(self.idx) > 0
+
+    def take(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.all else x[self.index]
+
+    def put(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        if self.all:
+            dst.copy_(src)
+        else:
+            dst[self.index] = src
+
+    def _at(self, pos: np.ndarray, device: torch.device):
+        """The index of entry ``pos[k]`` (host ``[K]``) of each selected row ``k``: one basic
+        index where every trial is selected at the same entry."""
+        p = pos[self.idx]
+        if self.all and (len(p) == 1 or (p == p[0]).all()):
+            return (slice(None), int(p[0]))
+        return (torch.as_tensor(self.idx, device=device), torch.as_tensor(p, device=device))
+
+    def take_at(self, x: torch.Tensor, pos: np.ndarray) -> torch.Tensor:
+        """Entry ``pos[k]`` of each selected row ``k`` of ``x [K, m, ...]``."""
+        return x[self._at(pos, x.device)]
+
+    def put_at(self, dst: torch.Tensor, pos: np.ndarray, src: torch.Tensor) -> None:
+        """Entry ``pos[k]`` of each selected row ``k`` of ``dst [K, m, ...]`` := ``src``."""
+        dst[self._at(pos, dst.device)] = src
