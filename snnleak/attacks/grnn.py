@@ -228,7 +228,11 @@ class GRNN:
         def one(p, b, noise):
             return functional_call(base, (p, b), (noise,))
 
-        generate = vmap(one, in_dims=(0, 0, 0), randomness="error")
+        def single(p, b, noise):  # vmap over one trial: the call on its slice
+            first = [{n: t[0] for n, t in d.items()} for d in (p, b)]
+            return tuple(out.unsqueeze(0) for out in one(*first, noise[0]))
+
+        generate = single if k == 1 else vmap(one, in_dims=(0, 0, 0), randomness="error")
         leaves = list(params.values())
         opt = torch.optim.RMSprop(leaves, lr=cfg.lr, momentum=cfg.momentum)
         flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
@@ -267,13 +271,16 @@ class GRNN:
             steps = torch.where(active, step + 1, steps)
             if not bool(active.any()):
                 break
-            kept = {n: t.detach().clone() for n, t in params.items()}
+            kept = (
+                None if bool(active.all()) else {n: t.detach().clone() for n, t in params.items()}
+            )
             for leaf, g in zip(leaves, grads, strict=True):
                 leaf.grad = g
             opt.step()
-            with torch.no_grad():  # a stopped trial keeps its parameters
-                for n, t in params.items():
-                    t.copy_(where_rows(active, t, kept[n]))
+            if kept is not None:
+                with torch.no_grad():  # a stopped trial keeps its parameters
+                    for n, t in params.items():
+                        t.copy_(where_rows(active, t, kept[n]))
         tracks, steps = track.trackers(), steps.tolist()
         return [
             finish(tracks[i], steps[i], cfg.threshold, (x0[i], p0[i]), obs0.modality)

@@ -54,14 +54,23 @@ class InvertingConfig:
             raise ConfigError(f"inverting gradients runs on 'victim' or 'proxy', not {self.on!r}")
 
 
-def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Each trial's 1 - cos(its dummy's parameter gradient, its observed one), ``[K]``."""
+def observed_flat(stack) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each trial's observed update as one row, ``[K, P]`` (in the evaluator's order), and
+    its norm ``[K]``: what :func:`cosine_rows` compares against."""
+    k = stack.true[0].shape[0]
+    flat_true = torch.cat([stack.true[j].reshape(k, -1) for j in stack.order], 1)
+    return flat_true, flat_true.norm(dim=1)
+
+
+def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor, observed=None) -> torch.Tensor:
+    """Each trial's 1 - cos(its dummy's parameter gradient, its observed one), ``[K]``;
+    ``observed``: :func:`observed_flat` of ``stack``, when the caller keeps it."""
     order, k = stack.order, x.shape[0]
-    grads, true = trial_gradients(stack, x, labels)
+    grads = trial_gradients(stack, x, labels)[0]
     flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
-    flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
+    flat_true, true_norm = observed or observed_flat(stack)
     dot = torch.linalg.vecdot(flat, flat_true)
-    return 1 - dot / (flat.norm(dim=1) * flat_true.norm(dim=1) + 1e-12)
+    return 1 - dot / (flat.norm(dim=1) * true_norm + 1e-12)
 
 
 class InvertingGradients:
@@ -104,6 +113,7 @@ class InvertingGradients:
         def on_victim(x: torch.Tensor) -> torch.Tensor:
             return stacked_matching_loss(victim, x, labels, create_graph=False).detach()
 
+        observed = observed_flat(stack)
         track = TrialsTracker(k, starts.device)
         everyone = torch.ones(k, dtype=torch.bool, device=starts.device)
         track.record(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
@@ -114,7 +124,7 @@ class InvertingGradients:
 
             def evaluate(x=x) -> tuple[torch.Tensor, torch.Tensor]:
                 leaf = x.detach().clone().requires_grad_(True)
-                loss = cosine_rows(stack, leaf, labels) + cfg.tv * trial_tv(leaf)
+                loss = cosine_rows(stack, leaf, labels, observed) + cfg.tv * trial_tv(leaf)
                 (grad,) = torch.autograd.grad(loss.sum(), [leaf])
                 return loss.detach(), grad
 
@@ -128,7 +138,8 @@ class InvertingGradients:
                 value, grad = evaluate()
                 alive &= torch.isfinite(value)
                 objective = torch.where(alive, value, objective)
-                before = x.detach().clone()
+                every = bool(alive.all())  # else a stopped trial keeps its dummy
+                before = None if every else x.detach().clone()
                 x.grad = grad.sign()
                 with on_cpu():  # torch < 2.12 makes Adam's step counter on the default device
                     opt.step()
@@ -136,8 +147,9 @@ class InvertingGradients:
                 with torch.no_grad():
                     if obs0.modality == "image":
                         x.clamp_(0, 1)
-                    x.copy_(where_rows(alive, x, before))
-                if not bool(alive.any()):
+                    if before is not None:
+                        x.copy_(where_rows(alive, x, before))
+                if not every and not bool(alive.any()):
                     break
             dead = ~torch.isfinite(objective) | ~alive
             objectives.append(torch.where(dead, float("inf"), objective))

@@ -243,8 +243,10 @@ class StackedLeNet(nn.Module):
         params = self.ordered_parameters() if params is None else params
         h, t, b = self._hidden(x, params)
         k, fc_w, fc_b = h.shape[0], params[-2], params[-1]
-        out = torch.bmm(fc_w, h) + fc_b.unsqueeze(-1)  # [K, O, T*B]
-        return out.reshape(k, -1, t, b).mean(2).transpose(1, 2)  # [K, B, O]
+        out = torch.baddbmm(fc_b.unsqueeze(-1), fc_w, h)  # [K, O, T*B]
+        if t > 1:  # the rate: the mean over time steps
+            out = out.reshape(k, -1, t, b).mean(2)
+        return out.transpose(1, 2)  # [K, B, O]
 
     def features(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The classifier's input ``[K, B, F]`` at ``x`` (as :meth:`forward`), averaged over the
