@@ -64,7 +64,29 @@ def _models(value: str) -> tuple[str, ...]:
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fl"))
 @device_option
-def fl(**kw) -> None:
+def fl(
+    model: str,
+    dataset: str,
+    clients: int,
+    rounds: int,
+    attack_rounds: str,
+    partition: str,
+    dirichlet_alpha: float,
+    algorithm: str,
+    batch: int,
+    local_epochs: int,
+    local_batch: int,
+    local_lr: float,
+    attack: str,
+    iterations: int,
+    timesteps: int,
+    backend: str,
+    defense: str,
+    seed: int,
+    data_root: Path | None,
+    out: Path,
+    device: str,
+) -> None:
     """Run R federated rounds of N clients on Flower; the honest-but-curious server attacks the
     updates of the attack rounds; write records, the leakage per round and OUT/leakage.png.
 
@@ -77,45 +99,43 @@ def fl(**kw) -> None:
     from snnleak.federated.run import figure, leakage_rows, markdown, run_federation
     from snnleak.judges import JUDGES, load_judge
 
-    where = resolve(kw["device"])
-    models, attack_rounds = _models(kw["model"]), _rounds(kw["attack_rounds"])
-    fedavg = kw["algorithm"] == "fedavg"
+    where, attacked = resolve(device), _rounds(attack_rounds)
+    fedavg = algorithm == "fedavg"
     feds = []
-    for model in models:  # everything is checked before any round runs
+    for name in _models(model):  # everything is checked before any round runs
         spec = spec_of(
-            kw["attack"],
-            model,
-            kw["dataset"],
-            backend=kw["backend"],
-            timesteps=kw["timesteps"],
-            iterations=kw["iterations"],
+            attack,
+            name,
+            dataset,
+            backend=backend,
+            timesteps=timesteps,
+            iterations=iterations,
             lbfgs=LBFGSConfig(line_search="strong_wolfe"),
             loss_norm="global",
-            batch=kw["batch"],
-            local_epochs=kw["local_epochs"] if fedavg else 1,
-            local_batch=kw["local_batch"] if fedavg else 0,
-            local_lr=kw["local_lr"],
-            defense=kw["defense"],
+            batch=batch,
+            local_epochs=local_epochs if fedavg else 1,
+            local_batch=local_batch if fedavg else 0,
+            local_lr=local_lr,
+            defense=defense,
         )
         feds.append(
             Federation(
                 spec,
-                clients=kw["clients"],
-                rounds=kw["rounds"],
-                partition=kw["partition"],
-                dirichlet_alpha=kw["dirichlet_alpha"],
-                attack_rounds=attack_rounds,
-                seed=kw["seed"],
-                data_root=None if kw["data_root"] is None else str(kw["data_root"]),
+                clients=clients,
+                rounds=rounds,
+                partition=partition,
+                dirichlet_alpha=dirichlet_alpha,
+                attack_rounds=attacked,
+                seed=seed,
+                data_root=None if data_root is None else str(data_root),
             )
         )
-    out: Path = kw["out"]
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     judge = None
-    if kw["dataset"] in JUDGES:
-        judge = load_judge(kw["dataset"], data_root=kw["data_root"], log=echo, device=where).model
+    if dataset in JUDGES:
+        judge = load_judge(dataset, data_root=data_root, log=echo, device=where).model
     else:
-        echo(f"no judge exists for {kw['dataset']}: the attack success rate is not measured")
+        echo(f"no judge exists for {dataset}: the attack success rate is not measured")
     with interrupted_hint(out / feds[0].spec.model):
         for fed in feds:
             run_federation(
