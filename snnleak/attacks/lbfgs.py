@@ -134,7 +134,7 @@ class _StepState(WolfeRounds):
         self.opt, v = opt, opt.v
         k = v.shape[0]
         self.phase = np.where(active, START, DONE)
-        self.loss, self.grad_max, self.grad_sum = np.full(k, np.nan), np.zeros(k), np.zeros(k)
+        self.loss, self.grad_max = np.full(k, np.nan), np.zeros(k)
         self.flat_grad = torch.zeros_like(v)
         self.opt_cond = np.zeros(k, bool)
         self.current_evals, self.local_iter = np.zeros(k, np.int64), np.zeros(k, np.int64)
@@ -146,15 +146,13 @@ class _StepState(WolfeRounds):
 
     def advance(self, loss_e: torch.Tensor, grad_e: torch.Tensor) -> None:
         opt, cfg = self.opt, self.opt.cfg
-        size = grad_e.abs()
-        f_new, gtd_new, g_max, g_sum = host(
-            torch.stack([loss_e, dot(grad_e, opt.d), size.amax(1), size.sum(1)])
+        f_new, gtd_new, g_max = host(
+            torch.stack([loss_e, dot(grad_e, opt.d), grad_e.abs().amax(1)])
         )
         phase = self.phase.copy()
         # the step's first evaluation
         first = phase == START
         self._accept(self.rows(first), f_new, g_max, grad_e)
-        self.grad_sum[first] = g_sum[first]
         self.current_evals[first] = 1
         opt.func_evals += first
         self.phase[first & self.opt_cond] = DONE
@@ -214,8 +212,10 @@ class _StepState(WolfeRounds):
         go.put(opt.d, d)
         go.put(opt.prev_flat_grad, g)
         opt.prev_loss[idx] = self.loss[idx]
-        inverse = 1.0 / self.grad_sum[idx]  # torch's min(1, 1 / |g|_1) * lr
-        opt.t[idx] = np.where(first, np.where(inverse < 1.0, inverse, 1.0) * cfg.lr, cfg.lr)
+        opt.t[idx] = cfg.lr
+        if first.any():  # torch's min(1, 1 / |g|_1) * lr, at the first iteration
+            inverse = 1.0 / host(g.abs().sum(1))
+            opt.t[idx] = np.where(first, np.where(inverse < 1.0, inverse, 1.0) * cfg.lr, cfg.lr)
         gtd, d_max = host(torch.stack([dot(g, d), d.abs().amax(1)]))
         opt.d_max[idx] = d_max
         flat = gtd > -cfg.tolerance_change

@@ -123,10 +123,7 @@ class EachVictim:
         for n, i in enumerate(trials):
             grads = dummy_update(self.observations[i], x[n], target[n], self.update_attack)
             per.append(grads if create_graph else [g.detach() for g in grads])
-        grads = [
-            torch.stack(layer) if len(per) > 1 else layer[0].unsqueeze(0)
-            for layer in zip(*per, strict=True)
-        ]
+        grads = [torch.stack(layer) for layer in zip(*per, strict=True)]
         return grads, [take_rows(t, rows) for t in self.true]
 
     def features(self, x, rows=None):
