@@ -46,9 +46,9 @@ from snnleak.attacks.victims import (
     check_alike,
     stack_victims,
     stacked_matching_loss,
+    update_weights,
 )
 from snnleak.errors import ConfigError, choose
-from snnleak.gradients import layer_weights
 from snnleak.threat import Observation, Reconstruction
 
 
@@ -90,7 +90,6 @@ class GradientInversion:
         obs0 = observations[0]
         check_alike(observations)
         stack = stack_victims(observations, update_attack=cfg.update_attack)
-        order = stack.order
         # per trial, its generator's draws in this order: dummy, then label logits
         rows, x_shape = [], None
         for obs, g in zip(observations, rngs, strict=True):
@@ -108,19 +107,10 @@ class GradientInversion:
                 )
             rows.append(torch.cat(parts))
         v = torch.stack(rows)  # [K, n]: trial k's flat variables, updated in place
-        v_dtype = v.dtype
         nx = math.prod(x_shape)
         labels = torch.stack([infer_label(o) for o in observations]) if self.infer_label else None
         b, classes = obs0.batch_size, obs0.num_classes
-        per_trial = [layer_weights(list(o.gradients), cfg.loss_norm) for o in observations]
-        # weights[j]: the [K] weights of the j-th stacked term (solo layer order[j'] == j)
-        weights = None
-        if per_trial[0] is not None:
-            weights = [None] * len(order)
-            for solo_index, j in enumerate(order):
-                weights[j] = torch.tensor(
-                    [w[solo_index] for w in per_trial], dtype=v_dtype, device=v.device
-                )
+        weights = update_weights(observations, cfg.loss_norm)
 
         def evaluate(rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
             """The losses and gradients of the trials ``rows`` (default: all) at ``v``."""

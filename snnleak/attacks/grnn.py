@@ -218,7 +218,7 @@ class GRNN:
         check_alike(observations)
         obs0, k = observations[0], len(observations)
         stack = stack_victims(observations)
-        true, order = stack.true, stack.order
+        observed = stack.observed
         pairs = [self.generator_and_noise(o, g) for o, g in zip(observations, rngs, strict=True)]
         nets, zs = [n for n, _ in pairs], [z for _, z in pairs]
         params, buffers = stack_module_state(nets)
@@ -235,17 +235,15 @@ class GRNN:
         generate = single if k == 1 else vmap(one, in_dims=(0, 0, 0), randomness="error")
         leaves = list(params.values())
         opt = torch.optim.RMSprop(leaves, lr=cfg.lr, momentum=cfg.momentum)
-        flat_true = torch.cat([true[j].reshape(k, -1) for j in order], 1)
         if cfg.wasserstein == "sorted":
-            sorted_true = torch.sort(flat_true, dim=1).values
+            sorted_true = torch.sort(observed, dim=1).values
 
         def losses() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             x, probs = generate(params, buffers, z)  # [K, ...item batch], [K, B, classes]
-            grads = trial_gradients(stack, x, probs)[0]
-            dist = sum(((grads[j] - true[j]) ** 2).reshape(k, -1).sum(1) for j in order)
+            updates = trial_gradients(stack, x, probs)[0]
+            dist = ((updates - observed) ** 2).sum(1)
             if cfg.wasserstein == "sorted":
-                flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
-                diff = torch.sort(flat, dim=1).values - sorted_true
+                diff = torch.sort(updates, dim=1).values - sorted_true
                 wd = torch.sqrt((diff**2).mean(1) + 1e-30)
             else:  # the published code's ||a - b||_2
                 wd = torch.sqrt(dist + 1e-30)

@@ -54,23 +54,14 @@ class InvertingConfig:
             raise ConfigError(f"inverting gradients runs on 'victim' or 'proxy', not {self.on!r}")
 
 
-def observed_flat(stack) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each trial's observed update as one row, ``[K, P]`` (in the evaluator's order), and
-    its norm ``[K]``: what :func:`cosine_rows` compares against."""
-    k = stack.true[0].shape[0]
-    flat_true = torch.cat([stack.true[j].reshape(k, -1) for j in stack.order], 1)
-    return flat_true, flat_true.norm(dim=1)
-
-
-def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor, observed=None) -> torch.Tensor:
+def cosine_rows(stack, x: torch.Tensor, labels: torch.Tensor, observed_norm=None) -> torch.Tensor:
     """Each trial's 1 - cos(its dummy's parameter gradient, its observed one), ``[K]``;
-    ``observed``: :func:`observed_flat` of ``stack``, when the caller keeps it."""
-    order, k = stack.order, x.shape[0]
-    grads = trial_gradients(stack, x, labels)[0]
-    flat = torch.cat([grads[j].reshape(k, -1) for j in order], 1)
-    flat_true, true_norm = observed or observed_flat(stack)
-    dot = torch.linalg.vecdot(flat, flat_true)
-    return 1 - dot / (flat.norm(dim=1) * true_norm + 1e-12)
+    ``observed_norm``: the observed updates' norms ``[K]``, when the caller keeps them."""
+    updates, observed = trial_gradients(stack, x, labels)
+    if observed_norm is None:
+        observed_norm = observed.norm(dim=1)
+    dot = torch.linalg.vecdot(updates, observed)
+    return 1 - dot / (updates.norm(dim=1) * observed_norm + 1e-12)
 
 
 class InvertingGradients:
@@ -113,7 +104,7 @@ class InvertingGradients:
         def on_victim(x: torch.Tensor) -> torch.Tensor:
             return stacked_matching_loss(victim, x, labels, create_graph=False).detach()
 
-        observed = observed_flat(stack)
+        observed_norm = stack.observed.norm(dim=1)
         track = TrialsTracker(k, starts.device)
         everyone = torch.ones(k, dtype=torch.bool, device=starts.device)
         track.record(on_victim(starts[0]), (starts[0].clone(), labels), everyone)
@@ -124,7 +115,7 @@ class InvertingGradients:
 
             def evaluate(x=x) -> tuple[torch.Tensor, torch.Tensor]:
                 leaf = x.detach().clone().requires_grad_(True)
-                loss = cosine_rows(stack, leaf, labels, observed) + cfg.tv * trial_tv(leaf)
+                loss = cosine_rows(stack, leaf, labels, observed_norm) + cfg.tv * trial_tv(leaf)
                 (grad,) = torch.autograd.grad(loss.sum(), [leaf])
                 return loss.detach(), grad
 

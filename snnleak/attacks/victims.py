@@ -11,10 +11,10 @@ every victim:
   whose local steps the attack simulates): each trial's update computed on its own model, one
   after the other, and stacked.
 
-:func:`stack_victims` picks the first where it applies. Both return gradients with a leading
-trial axis, in the evaluator's ``order`` (``order[j']``: the stacked index of the solo model's
-j'-th parameter), so :func:`stacked_matching_loss` weighs each trial's layers as a solo trial
-does.
+:func:`stack_victims` picks the first where it applies. Both return each trial's update as
+one row, ``[K, P]``: its parameters' gradients flattened in the solo model's parameter order,
+beside the observed update in the same layout (``observed``). An attack's losses are then row
+reductions, the same few ops for every architecture (:func:`stacked_matching_loss`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from torch import nn
 
 from snnleak.attacks.rows import take_rows
 from snnleak.errors import ConfigError
-from snnleak.gradients import dummy_gradients
+from snnleak.gradients import dummy_gradients, layer_weights
 from snnleak.local_training import pseudo_gradient
 from snnleak.models.lenet import LeNet
 from snnleak.models.lenet_snn import LeNet5SNN
@@ -63,9 +63,26 @@ def model_features(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.
     return h.reshape(-1, batch_size, h.shape[-1]).mean(0)
 
 
+def observed_rows(observations: list[Observation]) -> torch.Tensor:
+    """Each trial's observed update as one row ``[K, P]``, in its model's parameter order."""
+    return torch.stack([torch.cat([g.reshape(-1) for g in o.gradients]) for o in observations])
+
+
+def update_weights(observations: list[Observation], norm: str) -> torch.Tensor | None:
+    """Each trial's layer weights (:func:`~snnleak.gradients.layer_weights`, from its observed
+    update only) spread over its update's entries, ``[K, P]``; None for ``norm="none"``."""
+    per_trial = [layer_weights(list(o.gradients), norm) for o in observations]
+    if per_trial[0] is None:
+        return None
+    first = observations[0].gradients
+    sizes = torch.tensor([g.numel() for g in first], device=first[0].device)
+    weights = torch.tensor(per_trial, dtype=first[0].dtype, device=first[0].device)
+    return weights.repeat_interleave(sizes, dim=1)
+
+
 class StackedVictims:
-    """The K victims as one :class:`StackedLeNet`: ``params`` its parameters, ``true`` the
-    observed gradients stacked like them. Unpacks as ``(model, params, true, order)``."""
+    """The K victims as one :class:`StackedLeNet`: ``params`` its parameters, ``observed``
+    the observed updates as rows (:func:`observed_rows`)."""
 
     graphable = True  # an evaluation reads nothing back to the host: CUDA graphs can replay it
 
@@ -73,28 +90,26 @@ class StackedVictims:
         self.model = StackedLeNet(models or [o.model for o in observations]).train()
         self.params = self.model.ordered_parameters()
         n = len(self.model.conv_w)
-        grads = [o.gradients for o in observations]
-        self.true = [torch.stack([g[2 * i] for g in grads]) for i in range(n)]
-        self.true += [torch.stack([g[2 * i + 1] for g in grads]) for i in range(n)]
-        self.true += [torch.stack([g[-2] for g in grads]), torch.stack([g[-1] for g in grads])]
+        # order[j']: the stacked index of the solo model's j'-th parameter
         self.order = [j for i in range(n) for j in (i, n + i)] + [2 * n, 2 * n + 1]
-
-    def __iter__(self):
-        return iter((self.model, self.params, self.true, self.order))
+        self.observed = observed_rows(observations)
 
     def gradients(self, x, target, create_graph: bool = True, rows=None):
-        model, params, true = self.model, self.params, self.true
+        model, params = self.model, self.params
         if rows is not None:
             params = model.rows(rows)
-            true = [take_rows(t, rows) for t in true]
-        k = x.shape[0]
+        k, b = x.shape[0], x.shape[-4]
         logits = model(x.transpose(0, 1) if x.dim() == 6 else x, params)  # [K, B, O]
+        # the trials' losses summed: each trial's mean over its B items, 1/B of one sum
         if target.is_floating_point():
-            ce = torch.sum(-target * F.log_softmax(logits, -1), -1).mean(1)
+            ce = torch.sum(-target * F.log_softmax(logits, -1))
         else:
             flat = logits.reshape(-1, logits.shape[-1])
-            ce = F.cross_entropy(flat, target.reshape(-1), reduction="none").reshape(k, -1).mean(1)
-        return torch.autograd.grad(ce.sum(), params, create_graph=create_graph), true
+            ce = F.cross_entropy(flat, target.reshape(-1), reduction="sum")
+        ce = ce / b if b > 1 else ce
+        grads = torch.autograd.grad(ce, params, create_graph=create_graph)
+        updates = torch.cat([grads[j].reshape(k, -1) for j in self.order], 1)
+        return updates, take_rows(self.observed, rows)
 
     def features(self, x, rows=None):
         """Each trial's last-layer input ``[K, B, F]`` at its dummy (``rows``: those trials')."""
@@ -103,7 +118,7 @@ class StackedVictims:
 
 class EachVictim:
     """Any K victims, each trial's update computed on its own model (:func:`dummy_update`),
-    one after the other, and stacked; ``order`` is the models' own parameter order."""
+    one after the other, and stacked."""
 
     graphable = False  # a foreign model may read the host mid-step
 
@@ -113,18 +128,16 @@ class EachVictim:
         if models is not None:
             observations = [replace(o, model=m) for o, m in zip(observations, models, strict=True)]
         self.observations, self.update_attack = observations, update_attack
-        n = len(observations[0].gradients)
-        self.true = [torch.stack([o.gradients[j] for o in observations]) for j in range(n)]
-        self.order = list(range(n))
+        self.observed = observed_rows(observations)
 
     def gradients(self, x, target, create_graph: bool = True, rows=None):
         trials = range(len(self.observations)) if rows is None else rows.tolist()
         per = []
         for n, i in enumerate(trials):
             grads = dummy_update(self.observations[i], x[n], target[n], self.update_attack)
-            per.append(grads if create_graph else [g.detach() for g in grads])
-        grads = [torch.stack(layer) for layer in zip(*per, strict=True)]
-        return grads, [take_rows(t, rows) for t in self.true]
+            row = torch.cat([g.reshape(-1) for g in grads])
+            per.append(row if create_graph else row.detach())
+        return torch.stack(per), take_rows(self.observed, rows)
 
     def features(self, x, rows=None):
         """Each trial's last-layer input ``[K, B, F]`` at its dummy (``rows``: those trials')."""
@@ -175,25 +188,23 @@ def stack_victims(observations: list[Observation], models=None, update_attack="a
 
 
 def trial_gradients(stack, x, target, create_graph: bool = True, rows=None):
-    """Each trial's update at its dummy and its observed one: ``(grads, true)``, stacked, in
-    the evaluator's order. ``x``: dummies ``[K, B, C, H, W]`` (or events
-    ``[K, T, B, C, H, W]``); ``target``: hard labels ``[K, B]`` or probabilities
-    ``[K, B, classes]``. With ``rows`` (indices), only those trials: ``x`` and ``target`` hold
-    theirs, and so do the results."""
+    """Each trial's update at its dummy and its observed one, as rows: ``(updates [K, P],
+    observed [K, P])``, in the solo model's parameter order. ``x``: dummies
+    ``[K, B, C, H, W]`` (or events ``[K, T, B, C, H, W]``); ``target``: hard labels ``[K, B]``
+    or probabilities ``[K, B, classes]``. With ``rows`` (indices), only those trials: ``x``
+    and ``target`` hold theirs, and so do the results."""
     return stack.gradients(x, target, create_graph, rows)
 
 
 def stacked_matching_loss(stack, x, target, weights=None, create_graph: bool = True, rows=None):
-    """Every trial's matching loss ``[K]`` (:func:`trial_gradients` for the arguments);
-    ``weights[j]``, when given, the ``[K]`` weights of the j-th stacked term
-    (:func:`~snnleak.gradients.layer_weights`)."""
-    grads, true = trial_gradients(stack, x, target, create_graph, rows)
-    dims = [tuple(range(1, t.dim())) for t in true]
-    terms = [((grads[j] - true[j]) ** 2).sum(dims[j]) for j in stack.order]
+    """Every trial's matching loss ``[K]``, its squared distance to the observed update
+    (:func:`trial_gradients` for the arguments); ``weights``, when given, ``[K, P]`` weights
+    of the entries (:func:`update_weights`)."""
+    updates, observed = trial_gradients(stack, x, target, create_graph, rows)
+    squares = (updates - observed) ** 2
     if weights is not None:
-        order = stack.order
-        terms = [take_rows(weights[j], rows) * term for j, term in zip(order, terms, strict=True)]
-    return sum(terms)
+        squares = squares * take_rows(weights, rows)
+    return squares.sum(1)
 
 
 def check_alike(observations: list[Observation]) -> None:

@@ -6,9 +6,13 @@ batched matrix product. On the CPU (on a GPU with ``--channels-last``:
 :func:`~snnleak.device.channels_last`) the feature maps are kept channels-last, NHWC in
 memory: oneDNN's grouped weight gradient and backward-data run 2x to 7x faster so on this
 project's CPU (``docs/reproducing.md``), and gradient matching runs each of them several times
-per evaluation. Parameters are stacked along a leading trial axis, so trial k's
-parameter gradient is the k-th slice of the stacked gradient, and a sum of per-trial losses
-differentiates each trial independently (no parameter is shared between trials).
+per evaluation. The convolutions' parameters are kept as the grouped convolution reads them,
+``[K*O, C, kh, kw]`` and ``[K*O]`` (trial k's the k-th block of O: one trial's are its own
+model's), the classifier's with a leading trial axis, ``[K, O, F]`` and ``[K, O]``; no
+parameter is shared between trials, so a sum of per-trial losses differentiates each trial
+independently, and trial k's parameter gradient is the k-th block of the stacked gradient.
+Nothing is reshaped between a parameter and the operation that reads it, at any derivative
+order.
 """
 
 from __future__ import annotations
@@ -27,18 +31,16 @@ from snnleak.neurons import multistep
 
 
 def stacked_conv2d(
-    h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, stride: int, padding: int
+    h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor, stride: int, padding: int, k: int
 ) -> torch.Tensor:
     """K convolutions at once: ``h [N, K*C, H, W]`` (trial k's channels the k-th block),
-    ``w [K, O, C, kh, kw]``, ``bias [K, O]`` -> ``[N, K*O, H', W']``, as one grouped
-    convolution (:class:`_GroupedConv`)."""
-    k, o = w.shape[:2]
-    w = w.reshape(k * o, *w.shape[2:])
+    ``w [K*O, C, kh, kw]``, ``bias [K*O]`` (trial k's the k-th block) -> ``[N, K*O, H', W']``,
+    as one grouped convolution (:class:`_GroupedConv`)."""
     if k == 1:  # one group: ATen's own derivatives are single convolutions already
-        return F.conv2d(h, w, bias.reshape(-1), stride=stride, padding=padding)
+        return F.conv2d(h, w, bias, stride=stride, padding=padding)
     if h.is_contiguous(memory_format=torch.channels_last):  # the weight as oneDNN reads it
         w = w.contiguous(memory_format=torch.channels_last)
-    return _GroupedConv.apply(h, w, bias.reshape(-1), stride, padding, k)
+    return _GroupedConv.apply(h, w, bias, stride, padding, k)
 
 
 # torch's own query (what register_multi_grad_hook uses): will this backward pass run a node?
@@ -203,13 +205,14 @@ class StackedLeNet(nn.Module):
                 raise ConfigError("stacked victims must share their neurons")
         convs = [m.convs for m in models]
         self.conv_meta = [(c.stride[0], c.padding[0]) for c in first.convs]  # square in LeNet
-        # every parameter has a leading trial axis: [K, O, C, kh, kw], [K, O], [K, O, F], [K, O]
+        # the convolutions' as one grouped convolution's, [K*O, C, kh, kw] and [K*O]; the
+        # classifier's with a trial axis, [K, O, F] and [K, O]
         self.conv_w = nn.ParameterList(
-            nn.Parameter(torch.stack([cs[i].weight.detach() for cs in convs]))
+            nn.Parameter(torch.cat([cs[i].weight.detach() for cs in convs]))
             for i in range(len(first.convs))
         )
         self.conv_b = nn.ParameterList(
-            nn.Parameter(torch.stack([cs[i].bias.detach() for cs in convs]))
+            nn.Parameter(torch.cat([cs[i].bias.detach() for cs in convs]))
             for i in range(len(first.convs))
         )
         self.fc_w = nn.Parameter(torch.stack([m.fc.weight.detach() for m in models]))
@@ -219,11 +222,12 @@ class StackedLeNet(nn.Module):
         """Split stacked tensors (parameters or their gradients) into per-trial lists, in the
         order of a single model's ``parameters()`` (conv1 w, b, conv2 w, b, ..., fc w, b)."""
         n = len(self.conv_w)
+        blocks = [g.unflatten(0, (self.k, -1)) for g in grads[: 2 * n]]  # [K, O, ...] views
         out = []
         for k in range(self.k):
             per = []
             for i in range(n):
-                per += [grads[i][k], grads[n + i][k]]
+                per += [blocks[i][k], blocks[n + i][k]]
             per += [grads[2 * n][k], grads[2 * n + 1][k]]
             out.append(per)
         return out
@@ -232,9 +236,14 @@ class StackedLeNet(nn.Module):
         return [*self.conv_w, *self.conv_b, self.fc_w, self.fc_b]
 
     def rows(self, index: torch.Tensor) -> list[torch.Tensor]:
-        """The parameters of the trials ``index`` (one ``index_select`` each), for
-        :meth:`forward`: gradients taken to them are those trials' parameter gradients."""
-        return [p.index_select(0, index) for p in self.ordered_parameters()]
+        """The parameters of the trials ``index`` (one ``index_select`` of the trials' blocks
+        each), for :meth:`forward`: gradients taken to them are those trials' parameter
+        gradients."""
+        n, k = len(self.conv_w), self.k
+        params = self.ordered_parameters()
+        blocks = [p.unflatten(0, (k, -1)) for p in params[: 2 * n]]
+        convs = [b.index_select(0, index).flatten(0, 1) for b in blocks]
+        return convs + [p.index_select(0, index) for p in params[2 * n :]]
 
     def forward(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Images ``[K, B, C, H, W]`` or events ``[T, K, B, C, H, W]`` -> logits ``[K, B, O]``;
@@ -242,21 +251,21 @@ class StackedLeNet(nn.Module):
         :meth:`rows`), those trials' models."""
         params = self.ordered_parameters() if params is None else params
         h, t, b = self._hidden(x, params)
-        k, fc_w, fc_b = h.shape[0], params[-2], params[-1]
-        out = torch.baddbmm(fc_b.unsqueeze(-1), fc_w, h)  # [K, O, T*B]
+        fc_w, fc_b = params[-2], params[-1]
+        out = torch.baddbmm(fc_b.unsqueeze(1), h, fc_w.transpose(1, 2))  # [K, T*B, O]
         if t > 1:  # the rate: the mean over time steps
-            out = out.reshape(k, -1, t, b).mean(2)
-        return out.transpose(1, 2)  # [K, B, O]
+            out = out.reshape(h.shape[0], t, b, -1).mean(1)
+        return out
 
     def features(self, x: torch.Tensor, params: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The classifier's input ``[K, B, F]`` at ``x`` (as :meth:`forward`), averaged over the
         time steps of a spiking victim (its spike rates)."""
         params = self.ordered_parameters() if params is None else params
         h, t, b = self._hidden(x, params)
-        return h.reshape(*h.shape[:2], t, b).mean(2).transpose(1, 2)
+        return h.reshape(h.shape[0], t, b, -1).mean(1)
 
     def _hidden(self, x: torch.Tensor, params: list[torch.Tensor]):
-        """``(h [K, F, T*B], T, B)``: every trial's classifier input at every time step.
+        """``(h [K, T*B, F], T, B)``: every trial's classifier input at every time step.
 
         A spiking victim's direct code repeats an image over its T steps; the first
         convolution, linear and the same at every step, then runs once and its output is
@@ -264,25 +273,26 @@ class StackedLeNet(nn.Module):
         n = len(self.conv_w)
         conv_w, conv_b, fc_w = params[:n], params[n : 2 * n], params[2 * n]
         repeat = self.timesteps if self.spiking and x.dim() == 5 else 1
-        x = x.unsqueeze(0) if x.dim() == 5 else x  # [T, K, B, C, H, W], T = 1 for images
-        t, k, b = x.shape[:3]
+        if x.dim() == 5:  # images [K, B, C, H, W]: one step
+            t, (k, b) = 1, x.shape[:2]
+            h = x if k == 1 or b == 1 else x.transpose(0, 1)  # x's memory reads [B, K, ...] then
+            h = h.reshape(b, k * x.shape[2], *x.shape[3:])
+        else:  # events [T, K, B, C, H, W]
+            t, k, b = x.shape[:3]
+            h = x.permute(0, 2, 1, 3, 4, 5).reshape(t * b, k * x.shape[3], *x.shape[4:])
         if k != fc_w.shape[0]:
             raise ConfigError(f"expected {fc_w.shape[0]} trials on the trial axis, got {k}")
         nhwc = channels_last(x.device)
-        layout = torch.channels_last if nhwc else torch.contiguous_format
-        h = x.permute(0, 2, 1, 3, 4, 5).reshape(t * b, k * x.shape[3], *x.shape[4:])
-        h = h.contiguous(memory_format=layout)
+        h = h.contiguous(memory_format=torch.channels_last if nhwc else torch.contiguous_format)
         for i, (w, bias, (stride, padding)) in enumerate(
             zip(conv_w, conv_b, self.conv_meta, strict=True)
         ):
-            h = stacked_conv2d(h, w, bias, stride, padding)
+            h = stacked_conv2d(h, w, bias, stride, padding, k)
             if repeat > 1:
                 h, t, repeat = _repeat_steps(h, repeat, nhwc), repeat, 1
             if self.spiking:
                 h = _neurons(h, t, b, self.neuron_params[i], self.backend, nhwc)
             else:
                 h = torch.sigmoid(h)
-        # trial k's channels are the k-th block; the classifier as [K, O, F] @ [K, F, T*B], so
-        # that the weight's gradient comes out contiguous (an einsum's comes out transposed,
-        # and every elementwise op of the matching loss then strides through it)
-        return h.reshape(t, b, k, -1).permute(2, 3, 0, 1).reshape(k, -1, t * b), t, b
+        # trial k's channels are the k-th block, each flattened as its own model flattens them
+        return h.reshape(t * b, k, -1).transpose(0, 1), t, b
