@@ -113,9 +113,19 @@ class Rows:
     and write their rows of a ``[K, ...]`` tensor: the whole tensor when it is every trial."""
 
     def __init__(self, mask: np.ndarray, device: torch.device) -> None:
-        self.mask, self.idx = mask, mask.nonzero()[0]
+        self.mask, self.idx, self.device = mask, mask.nonzero()[0], device
         self.all = len(self.idx) == len(mask)
-        self.index = None if self.all else torch.as_tensor(self.idx, device=device)
+        self._index: torch.Tensor | None = None
+
+    @property
+    def index(self) -> torch.Tensor | None:
+        """The selected trials as a tensor on the device (None for every trial), made on first
+        use: most selections of a round are read on the host only, or are empty."""
+        if self.all:
+            return None
+        if self._index is None:
+            self._index = torch.as_tensor(self.idx, device=self.device)
+        return self._index
 
     @classmethod
     def at(cls, idx: np.ndarray, k: int, device: torch.device) -> Rows:
