@@ -89,9 +89,7 @@ class StackedVictims:
     def __init__(self, observations: list[Observation], models=None) -> None:
         self.model = StackedLeNet(models or [o.model for o in observations]).train()
         self.params = self.model.ordered_parameters()
-        n = len(self.model.conv_w)
-        # order[j']: the stacked index of the solo model's j'-th parameter
-        self.order = [j for i in range(n) for j in (i, n + i)] + [2 * n, 2 * n + 1]
+        self.order = self.model.solo_order()
         self.observed = observed_rows(observations)
 
     def gradients(self, x, target, create_graph: bool = True, rows=None):

@@ -218,19 +218,20 @@ class StackedLeNet(nn.Module):
         self.fc_w = nn.Parameter(torch.stack([m.fc.weight.detach() for m in models]))
         self.fc_b = nn.Parameter(torch.stack([m.fc.bias.detach() for m in models]))
 
-    def trial_parameters(self, grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
-        """Split stacked tensors (parameters or their gradients) into per-trial lists, in the
-        order of a single model's ``parameters()`` (conv1 w, b, conv2 w, b, ..., fc w, b)."""
+    def solo_order(self) -> list[int]:
+        """``order[j']``: the index in :meth:`ordered_parameters` of a single model's j'-th
+        parameter (conv1 w, b, conv2 w, b, ..., fc w, b)."""
         n = len(self.conv_w)
-        blocks = [g.unflatten(0, (self.k, -1)) for g in grads[: 2 * n]]  # [K, O, ...] views
-        out = []
-        for k in range(self.k):
-            per = []
-            for i in range(n):
-                per += [blocks[i][k], blocks[n + i][k]]
-            per += [grads[2 * n][k], grads[2 * n + 1][k]]
-            out.append(per)
-        return out
+        return [j for i in range(n) for j in (i, n + i)] + [2 * n, 2 * n + 1]
+
+    def trial_parameters(self, grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+        """Split stacked tensors (parameters or their gradients, as :meth:`ordered_parameters`)
+        into per-trial lists, in the order of a single model's ``parameters()``."""
+        n = len(self.conv_w)
+        # the convolutions' [K*O, ...] as [K, O, ...] views
+        blocks = [g.unflatten(0, (self.k, -1)) if j < 2 * n else g for j, g in enumerate(grads)]
+        order = self.solo_order()
+        return [[blocks[j][k] for j in order] for k in range(self.k)]
 
     def ordered_parameters(self) -> list[nn.Parameter]:
         return [*self.conv_w, *self.conv_b, self.fc_w, self.fc_b]
