@@ -97,7 +97,7 @@ def scores(
     out: dict[str, list[torch.Tensor]] = {"ssim": [], "mse": []}
     for n, start in enumerate(range(0, len(items), CHUNK)):
         chunk = items[start : start + CHUNK].double()
-        out["mse"].append(-((chunk - x) ** 2).flatten(1).mean(1))
+        out["mse"].append((chunk - x).square_().flatten(1).mean(1).neg_())
         if modality == "image":
             known = None if stats is None else stats[n]
             out["ssim"].append(metrics.ssim_many(x.clamp(0, 1), chunk, known))
