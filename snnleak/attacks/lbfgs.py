@@ -110,7 +110,7 @@ class RowLBFGS:
         rows.put_at(self.dirs, slot, y)
         rows.put_at(self.stps, slot, s)
         rows.put_at(self.ro, slot, self.tensor(1.0 / ys))
-        pair_products(self.sy, rows, slot, self.stps, self.dirs)
+        pair_products(self.sy, rows, slot, self.stps, self.dirs, s, y)
         self.h_diag[idx] = ys / yy
 
     def direction(self, rows: Rows, g: torch.Tensor) -> torch.Tensor:
@@ -151,12 +151,13 @@ class _StepState(WolfeRounds):
         )
         phase = self.phase.copy()
         # the step's first evaluation
-        first = phase == START
-        self._accept(self.rows(first), f_new, g_max, grad_e)
-        self.current_evals[first] = 1
-        opt.func_evals += first
-        self.phase[first & self.opt_cond] = DONE
-        direction = first & ~self.opt_cond
+        first = direction = phase == START
+        if first.any():  # (most rounds have no trial at its first evaluation)
+            self._accept(self.rows(first), f_new, g_max, grad_e)
+            self.current_evals[first] = 1
+            opt.func_evals += first
+            self.phase[first & self.opt_cond] = DONE
+            direction = first & ~self.opt_cond
         if opt.line_search:
             check = self._line_search(f_new, gtd_new, g_max, grad_e)
         else:  # the fixed step's evaluation
@@ -164,16 +165,17 @@ class _StepState(WolfeRounds):
             self._accept(self.rows(check), f_new, g_max, grad_e)
             self.current_evals += check
             opt.func_evals += check
-        # the end of an iteration: torch's stopping conditions
-        stop = (
-            (self.local_iter == cfg.max_iter)
-            | (self.current_evals >= opt.max_eval)
-            | self.opt_cond
-            | (np.abs(opt.t) * opt.d_max <= cfg.tolerance_change)  # max |d t|
-            | (np.abs(self.loss - opt.prev_loss) < cfg.tolerance_change)
-        )
-        self.phase[check & stop] = DONE
-        self._direction(direction | (check & ~stop))
+        if check.any():  # the end of an iteration: torch's stopping conditions
+            stop = (
+                (self.local_iter == cfg.max_iter)
+                | (self.current_evals >= opt.max_eval)
+                | self.opt_cond
+                | (np.abs(opt.t) * opt.d_max <= cfg.tolerance_change)  # max |d t|
+                | (np.abs(self.loss - opt.prev_loss) < cfg.tolerance_change)
+            )
+            self.phase[check & stop] = DONE
+            direction = direction | (check & ~stop)
+        self._direction(direction)
 
     def _accept(self, rows: Rows, loss, g_max, grad) -> None:
         """The trials ``rows`` take (loss, gradient) as their current point; ``grad``: a
@@ -234,7 +236,7 @@ class _StepState(WolfeRounds):
         if opt.line_search:
             self._start_search(go, v, g, d_max, gtd)
             return
-        go.put(v, go.take(v) + opt.tensor(opt.t[idx])[:, None] * d)
+        go.put(v, torch.addcmul(go.take(v), opt.tensor(opt.t[idx])[:, None], d))
         last = self.local_iter[idx] == cfg.max_iter  # torch evaluates no more in the last
         self.phase[idx] = np.where(last, DONE, PLAIN)
 
@@ -246,6 +248,6 @@ class _StepState(WolfeRounds):
         opt = self.opt
         opt.t[rows.idx] = t[rows.idx]
         step = opt.tensor(opt.t[rows.idx])[:, None]
-        rows.put(opt.v, rows.take(self.x_init) + step * rows.take(opt.d))
+        rows.put(opt.v, torch.addcmul(rows.take(self.x_init), step, rows.take(opt.d)))
         if phase is not None:
             self.phase[rows.idx] = phase

@@ -56,13 +56,13 @@ def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(a, b)
 
 
-def pair_products(sy, rows: Rows, slot: np.ndarray, s, y) -> None:
-    """In place: ``sy[k, i, j]`` = :math:`s_i^\\top y_j` after the trials ``rows`` took a new
-    pair into their slots ``slot`` (host ``[K]``) of ``s, y [K, m, n]``: that slot's row and
-    column, in :math:`O(m n)` where all of :math:`S Y^\\top` would cost :math:`O(m^2 n)`."""
-    new_s, new_y = rows.take_at(s, slot), rows.take_at(y, slot)
-    rows.put_at(sy, slot, torch.bmm(rows.take(y), new_s[:, :, None])[..., 0])
-    column = torch.bmm(rows.take(s), new_y[:, :, None])[..., 0]
+def pair_products(sy, rows: Rows, slot: np.ndarray, s, y, new_s, new_y) -> None:
+    """In place: ``sy[k, i, j]`` = :math:`s_i^\\top y_j` after the trials ``rows`` took the
+    pair ``new_s, new_y [R, n]`` into their slots ``slot`` (host ``[K]``) of ``s, y [K, m, n]``:
+    that slot's row and column, in :math:`O(m n)` where all of :math:`S Y^\\top` would cost
+    :math:`O(m^2 n)`."""
+    rows.put_at(sy, slot, torch.bmm(rows.take(y), new_s.unsqueeze(2)).squeeze(2))
+    column = torch.bmm(rows.take(s), new_y.unsqueeze(2)).squeeze(2)
     rows.put_at(sy.transpose(1, 2), slot, column)
 
 
@@ -85,27 +85,28 @@ def two_loop(
     newest) :math:`c_j = a_j - \rho_j y_j^\top (r_0 + \sum_{i<j} c_i s_i)` the unit lower
     triangular system :math:`(I + \mathrm{diag}(\rho) U^\top) c = a - \rho \circ Y r_0`.
     Torch's loops, in a dozen operations whatever the history's length m instead of ten per
-    pair. A slot a trial does not hold is zero (its ``ro`` too), so its terms vanish."""
+    pair, with the vectors as ``[K, n, 1]`` columns throughout. ``solve_triangular`` reads
+    only the triangle it is told and, unit-triangular, not the diagonal, so both systems take
+    :math:`S Y^\top` scaled by :math:`\rho` as it is. A slot a trial does not hold is zero
+    (its ``ro`` too), so its terms vanish."""
     if s.shape[1] == 0:
         return q * h_diag[:, None]
-    strict = torch.triu(torch.bmm(s, y.mT) if sy is None else sy, 1)  # U
-    eye = torch.eye(s.shape[1], dtype=q.dtype, device=q.device)
-    rhs = (ro * torch.bmm(s, q[:, :, None])[..., 0])[..., None]
+    sy = torch.bmm(s, y.mT) if sy is None else sy
+    ro = ro.unsqueeze(2)
+    q = q.unsqueeze(2)
     a = torch.linalg.solve_triangular(
-        eye + strict * ro[:, :, None], rhs, upper=True, unitriangular=True
-    )
-    q = q - torch.bmm(y.mT, a)[..., 0]
-    r = q * h_diag[:, None]
-    rhs = a - (ro * torch.bmm(y, r[:, :, None])[..., 0])[..., None]
+        sy * ro, torch.bmm(s, q) * ro, upper=True, unitriangular=True
+    )  # fmt: skip
+    r = torch.baddbmm(q, y.mT, a, alpha=-1) * h_diag[:, None, None]
     c = torch.linalg.solve_triangular(
-        eye + strict.mT * ro[:, :, None], rhs, upper=False, unitriangular=True
+        sy.mT * ro, a - torch.bmm(y, r) * ro, upper=False, unitriangular=True
     )
-    return r + torch.bmm(s.mT, c)[..., 0]
+    return torch.baddbmm(r, s.mT, c).squeeze(2)
 
 
 def host(t: torch.Tensor) -> np.ndarray:
     """A tensor's values as float64 on the host (a copy)."""
-    return t.detach().to("cpu", torch.float64, copy=True).numpy()
+    return (t.detach() if t.requires_grad else t).to("cpu", torch.float64, copy=True).numpy()
 
 
 class Rows:
